@@ -1,0 +1,338 @@
+"""Data layer for the NeurIPS 2025 Ariel Data Challenge file layout.
+
+Layout of a data root (the real 247 GB dataset or a simulated one)::
+
+    {root}/adc_info.csv                      gain/offset per instrument
+    {root}/axis_info.parquet                 time and wavelength axes (NaN-padded columns)
+    {root}/wavelengths.csv                   wl_1..wl_283 (um)
+    {root}/{split}_star_info.csv             planet_id,Rs,Ms,Ts,Mp,e,P,sma,i
+    {root}/train.csv                         planet_id,wl_1..wl_283  (labels, train split)
+    {root}/test_truth.csv                    simulated data only: labels of the test split
+    {root}/{split}/{planet_id}/AIRS-CH0_signal_{v}.parquet   uint16, (frames, 32*356)
+    {root}/{split}/{planet_id}/FGS1_signal_{v}.parquet       uint16, (frames, 32*32)
+    {root}/{split}/{planet_id}/{instrument}_calibration_{v}/{dark,dead,flat,read,linear_corr}.parquet
+
+Every reader checks shapes and dtypes and raises :class:`DataError` naming the file and
+what is wrong. Nothing here knows about the workflow or config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: detector geometry (rows, columns) per instrument
+DETECTOR_SHAPE: dict[str, tuple[int, int]] = {"AIRS-CH0": (32, 356), "FGS1": (32, 32)}
+INSTRUMENTS: tuple[str, ...] = ("FGS1", "AIRS-CH0")
+N_BINS = 283
+WL_COLUMNS: list[str] = [f"wl_{i}" for i in range(1, N_BINS + 1)]
+SIGMA_COLUMNS: list[str] = [f"sigma_{i}" for i in range(1, N_BINS + 1)]
+STAR_COLUMNS: list[str] = ["planet_id", "Rs", "Ms", "Ts", "Mp", "e", "P", "sma", "i"]
+CALIBRATION_MAPS: tuple[str, ...] = ("dark", "dead", "flat", "read", "linear_corr")
+N_LINEARITY_COEFFS = 6
+AXIS_COLUMNS: tuple[str, ...] = (
+    "AIRS-CH0-axis0-h",
+    "AIRS-CH0-axis2-um",
+    "AIRS-CH0-integration_time",
+    "FGS1-axis0-h",
+)
+
+_SIGNAL_RE = re.compile(r"^AIRS-CH0_signal_(\d+)\.parquet$")
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable or has the wrong shape, dtype or content."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+# --------------------------------------------------------------------------- helpers
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(path, "file not found")
+
+
+def _read_table(path: str | Path) -> pa.Table:
+    path = Path(path)
+    _require_file(path)
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:  # truncated, not parquet, corrupt pages
+        raise DataError(path, f"not a readable parquet file ({exc})") from exc
+
+
+def _read_csv(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    _require_file(path)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"not a readable CSV file ({exc})") from exc
+
+
+def column_names(n: int) -> list[str]:
+    """Challenge parquet column names ``column_0 .. column_{n-1}``."""
+    return [f"column_{i}" for i in range(n)]
+
+
+def table_to_array(table: pa.Table, dtype: np.dtype, path: str | Path) -> np.ndarray:
+    """Stack a parquet table's columns into a C-contiguous (rows, columns) array.
+
+    Each column is copied once into a column-major buffer (contiguous writes), and the
+    transpose is returned as a C-ordered array with one more pass; there is no pandas
+    round trip. Columns with nulls or another dtype raise :class:`DataError`.
+    """
+    n_rows, n_cols = table.num_rows, table.num_columns
+    want = pa.from_numpy_dtype(dtype)
+    buf = np.empty((n_cols, n_rows), dtype=dtype)
+    for j, col in enumerate(table.columns):
+        if col.type != want:
+            raise DataError(path, f"column {table.column_names[j]!r} has type {col.type}, expected {want}")
+        if col.null_count:
+            raise DataError(path, f"column {table.column_names[j]!r} has {col.null_count} missing values")
+        pos = 0
+        for chunk in col.chunks:
+            n = len(chunk)
+            buf[j, pos : pos + n] = chunk.to_numpy(zero_copy_only=False)
+            pos += n
+    return np.ascontiguousarray(buf.T)
+
+
+# --------------------------------------------------------------------------- discovery
+def list_planets(root: str | Path, split: str) -> list[int]:
+    """Planet ids (sorted) of ``{root}/{split}``; a non-numeric folder name is an error."""
+    d = Path(root) / split
+    if not d.is_dir():
+        raise DataError(d, f"split folder {split!r} not found")
+    ids = []
+    for entry in sorted(d.iterdir()):
+        if not entry.is_dir():
+            continue
+        if not entry.name.isdigit():
+            raise DataError(entry, "planet folder name is not a numeric planet id")
+        ids.append(int(entry.name))
+    return sorted(ids)
+
+
+def list_visits(root: str | Path, split: str, planet_id: int) -> list[int]:
+    """Visit numbers of a planet: each needs both signals and both calibration folders."""
+    d = Path(root) / split / str(planet_id)
+    if not d.is_dir():
+        raise DataError(d, "planet folder not found")
+    visits = sorted(int(m.group(1)) for p in d.iterdir() if (m := _SIGNAL_RE.match(p.name)))
+    if not visits:
+        raise DataError(d, "no AIRS-CH0_signal_{v}.parquet found")
+    for v in visits:
+        _require_file(d / f"FGS1_signal_{v}.parquet")
+        for inst in INSTRUMENTS:
+            cal = d / f"{inst}_calibration_{v}"
+            if not cal.is_dir():
+                raise DataError(cal, "calibration folder not found")
+    return visits
+
+
+def signal_path(root: str | Path, split: str, planet_id: int, instrument: str, visit: int) -> Path:
+    return Path(root) / split / str(planet_id) / f"{instrument}_signal_{visit}.parquet"
+
+
+def calibration_dir(root: str | Path, split: str, planet_id: int, instrument: str, visit: int) -> Path:
+    return Path(root) / split / str(planet_id) / f"{instrument}_calibration_{visit}"
+
+
+# --------------------------------------------------------------------------- signals
+def read_signal(path: str | Path, instrument: str) -> np.ndarray:
+    """Read a raw signal parquet (one frame per row) as uint16 ``(frames, 32, W)``.
+
+    Raises :class:`DataError` for a missing/corrupt file, a wrong column count, a non
+    uint16 column, nulls, or an odd number of frames (reads come in start/end pairs).
+    """
+    ny, nx = DETECTOR_SHAPE[instrument]
+    table = _read_table(path)
+    if table.num_columns != ny * nx:
+        raise DataError(path, f"{table.num_columns} columns, expected {ny * nx} ({ny}x{nx} pixels per frame)")
+    if table.num_rows == 0 or table.num_rows % 2:
+        raise DataError(path, f"{table.num_rows} frames; expected a positive even number (start/end read pairs)")
+    arr = table_to_array(table, np.dtype(np.uint16), path)
+    return arr.reshape(table.num_rows, ny, nx)
+
+
+def write_signal(path: str | Path, frames: np.ndarray) -> None:
+    """Write uint16 frames ``(n, 32, W)`` in the challenge layout (one frame per row)."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint16 or frames.ndim != 3:
+        raise ValueError(f"frames must be uint16 (n, ny, nx), got {frames.dtype} {frames.shape}")
+    flat = frames.reshape(frames.shape[0], -1)
+    cols = np.ascontiguousarray(flat.T)  # one contiguous buffer per column: zero-copy into arrow
+    table = pa.table([pa.array(c) for c in cols], names=column_names(flat.shape[1]))
+    _atomic_write_parquet(table, Path(path))
+
+
+def _atomic_write_parquet(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    pq.write_table(table, tmp, compression="snappy")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- calibration
+@dataclass(frozen=True)
+class CalibrationMaps:
+    """Per-visit calibration maps of one instrument (all (32, W) unless stated).
+
+    dark: dark current (counts/s); flat: flat field (~1); read: read noise (counts per read);
+    dead: bool, True = dead pixel; linear_corr: (6, 32, W) polynomial c0..c5, lowest power
+    first, mapping measured counts to linear counts.
+    """
+
+    dark: np.ndarray
+    flat: np.ndarray
+    read: np.ndarray
+    dead: np.ndarray
+    linear_corr: np.ndarray
+
+
+def read_map(path: str | Path, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """Read one calibration parquet into ``shape`` with ``dtype`` checked."""
+    table = _read_table(path)
+    if (table.num_rows, table.num_columns) != shape:
+        raise DataError(path, f"shape {(table.num_rows, table.num_columns)}, expected {shape}")
+    return table_to_array(table, dtype, path)
+
+
+def read_calibration(cal_dir: str | Path, instrument: str) -> CalibrationMaps:
+    """Read the five calibration maps of ``{instrument}_calibration_{v}/``."""
+    cal_dir = Path(cal_dir)
+    ny, nx = DETECTOR_SHAPE[instrument]
+    f64 = np.dtype(np.float64)
+    maps = {m: read_map(cal_dir / f"{m}.parquet", (ny, nx), f64) for m in ("dark", "flat", "read")}
+    dead = read_map(cal_dir / "dead.parquet", (ny, nx), np.dtype(np.bool_))
+    lin = read_map(cal_dir / "linear_corr.parquet", (N_LINEARITY_COEFFS * ny, nx), f64)
+    for name, arr in {**maps, "linear_corr": lin}.items():
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad and name != "flat":  # a non-finite flat pixel is flagged later, not fatal
+            raise DataError(cal_dir / f"{name}.parquet", f"{bad} non-finite values")
+    return CalibrationMaps(
+        dark=maps["dark"], flat=maps["flat"], read=maps["read"], dead=dead,
+        linear_corr=lin.reshape(N_LINEARITY_COEFFS, ny, nx),
+    )
+
+
+def write_calibration(cal_dir: str | Path, maps: CalibrationMaps) -> None:
+    cal_dir = Path(cal_dir)
+    ny, nx = maps.dark.shape
+    arrays = {
+        "dark": maps.dark, "flat": maps.flat, "read": maps.read, "dead": maps.dead,
+        "linear_corr": maps.linear_corr.reshape(N_LINEARITY_COEFFS * ny, nx),
+    }
+    for name, arr in arrays.items():
+        cols = np.ascontiguousarray(np.asarray(arr).T)
+        table = pa.table([pa.array(c) for c in cols], names=column_names(nx))
+        _atomic_write_parquet(table, cal_dir / f"{name}.parquet")
+
+
+# --------------------------------------------------------------------------- tables
+def read_adc_info(path: str | Path) -> dict[str, tuple[float, float]]:
+    """``{instrument: (gain, offset)}`` from ``adc_info.csv``."""
+    df = _read_csv(path)
+    out = {}
+    for inst in INSTRUMENTS:
+        cols = [f"{inst}_adc_gain", f"{inst}_adc_offset"]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise DataError(path, f"missing columns {missing}")
+        gain, offset = (float(df[c].iloc[0]) for c in cols)
+        if not np.isfinite(gain) or gain <= 0 or not np.isfinite(offset):
+            raise DataError(path, f"{inst}: gain must be finite and > 0 and offset finite, got {gain}, {offset}")
+        out[inst] = (gain, offset)
+    return out
+
+
+@dataclass(frozen=True)
+class AxisInfo:
+    """Real time and wavelength axes (``axis_info.parquet``, each column NaN-dropped)."""
+
+    airs_time_h: np.ndarray  # (n_airs_frames,)
+    airs_wavelength_um: np.ndarray  # (356,), descending
+    airs_integration_s: np.ndarray  # (n_airs_frames,), 0.1 / 4.5 alternating
+    fgs_time_h: np.ndarray  # (n_fgs_frames,)
+
+
+def read_axis_info(path: str | Path) -> AxisInfo:
+    table = _read_table(path)
+    missing = [c for c in AXIS_COLUMNS if c not in table.column_names]
+    if missing:
+        raise DataError(path, f"missing columns {missing}")
+    cols = {}
+    for c in AXIS_COLUMNS:
+        a = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+        cols[c] = a[np.isfinite(a)]
+    if cols["AIRS-CH0-axis2-um"].shape != (DETECTOR_SHAPE["AIRS-CH0"][1],):
+        raise DataError(path, f"AIRS-CH0-axis2-um has {cols['AIRS-CH0-axis2-um'].size} values, expected 356")
+    if cols["AIRS-CH0-axis0-h"].size != cols["AIRS-CH0-integration_time"].size:
+        raise DataError(path, "AIRS time and integration-time columns differ in length")
+    return AxisInfo(
+        airs_time_h=cols["AIRS-CH0-axis0-h"],
+        airs_wavelength_um=cols["AIRS-CH0-axis2-um"],
+        airs_integration_s=cols["AIRS-CH0-integration_time"],
+        fgs_time_h=cols["FGS1-axis0-h"],
+    )
+
+
+def read_star_info(path: str | Path) -> pd.DataFrame:
+    """Star/planet rows indexed by integer ``planet_id``; all values finite."""
+    df = _read_csv(path)
+    if list(df.columns) != STAR_COLUMNS:
+        raise DataError(path, f"columns {list(df.columns)}, expected {STAR_COLUMNS}")
+    if not np.isfinite(df.to_numpy(dtype=float)).all():
+        raise DataError(path, "non-finite values in star parameters")
+    ids = df["planet_id"].to_numpy(dtype=float)
+    if np.any(ids != np.round(ids)) or np.any(ids < 0):
+        raise DataError(path, "planet_id values must be non-negative integers")
+    df = df.assign(planet_id=ids.astype(np.int64)).set_index("planet_id")
+    if df.index.has_duplicates:
+        raise DataError(path, f"duplicated planet_id {df.index[df.index.duplicated()].tolist()[:5]}")
+    return df
+
+
+def star_row(stars: pd.DataFrame, planet_id: int, path: str | Path) -> pd.Series:
+    if planet_id not in stars.index:
+        raise DataError(path, f"no star row for planet {planet_id}")
+    return stars.loc[planet_id]
+
+
+def read_wavelengths(path: str | Path) -> np.ndarray:
+    """``(283,)`` wavelengths in um (wl_1 = FGS1)."""
+    df = _read_csv(path)
+    if list(df.columns) != WL_COLUMNS or len(df) != 1:
+        raise DataError(path, f"expected one row with columns wl_1..wl_{N_BINS}")
+    wl = df.to_numpy(dtype=np.float64)[0]
+    if not np.all(np.isfinite(wl)) or np.any(wl <= 0):
+        raise DataError(path, "wavelengths must be finite and positive")
+    return wl
+
+
+def read_labels(path: str | Path) -> pd.DataFrame:
+    """Labels ``planet_id, wl_1..wl_283`` as a float DataFrame indexed by planet_id."""
+    df = _read_csv(path)
+    expected = ["planet_id", *WL_COLUMNS]
+    if list(df.columns) != expected:
+        missing = [c for c in expected if c not in df.columns]
+        extra = [c for c in df.columns if c not in expected]
+        raise DataError(path, f"wrong columns: missing {missing[:5]}, extra {extra[:5]} (expected planet_id, wl_1..wl_{N_BINS})")
+    values = df[WL_COLUMNS].to_numpy(dtype=np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise DataError(path, f"{bad} non-finite label values")
+    df = df.assign(planet_id=df["planet_id"].astype(np.int64)).set_index("planet_id")
+    if df.index.has_duplicates:
+        raise DataError(path, "duplicated planet_id")
+    return df
