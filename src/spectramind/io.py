@@ -85,11 +85,11 @@ def column_names(n: int) -> list[str]:
 
 
 def table_to_array(table: pa.Table, dtype: np.dtype, path: str | Path) -> np.ndarray:
-    """Stack a parquet table's columns into a C-contiguous (rows, columns) array.
+    """Stack a parquet table's columns into a (rows, columns) array with one copy.
 
-    Each column is copied once into a column-major buffer (contiguous writes), and the
-    transpose is returned as a C-ordered array with one more pass; there is no pandas
-    round trip. Columns with nulls or another dtype raise :class:`DataError`.
+    Each column is copied once, contiguously, into a column-major buffer; the result is the
+    transposed (Fortran-ordered) view of that buffer, so no second pass transposes it.
+    Columns with nulls or another dtype raise :class:`DataError`.
     """
     n_rows, n_cols = table.num_rows, table.num_columns
     want = pa.from_numpy_dtype(dtype)
@@ -104,7 +104,7 @@ def table_to_array(table: pa.Table, dtype: np.dtype, path: str | Path) -> np.nda
             n = len(chunk)
             buf[j, pos : pos + n] = chunk.to_numpy(zero_copy_only=False)
             pos += n
-    return np.ascontiguousarray(buf.T)
+    return buf.T
 
 
 # --------------------------------------------------------------------------- discovery
@@ -151,6 +151,10 @@ def calibration_dir(root: str | Path, split: str, planet_id: int, instrument: st
 # --------------------------------------------------------------------------- signals
 def read_signal(path: str | Path, instrument: str) -> np.ndarray:
     """Read a raw signal parquet (one frame per row) as uint16 ``(frames, 32, W)``.
+
+    The array is a view of a pixel-major buffer (time is the fastest axis, as the parquet
+    columns store it): read chunks of ~32 consecutive frames for cache-friendly access, or
+    ``np.ascontiguousarray`` it where a frame-major layout is needed.
 
     Raises :class:`DataError` for a missing/corrupt file, a wrong column count, a non
     uint16 column, nulls, or an odd number of frames (reads come in start/end pairs).
@@ -205,7 +209,7 @@ def read_map(path: str | Path, shape: tuple[int, int], dtype: np.dtype) -> np.nd
     table = _read_table(path)
     if (table.num_rows, table.num_columns) != shape:
         raise DataError(path, f"shape {(table.num_rows, table.num_columns)}, expected {shape}")
-    return table_to_array(table, dtype, path)
+    return np.ascontiguousarray(table_to_array(table, dtype, path))
 
 
 def read_calibration(cal_dir: str | Path, instrument: str) -> CalibrationMaps:

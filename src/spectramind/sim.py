@@ -436,6 +436,38 @@ def default_calibration_dir() -> Path:
     return RESOURCES / "2025" / "calibration"
 
 
+@dataclass(frozen=True)
+class PlannedPlanet:
+    planet_id: int
+    split: str
+    n_visits: int
+
+
+def plan_dataset(*, n_train: int, n_test: int, seed: int, stars: str | Path | None = None,
+                 second_visit_fraction: float = 0.1) -> list[PlannedPlanet]:
+    """Which planets (ids from the star rows), splits and visit counts a dataset will have.
+
+    Cheap and deterministic: the workflow calls it at parse time to know the simulated
+    planets before they exist. Default stars: a random sample of the 900 real train rows.
+    """
+    if n_train < 0 or n_test < 0 or n_train + n_test == 0:
+        raise ValueError(f"need n_train + n_test > 0, got {n_train}, {n_test}")
+    if not 0 <= second_visit_fraction <= 1:
+        raise ValueError(f"second_visit_fraction must be in [0, 1], got {second_visit_fraction}")
+    rng = np.random.default_rng(seed)
+    stars_path = Path(stars) if stars else RESOURCES / "2025" / "train_star_info.csv"
+    star_df = io.read_star_info(stars_path)
+    n_total = n_train + n_test
+    if len(star_df) < n_total:
+        raise io.DataError(stars_path, f"{len(star_df)} star rows, need {n_total}")
+    ids = star_df.index.to_numpy()
+    chosen = ids[np.sort(rng.choice(len(ids), n_total, replace=False))] if not stars else ids[:n_total]
+    n_two = max(1, int(round(second_visit_fraction * n_total))) if second_visit_fraction > 0 else 0
+    two = set(rng.choice(chosen, min(n_two, n_total), replace=False).tolist())
+    return [PlannedPlanet(int(pid), "train" if j < n_train else "test", 2 if pid in two else 1)
+            for j, pid in enumerate(chosen)]
+
+
 def simulate_dataset(
     out: str | Path,
     *,
@@ -449,63 +481,63 @@ def simulate_dataset(
     second_visit_fraction: float = 0.1,
     log=print,
 ) -> dict[int, list[VisitTruth]]:
-    """Write a complete challenge-layout dataset to ``out`` (see module docstring)."""
-    if n_train < 0 or n_test < 0 or n_train + n_test == 0:
-        raise ValueError(f"need n_train + n_test > 0, got {n_train}, {n_test}")
+    """Write a complete challenge-layout dataset to ``out`` (see module docstring).
+
+    Besides the challenge files it writes ``test_truth.csv`` (true spectra of the test
+    split) and ``sim_truth.csv`` (t0 and drift amplitude per planet and visit).
+    """
     if time_scale < 1:
         raise ValueError(f"time_scale must be >= 1, got {time_scale}")
+    plan = plan_dataset(n_train=n_train, n_test=n_test, seed=seed, stars=stars,
+                        second_visit_fraction=second_visit_fraction)
     out = Path(out)
-    rng = np.random.default_rng(seed)
     stars_path = Path(stars) if stars else RESOURCES / "2025" / "train_star_info.csv"
     star_df = io.read_star_info(stars_path)
-    n_total = n_train + n_test
-    if len(star_df) < n_total:
-        raise io.DataError(stars_path, f"{len(star_df)} star rows, need {n_total}")
-    rows = star_df.iloc[np.sort(rng.choice(len(star_df), n_total, replace=False))] if not stars else star_df.iloc[:n_total]
     cal_dir = Path(calibration) if calibration else default_calibration_dir()
     maps = {i: io.read_calibration(cal_dir / f"{i}_calibration_0", i) for i in io.INSTRUMENTS}
     axis = io.read_axis_info(RESOURCES / "2025" / "axis_info.parquet")
     adc = io.read_adc_info(RESOURCES / "2025" / "adc_info.csv")
     wavelengths = io.read_wavelengths(RESOURCES / "2025" / "wavelengths.csv")
-
     given = io.read_labels(spectra) if spectra else None
     shapes = io.read_labels(RESOURCES / "2024" / "train_labels.csv").to_numpy()
     h_median = float(np.median([scale_height_rs(r, DEPTH_MEAN) for _, r in star_df.iterrows()]))
-    spectra_out = {}
-    for pid, row in rows.iterrows():
+    spectra_out: dict[int, np.ndarray] = {}
+    for p in plan:
         if given is not None:
-            if pid not in given.index:
-                raise io.DataError(spectra, f"no spectrum for planet {pid}")
-            spectra_out[pid] = given.loc[pid].to_numpy(dtype=float)
+            if p.planet_id not in given.index:
+                raise io.DataError(spectra, f"no spectrum for planet {p.planet_id}")
+            spectra_out[p.planet_id] = given.loc[p.planet_id].to_numpy(dtype=float)
         else:
-            spectra_out[pid] = draw_spectrum(rng, shapes, row, h_median)
-    n_two = int(round(second_visit_fraction * n_total))
-    if second_visit_fraction > 0:
-        n_two = max(1, n_two)
-    two_visits = set(rng.choice(rows.index.to_numpy(), min(n_two, n_total), replace=False).tolist())
+            rng = np.random.default_rng(np.random.SeedSequence([seed, p.planet_id, 1000]))
+            spectra_out[p.planet_id] = draw_spectrum(rng, shapes, star_df.loc[p.planet_id], h_median)
 
     out.mkdir(parents=True, exist_ok=True)
     truths: dict[int, list[VisitTruth]] = {}
-    for split, part in (("train", rows.iloc[:n_train]), ("test", rows.iloc[n_train:])):
-        for pid, row in part.iterrows():
-            truths[pid] = []
-            for visit in range(2 if pid in two_visits else 1):
-                log(f"simulating {split}/{pid} visit {visit}")
-                frames, truth = simulate_visit(
-                    star=row, spectrum=spectra_out[pid], maps=maps, axis=axis, adc=adc,
-                    seed=(seed, int(pid), visit), time_scale=time_scale, wavelengths=wavelengths,
-                )
-                truths[pid].append(truth)
-                pdir = out / split / str(pid)
-                for inst, fr in frames.items():
-                    io.write_signal(pdir / f"{inst}_signal_{visit}.parquet", fr)
-                    _copy_tree(cal_dir / f"{inst}_calibration_0", pdir / f"{inst}_calibration_{visit}")
-        part.reset_index().to_csv(out / f"{split}_star_info.csv", index=False)
-        labels = pd.DataFrame([spectra_out[p] for p in part.index], columns=io.WL_COLUMNS)
-        labels.insert(0, "planet_id", part.index.to_numpy())
-        labels.to_csv(out / ("train.csv" if split == "train" else "test_truth.csv"), index=False)
-    axis_df = subsampled_axis(axis, time_scale)
-    axis_df.to_parquet(out / "axis_info.parquet", index=False)
+    for p in plan:
+        truths[p.planet_id] = []
+        for visit in range(p.n_visits):
+            log(f"simulating {p.split}/{p.planet_id} visit {visit}")
+            frames, truth = simulate_visit(
+                star=star_df.loc[p.planet_id], spectrum=spectra_out[p.planet_id], maps=maps, axis=axis,
+                adc=adc, seed=(seed, p.planet_id, visit), time_scale=time_scale, wavelengths=wavelengths,
+            )
+            truths[p.planet_id].append(truth)
+            pdir = out / p.split / str(p.planet_id)
+            for inst, fr in frames.items():
+                io.write_signal(pdir / f"{inst}_signal_{visit}.parquet", fr)
+                _copy_tree(cal_dir / f"{inst}_calibration_0", pdir / f"{inst}_calibration_{visit}")
+    for split, label_file in (("train", "train.csv"), ("test", "test_truth.csv")):
+        ids = [p.planet_id for p in plan if p.split == split]
+        star_df.loc[ids].reset_index().to_csv(out / f"{split}_star_info.csv", index=False)
+        labels = pd.DataFrame([spectra_out[i] for i in ids], columns=io.WL_COLUMNS)
+        labels.insert(0, "planet_id", np.asarray(ids, dtype=np.int64))
+        labels.to_csv(out / label_file, index=False)
+    rows_truth = [
+        {"planet_id": pid, "visit": v, "t0_h": tr.t0_h, "drift_amplitude": tr.drift_amplitude}
+        for pid, trs in truths.items() for v, tr in enumerate(trs)
+    ]
+    pd.DataFrame(rows_truth).to_csv(out / "sim_truth.csv", index=False)
+    subsampled_axis(axis, time_scale).to_parquet(out / "axis_info.parquet", index=False)
     shutil.copyfile(RESOURCES / "2025" / "wavelengths.csv", out / "wavelengths.csv")
     shutil.copyfile(RESOURCES / "2025" / "adc_info.csv", out / "adc_info.csv")
     return truths

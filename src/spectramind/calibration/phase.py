@@ -1,0 +1,133 @@
+"""Phase stage: common time grid, ingress/egress detection, out-of-transit normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def bin_edges(duration_h: float, bin_s: float) -> np.ndarray:
+    """Edges (hours) of time bins of ``bin_s`` seconds covering [0, duration_h]."""
+    n = max(1, int(np.ceil(duration_h * 3600.0 / bin_s - 1e-9)))
+    return np.arange(n + 1) * bin_s / 3600.0
+
+
+def time_bin(t: np.ndarray, flux: np.ndarray, var: np.ndarray, edges: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean of the finite samples in each time bin.
+
+    t: (n,) hours; flux, var: (n, ...) -> binned flux, var of the mean, count (n_bins, ...).
+    Bins without a finite sample get NaN and count 0.
+    """
+    idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
+    n_bins = len(edges) - 1
+    ok = np.isfinite(flux) & np.isfinite(var)
+    shape = (n_bins, *flux.shape[1:])
+    s, sv, cnt = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    np.add.at(s, idx, np.where(ok, flux, 0))
+    np.add.at(sv, idx, np.where(ok, var, 0))
+    np.add.at(cnt, idx, ok)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt > 0, s / cnt, np.nan)
+        vmean = np.where(cnt > 0, sv / cnt**2, np.nan)
+    return mean, vmean, cnt
+
+
+def bin_regressor(t: np.ndarray, x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Time-binned mean of a regressor (n,) -> (n_bins,), NaN where empty."""
+    mean, _, _ = time_bin(t, x, np.zeros_like(x), edges)
+    return mean
+
+
+@dataclass(frozen=True)
+class TransitWindow:
+    """Detected transit contact times (hours) and whether each lies inside the data."""
+
+    ingress_h: float
+    egress_h: float
+    ingress_observed: bool
+    egress_observed: bool
+    snr: float
+    depth: float
+
+
+def transit_durations(period_d: float, a_rs: float, inc_deg: float, k: float) -> tuple[float, float]:
+    """Total (T14) and full (T23) transit durations in hours for a circular orbit.
+
+    T23 is 0 for a grazing transit (b > 1 - k); T14 is 0 if there is no transit (b > 1 + k).
+    """
+    inc = np.radians(inc_deg)
+    b = a_rs * np.cos(inc)
+    sin_i = max(np.sin(inc), 1e-12)
+
+    def dur(r: float) -> float:
+        arg = (r**2 - b**2)
+        if arg <= 0:
+            return 0.0
+        return float(period_d * 24.0 / np.pi * np.arcsin(min(1.0, np.sqrt(arg) / (a_rs * sin_i))))
+
+    return dur(1.0 + k), dur(1.0 - k)
+
+
+def trapezoid(t: np.ndarray, t0: float, t14: float, t23: float) -> np.ndarray:
+    """Unit-depth trapezoid transit shape (0 outside, 1 in full transit)."""
+    half14, half23 = t14 / 2, t23 / 2
+    x = np.abs(t - t0)
+    ramp = (half14 - x) / max(half14 - half23, 1e-9)
+    return np.clip(np.where(x <= half23, 1.0, ramp), 0.0, 1.0)
+
+
+def detect_transit(t: np.ndarray, white: np.ndarray, *, t14_h: float, t23_h: float,
+                   baseline_degree: int = 3) -> TransitWindow:
+    """Transit centre by matched filtering: for each trial centre, fit a polynomial baseline
+    (``baseline_degree``, absorbs the gain drift) plus a trapezoid of the known durations by
+    linear least squares; keep the centre with the most significant positive depth.
+
+    t: (n,) hours; white: (n,) relative flux (NaN allowed). Contacts outside the data are
+    reported as not observed (partial transit).
+    """
+    good = np.isfinite(white)
+    if good.sum() < baseline_degree + 4:
+        raise ValueError("too few valid time bins to detect the transit")
+    tg, fg = t[good], white[good]
+    span = max(tg[-1] - tg[0], 1e-9)
+    tau = (tg - tg[0]) / span * 2 - 1
+    base = np.vander(tau, baseline_degree + 1, increasing=True)
+    step = max(np.median(np.diff(tg)) / 2, 1e-3)
+    centres = np.arange(tg[0] - t14_h / 2 + step, tg[-1] + t14_h / 2 - step, step)
+    best = (-np.inf, tg[len(tg) // 2], 0.0)
+    for c in centres:
+        shape = trapezoid(tg, c, t14_h, t23_h)
+        in_data = shape.sum()
+        if in_data < 2 or np.all(shape > 0):
+            continue
+        design = np.column_stack([base, -shape])
+        coef, res, *_ = np.linalg.lstsq(design, fg, rcond=None)
+        resid = fg - design @ coef
+        sigma = np.std(resid) + 1e-12
+        cov = np.linalg.pinv(design.T @ design)
+        snr = coef[-1] / (sigma * np.sqrt(cov[-1, -1]))
+        if snr > best[0]:
+            best = (snr, c, coef[-1] / max(coef[0], 1e-12))
+    snr, c, depth = best
+    t_in, t_out = c - t14_h / 2, c + t14_h / 2
+    return TransitWindow(ingress_h=float(t_in), egress_h=float(t_out), ingress_observed=bool(t_in >= t[0]),
+                         egress_observed=bool(t_out <= t[-1]), snr=float(snr), depth=float(depth))
+
+
+def out_of_transit_mask(t: np.ndarray, window: TransitWindow, margin_h: float) -> np.ndarray:
+    """(n,) bool: times at least ``margin_h`` outside [ingress, egress]."""
+    return (t < window.ingress_h - margin_h) | (t > window.egress_h + margin_h)
+
+
+def normalise(flux: np.ndarray, var: np.ndarray, oot: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Divide each wavelength's light curve by its out-of-transit median.
+
+    flux, var: (n_time, n_wl); oot: (n_time,) bool. Returns flux, var, level (n_wl,).
+    If fewer than 3 out-of-transit bins exist, the median of all bins is used.
+    """
+    sel = oot if oot.sum() >= 3 else np.ones_like(oot)
+    level = np.nanmedian(flux[sel], axis=0)
+    safe = np.where(np.isfinite(level) & (level != 0), level, np.nan)
+    return flux / safe, var / safe**2, level

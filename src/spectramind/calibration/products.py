@@ -1,0 +1,139 @@
+"""Reading a planet's inputs and writing calibration products (xarray / NetCDF4)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from spectramind import __version__, io
+from spectramind.calibration import pipeline
+
+log = logging.getLogger(__name__)
+
+SERIES_FGS_KEYS = ("flux", "var", "centroid_y", "centroid_x", "background")
+SERIES_AIRS_KEYS = ("trace_y", "trace_width", "background")
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
+    """Write atomically: a partial file never carries the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    ds.to_netcdf(tmp, engine="netcdf4")
+    os.replace(tmp, path)
+
+
+def read_visit(root: str | Path, split: str, planet_id: int, visit: int
+               ) -> tuple[dict[str, np.ndarray], dict[str, io.CalibrationMaps]]:
+    """Raw frames and calibration maps of both instruments for one visit."""
+    raw = {i: io.read_signal(io.signal_path(root, split, planet_id, i, visit), i) for i in io.INSTRUMENTS}
+    maps = {i: io.read_calibration(io.calibration_dir(root, split, planet_id, i, visit), i) for i in io.INSTRUMENTS}
+    return raw, maps
+
+
+def calibrate_planet(root: str | Path, split: str, planet_id: int, cfg: pipeline.CalibrationConfig
+                     ) -> list[pipeline.VisitSeries]:
+    """Run the fused pixel, photometry and trace stages on every visit of a planet."""
+    root = Path(root)
+    adc = io.read_adc_info(root / "adc_info.csv")
+    axis = io.read_axis_info(root / "axis_info.parquet")
+    out = []
+    for v in io.list_visits(root, split, planet_id):
+        raw, maps = read_visit(root, split, planet_id, v)
+        log.info("planet %s visit %d: AIRS %s, FGS1 %s frames", planet_id, v, raw["AIRS-CH0"].shape[0],
+                 raw["FGS1"].shape[0])
+        series = pipeline.calibrate_visit(raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet"))
+        log.info("planet %s visit %d: %d cosmic rays flagged, %.3f%% pixels masked", planet_id, v,
+                 series.n_cosmic, 100 * series.masked_fraction)
+        out.append(series)
+    return out
+
+
+def series_dataset(planet_id: int, visits: list[pipeline.VisitSeries], cfg: pipeline.CalibrationConfig
+                   ) -> xr.Dataset:
+    """Per-pair series of all visits (photometry + trace products) as one Dataset."""
+    n_f = {len(v.t_fgs) for v in visits}
+    n_a = {len(v.t_airs) for v in visits}
+    if len(n_f) != 1 or len(n_a) != 1:
+        raise ValueError(f"planet {planet_id}: visits have different frame counts (FGS1 {n_f}, AIRS {n_a})")
+    fgs = {f"fgs_{k}": (("visit", "fgs_pair"), np.stack([v.fgs[k] for v in visits])) for k in SERIES_FGS_KEYS}
+    airs = {f"airs_{k}": (("visit", "airs_pair"), np.stack([v.airs[k] for v in visits])) for k in SERIES_AIRS_KEYS}
+    return xr.Dataset(
+        {
+            **fgs, **airs,
+            "airs_flux": (("visit", "airs_pair", "airs_bin"), np.stack([v.airs["flux"] for v in visits]),
+                          {"units": "counts per frame pair", "long_name": "extracted flux, wl_2..wl_283 order"}),
+            "airs_var": (("visit", "airs_pair", "airs_bin"), np.stack([v.airs["var"] for v in visits])),
+            "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
+            "t_airs": (("visit", "airs_pair"), np.stack([v.t_airs for v in visits]), {"units": "h"}),
+            "n_cosmic": (("visit",), [v.n_cosmic for v in visits]),
+            "masked_fraction": (("visit",), [v.masked_fraction for v in visits]),
+        },
+        coords={"visit": np.arange(len(visits))},
+        attrs={"planet_id": int(planet_id), "stages": json.dumps(visits[0].stages),
+               "software": f"spectramind {__version__}", "config_sha256": cfg.digest(),
+               "calibration_config": json.dumps(asdict(cfg), default=list)},
+    )
+
+
+def series_from_dataset(ds: xr.Dataset) -> list[pipeline.VisitSeries]:
+    """Inverse of :func:`series_dataset`."""
+    stages = json.loads(ds.attrs["stages"])
+    out = []
+    for v in range(ds.sizes["visit"]):
+        d = ds.isel(visit=v)
+        out.append(pipeline.VisitSeries(
+            t_fgs=d["t_fgs"].values, fgs={k: d[f"fgs_{k}"].values for k in SERIES_FGS_KEYS},
+            t_airs=d["t_airs"].values,
+            airs={"flux": d["airs_flux"].values, "var": d["airs_var"].values,
+                  **{k: d[f"airs_{k}"].values for k in SERIES_AIRS_KEYS}},
+            stages=stages, n_cosmic=int(d["n_cosmic"]), masked_fraction=float(d["masked_fraction"]),
+        ))
+    return out
+
+
+def stage_dataset(stage: str, root: str | Path, split: str, planet_id: int, instrument: str, visit: int,
+                  cfg: pipeline.CalibrationConfig) -> xr.Dataset:
+    """The product of one stage for one instrument and visit (for the per-stage rules).
+
+    adc/dark/flat: per-read pixel arrays; cds: per-pair pixels with variance and mask;
+    photometry (FGS1) / trace (AIRS): per-pair series.
+    """
+    if stage not in ("adc", "dark", "flat", "cds", "photometry", "trace"):
+        raise ValueError(f"unknown stage {stage!r}")
+    root = Path(root)
+    adc = io.read_adc_info(root / "adc_info.csv")
+    raw = io.read_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
+    maps = io.read_calibration(io.calibration_dir(root, split, planet_id, instrument, visit), instrument)
+    gain, offset = adc[instrument]
+    pix = pipeline.run_pixel_stages(raw, maps, gain=gain, offset=offset, instrument=instrument, cfg=cfg,
+                                    stop_after=stage if stage in pipeline.PIXEL_STAGES else "cds")
+    attrs = {"planet_id": int(planet_id), "instrument": instrument, "visit": int(visit), "stage": stage,
+             "stages": json.dumps(pix.stages), "software": f"spectramind {__version__}",
+             "config_sha256": cfg.digest()}
+    if stage in ("adc", "dark", "flat"):
+        dims = ("read", "y", "x")
+        return xr.Dataset({"counts": (dims, pix.flux, {"units": "counts"}),
+                           "mask": (dims, pix.mask.astype(np.uint8))}, attrs=attrs)
+    if stage == "cds":
+        dims = ("pair", "y", "x")
+        return xr.Dataset({"flux": (dims, pix.flux, {"units": "counts"}), "variance": (dims, pix.var),
+                           "mask": (dims, pix.mask.astype(np.uint8))}, attrs=attrs)
+    products: Mapping[str, np.ndarray]
+    if stage == "photometry":
+        if instrument != "FGS1":
+            raise ValueError("photometry is the FGS1 stage")
+        products = pipeline.photometry_fgs(pix, cfg)
+        return xr.Dataset({k: (("pair",), v) for k, v in products.items()}, attrs=attrs)
+    if instrument != "AIRS-CH0":
+        raise ValueError("trace extraction is the AIRS-CH0 stage")
+    products = pipeline.extract_airs(pix, cfg)
+    return xr.Dataset({k: (("pair", "bin") if v.ndim == 2 else ("pair",), v) for k, v in products.items()},
+                      attrs=attrs)

@@ -1,0 +1,145 @@
+STAGE_RULES = ["adc", "dark", "flat", "cds", "photometry", "extract_trace"]
+
+
+rule calibrate:
+    """Fused pixel chain (ADC .. CDS), photometry and trace of one planet, all visits."""
+    input:
+        raw_inputs,
+    output:
+        "results/series/{planet}.nc",
+    log:
+        "results/logs/calibrate/{planet}.log",
+    benchmark:
+        "results/benchmarks/calibrate/{planet}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/calibrate.py"
+
+
+rule phase:
+    """Common time grid, transit detection and normalisation -> the per-planet cube."""
+    input:
+        series="results/series/{planet}.nc",
+        raw=raw_inputs,
+    output:
+        "results/cubes/{planet}.nc",
+    log:
+        "results/logs/phase/{planet}.log",
+    benchmark:
+        "results/benchmarks/phase/{planet}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/phase.py"
+
+
+rule calibrate_all:
+    input:
+        cube_files(),
+
+
+# One rule per stage, for inspection: each runs the chain up to its stage for one
+# instrument and visit and writes that stage's product. The cube does not need them.
+rule adc:
+    input:
+        raw_inputs,
+    output:
+        "results/stages/{planet}/{instrument}_{visit}.adc.nc",
+    log:
+        "results/logs/adc/{planet}_{instrument}_{visit}.log",
+    benchmark:
+        "results/benchmarks/adc/{planet}_{instrument}_{visit}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+        stage="adc",
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    script:
+        "../scripts/stage.py"
+
+
+use rule adc as dark with:
+    output:
+        "results/stages/{planet}/{instrument}_{visit}.dark.nc",
+    log:
+        "results/logs/dark/{planet}_{instrument}_{visit}.log",
+    benchmark:
+        "results/benchmarks/dark/{planet}_{instrument}_{visit}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+        stage="dark",
+
+
+use rule adc as flat with:
+    output:
+        "results/stages/{planet}/{instrument}_{visit}.flat.nc",
+    log:
+        "results/logs/flat/{planet}_{instrument}_{visit}.log",
+    benchmark:
+        "results/benchmarks/flat/{planet}_{instrument}_{visit}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+        stage="flat",
+
+
+use rule adc as cds with:
+    output:
+        "results/stages/{planet}/{instrument}_{visit}.cds.nc",
+    log:
+        "results/logs/cds/{planet}_{instrument}_{visit}.log",
+    benchmark:
+        "results/benchmarks/cds/{planet}_{instrument}_{visit}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+        stage="cds",
+
+
+use rule adc as photometry with:
+    output:
+        "results/stages/{planet}/FGS1_{visit}.photometry.nc",
+    log:
+        "results/logs/photometry/{planet}_FGS1_{visit}.log",
+    benchmark:
+        "results/benchmarks/photometry/{planet}_FGS1_{visit}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+        stage="photometry",
+
+
+use rule adc as extract_trace with:
+    output:
+        "results/stages/{planet}/AIRS-CH0_{visit}.trace.nc",
+    log:
+        "results/logs/extract_trace/{planet}_AIRS-CH0_{visit}.log",
+    benchmark:
+        "results/benchmarks/extract_trace/{planet}_AIRS-CH0_{visit}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
+        stage="trace",

@@ -1,0 +1,22 @@
+"""Rule phase: time grid, transit detection, normalisation -> the per-planet cube."""
+
+import logging
+from pathlib import Path
+
+import xarray as xr
+
+from spectramind import io
+from spectramind.calibration.pipeline import CalibrationConfig, build_cube
+from spectramind.calibration.products import series_from_dataset, write_netcdf
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+planet, root, split = int(snakemake.wildcards.planet), Path(snakemake.params.root), snakemake.params.split
+cfg = CalibrationConfig.from_dict(snakemake.params.cal)
+stars_file = root / f"{split}_star_info.csv"
+star = io.star_row(io.read_star_info(stars_file), planet, stars_file)
+with xr.open_dataset(snakemake.input.series) as ds:
+    visits = series_from_dataset(ds.load())
+cube = build_cube(planet, visits, star, io.read_wavelengths(root / "wavelengths.csv"), cfg)
+logging.info("planet %s: ingress %s h, egress %s h, S/N %s", planet, cube.ingress.values, cube.egress.values,
+             cube.transit_snr.values)
+write_netcdf(cube, snakemake.output[0])

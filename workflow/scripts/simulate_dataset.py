@@ -1,0 +1,12 @@
+"""Rule simulate_dataset: the embedded default dataset in the challenge layout."""
+
+import logging
+
+from spectramind.sim import simulate_dataset
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+sim = snakemake.params.sim
+simulate_dataset(
+    snakemake.output[0], n_train=sim["n_train"], n_test=sim["n_test"], seed=sim["seed"],
+    time_scale=sim["time_scale"], second_visit_fraction=sim["second_visit_fraction"], log=logging.info,
+)
