@@ -1,0 +1,373 @@
+"""Per-planet physics fit: transit x multiplicative drift x jitter, white light then spectrum.
+
+Model of the normalised cube flux of visit v, bin j (wavelength lambda_j), time t:
+
+    F_vj(t) = c_vj * T(t; t0_v, a/Rs, i, k_j, u_j) * (1 + f_v(t) g_vj) + sum_r beta_vjr x_vr(t)
+
+* T: the exact quadratic-limb-darkened transit (:mod:`spectramind.physics.transit`);
+* f_v(t): polynomial drift in time (degree ``time_degree``), taken from the white-light fit;
+* g_vj: its wavelength dependence, free per bin or a polynomial in lambda
+  (``wavelength_degree``); x_vr: the standardised jitter regressors of the cube.
+
+Step 1 (white light): FGS1 and the flux-weighted AIRS white light curve are fitted jointly
+(shared t0 per visit, a/Rs, i; k, u1, u2 per instrument) by non-linear least squares with
+the linear baseline coefficients profiled out (variable projection) and Gaussian priors
+on a/Rs, i (star row) and u (limb-darkening law).
+Step 2 (spectrum): with the geometry fixed, each AIRS bin is linear in its depth:
+F = c (1 - D s_j(t)) + c g f(t) + beta x, where s_j = (1 - T(k_ref, u_j)) / k_ref^2. The
+depth and its error come from weighted least squares, the error scaled by the residual
+scatter (sqrt of reduced chi^2). Visits are combined by inverse variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from scipy.optimize import least_squares
+
+from spectramind.physics.limb_darkening import limb_darkening
+from spectramind.physics.transit import transit_light_curve
+
+AIRS_REGRESSORS = ("airs_trace_y", "airs_trace_width", "fgs_centroid_y", "fgs_centroid_x")
+FGS_REGRESSORS = ("fgs_centroid_y", "fgs_centroid_x")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Config keys ``physics.*``."""
+
+    time_degree: int = 5
+    wavelength_degree: int | None = None  # None: g free per bin
+    use_regressors: bool = True
+    prior_sma_frac: float = 0.03
+    prior_inc_deg: float = 0.3
+    prior_ld: float = 0.1
+    min_snr: float = 5.0
+    partial_sigma_scale: float = 2.0
+    fallback_depth: float = 0.0147
+    fallback_sigma: float = 0.011
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> FitConfig:
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown physics config keys: {unknown}")
+        return cls(**d)
+
+
+def transit(t_h: np.ndarray, *, t0_h: float, period_d: float, a_rs: float, inc_deg: float,
+            k: np.ndarray | float, u1: np.ndarray | float, u2: np.ndarray | float) -> np.ndarray:
+    """Relative flux (n_k, n_t) (or (n_t,) for scalar k/u) of the exact transit model."""
+    f64 = torch.float64
+    k_t, u1_t, u2_t = (torch.as_tensor(np.asarray(v, dtype=float), dtype=f64) for v in (k, u1, u2))
+    scalar = k_t.ndim == 0 and u1_t.ndim == 0 and u2_t.ndim == 0
+    out = transit_light_curve(
+        torch.as_tensor(np.asarray(t_h, dtype=float) / 24.0, dtype=f64),
+        t0=torch.tensor(t0_h / 24.0, dtype=f64), period=torch.tensor(period_d, dtype=f64),
+        a_rs=torch.tensor(a_rs, dtype=f64), inc_deg=torch.tensor(inc_deg, dtype=f64),
+        rp_rs=k_t.reshape(-1, 1), u1=u1_t.reshape(-1, 1), u2=u2_t.reshape(-1, 1),
+    ).numpy()
+    return out[0] if scalar else out
+
+
+def time_basis(t: np.ndarray, degree: int) -> np.ndarray:
+    """Polynomial basis (n, degree + 1) in time scaled to [-1, 1] over 0..7.5 h."""
+    tau = np.asarray(t, dtype=float) / 3.75 - 1.0
+    return np.vander(tau, degree + 1, increasing=True)
+
+
+def standardise(x: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-std columns with NaN -> 0 (constant columns -> 0)."""
+    x = np.asarray(x, dtype=float)
+    mu = np.nanmean(x, axis=0)
+    sd = np.nanstd(x, axis=0)
+    z = (x - mu) / np.where(sd > 0, sd, 1.0)
+    return np.nan_to_num(np.where(sd > 0, z, 0.0))
+
+
+def weighted_lstsq(design: np.ndarray, y: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted least squares: coefficients, covariance (from var), reduced chi^2."""
+    w = 1.0 / np.sqrt(var)
+    a, b = design * w[:, None], y * w
+    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
+    resid = b - a @ coef
+    dof = max(len(y) - design.shape[1], 1)
+    cov = np.linalg.pinv(a.T @ a)
+    return coef, cov, float(resid @ resid / dof)
+
+
+@dataclass
+class WhiteFit:
+    t0_h: np.ndarray  # (n_visits,)
+    a_rs: float
+    inc_deg: float
+    k: dict[str, float]
+    u: dict[str, tuple[float, float]]
+    k_err: dict[str, float]
+    drift: dict[str, np.ndarray]  # instrument -> (n_visits, n_time) multiplicative baseline
+    model: dict[str, np.ndarray]  # full model (n_visits, n_time)
+    chi2_red: float
+    success: bool
+
+
+def white_light(cube: xr.Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """FGS1 and flux-weighted AIRS white light curves (flux, var) each (n_visits, n_time)."""
+    f, v = cube["flux"].values, cube["variance"].values
+    w = np.nan_to_num(cube["oot_level"].values[:, None, 1:])  # counts: flux weighting
+    good = np.isfinite(f[:, :, 1:]) & np.isfinite(v[:, :, 1:])
+    ws = np.where(good, w, 0)
+    tot = ws.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        airs = np.where(good, f[:, :, 1:], 0).__mul__(ws).sum(axis=2) / tot
+        airs_var = (np.where(good, v[:, :, 1:], 0) * ws**2).sum(axis=2) / tot**2
+    airs = np.where(tot > 0, airs, np.nan)
+    return {"FGS1": (f[:, :, 0], v[:, :, 0]), "AIRS-CH0": (airs, airs_var)}
+
+
+def _regressors(cube: xr.Dataset, names: tuple[str, ...], v: int) -> np.ndarray:
+    return standardise(np.stack([cube[n].values[v] for n in names], axis=1))
+
+
+def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
+    """Step 1: joint white-light fit of FGS1 and AIRS (see module docstring)."""
+    t = cube["time"].values
+    wl = cube["wavelength"].values
+    curves = white_light(cube)
+    nv = cube.sizes["visit"]
+    insts = ("FGS1", "AIRS-CH0")
+    wl_eff = {"FGS1": wl[0], "AIRS-CH0": float(np.average(wl[1:], weights=np.nan_to_num(cube["oot_level"].values[0, 1:]) + 1e-12))}
+    u_prior = {}
+    for i in insts:
+        u1p, u2p = limb_darkening(np.array([wl_eff[i]]), float(star["Ts"]))
+        u_prior[i] = (float(u1p[0]), float(u2p[0]))
+    regs = {i: [(_regressors(cube, AIRS_REGRESSORS if i == "AIRS-CH0" else FGS_REGRESSORS, v)
+                 if cfg.use_regressors else np.zeros((len(t), 0))) for v in range(nv)] for i in insts}
+    basis = time_basis(t, cfg.time_degree)
+    k0 = np.sqrt(max(float(np.nanmedian([1 - np.nanmin(curves["AIRS-CH0"][0])])), 1e-4))
+    t0_guess = 0.5 * (cube["ingress"].values + cube["egress"].values)
+    x0 = np.r_[t0_guess, star["sma"], star["i"], k0, k0, u_prior["FGS1"], u_prior["AIRS-CH0"]]
+    lo = np.r_[t0_guess - 1.0, 0.5 * star["sma"], max(star["i"] - 10, 0), 1e-3, 1e-3, -1, -1, -1, -1]
+    hi = np.r_[t0_guess + 1.0, 2.0 * star["sma"], 90.0, 0.5, 0.5, 2, 2, 2, 2]
+    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+
+    def unpack(x: np.ndarray):
+        t0 = x[:nv]
+        a_rs, inc, kf, ka, u1f, u2f, u1a, u2a = x[nv:]
+        return t0, a_rs, inc, {"FGS1": kf, "AIRS-CH0": ka}, {"FGS1": (u1f, u2f), "AIRS-CH0": (u1a, u2a)}
+
+    def models(x: np.ndarray):
+        t0, a_rs, inc, k, u = unpack(x)
+        out = {}
+        for i in insts:
+            rows = []
+            for v in range(nv):
+                tr = transit(t, t0_h=t0[v], period_d=float(star["P"]), a_rs=a_rs, inc_deg=inc, k=k[i],
+                             u1=u[i][0], u2=u[i][1])
+                y, var = curves[i][0][v], curves[i][1][v]
+                ok = np.isfinite(y) & np.isfinite(var) & (var > 0)
+                design = np.column_stack([tr[:, None] * basis, regs[i][v]])
+                coef, _, _ = weighted_lstsq(design[ok], y[ok], var[ok])
+                drift = basis @ coef[: basis.shape[1]]
+                rows.append((tr, drift, design @ coef, ok))
+            out[i] = rows
+        return out
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        res = []
+        for i, rows in models(x).items():
+            for v, (_, _, model, ok) in enumerate(rows):
+                y, var = curves[i][0][v], curves[i][1][v]
+                res.append(((y - model) / np.sqrt(var))[ok])
+        t0, a_rs, inc, _, u = unpack(x)
+        res.append(np.array([(a_rs - star["sma"]) / (cfg.prior_sma_frac * star["sma"]),
+                             (inc - star["i"]) / cfg.prior_inc_deg]))
+        res.append((np.r_[u["FGS1"], u["AIRS-CH0"]] - np.r_[u_prior["FGS1"], u_prior["AIRS-CH0"]]) / cfg.prior_ld)
+        return np.concatenate(res)
+
+    sol = least_squares(residuals, x0, bounds=(lo, hi), x_scale="jac", method="trf", max_nfev=200)
+    n_data = sum(int(np.isfinite(curves[i][0]).sum()) for i in insts)
+    chi2_red = float(2 * sol.cost / max(n_data - len(x0), 1))
+    try:
+        cov = np.linalg.pinv(sol.jac.T @ sol.jac) * chi2_red
+        err = np.sqrt(np.clip(np.diag(cov), 0, None))
+    except np.linalg.LinAlgError:
+        err = np.full(len(x0), np.nan)
+    t0, a_rs, inc, k, u = unpack(sol.x)
+    m = models(sol.x)
+    return WhiteFit(
+        t0_h=np.asarray(t0, dtype=float), a_rs=float(a_rs), inc_deg=float(inc),
+        k={i: float(k[i]) for i in insts}, u={i: (float(u[i][0]), float(u[i][1])) for i in insts},
+        k_err={"FGS1": float(err[nv + 2]), "AIRS-CH0": float(err[nv + 3])},
+        drift={i: np.stack([r[1] for r in m[i]]) for i in insts},
+        model={i: np.stack([r[2] for r in m[i]]) for i in insts},
+        chi2_red=chi2_red, success=bool(sol.success) and bool(np.all(np.isfinite(sol.x))),
+    )
+
+
+def chromatic_drift(resid: np.ndarray, weight: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Common drift shape f(t) (n_t,) of residuals ``resid`` (n_t, n_bins) ~ f(t) g_j.
+
+    The first left singular vector of the weighted, per-bin-centred residual matrix,
+    projected on the polynomial time ``basis`` (the drift is a smooth polynomial in time),
+    scaled to unit rms. Using every bin gives the chromatic leverage that separates the
+    drift from the (nearly achromatic) transit.
+    """
+    r = np.where(np.isfinite(resid), resid, 0.0)
+    r = r - (r * weight).sum(axis=0) / np.maximum(weight.sum(axis=0), 1e-30)
+    w = np.sqrt(weight / np.maximum(weight.mean(), 1e-30))
+    u, _, _ = np.linalg.svd(r * w, full_matrices=False)
+    f = u[:, 0]
+    coef, *_ = np.linalg.lstsq(basis, f, rcond=None)
+    f = basis @ coef
+    return f / max(np.sqrt(np.mean(f**2)), 1e-30)
+
+
+def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarray, regs: np.ndarray
+              ) -> tuple[np.ndarray, ...]:
+    """Per-bin linear fit y = c (1 - D s_j) + c g f + beta x; returns c, D, var(D), g, chi2."""
+    nb = y.shape[1]
+    out = [np.full(nb, np.nan) for _ in range(5)]
+    for j in range(nb):
+        ok = np.isfinite(y[:, j]) & np.isfinite(var[:, j]) & (var[:, j] > 0)
+        if ok.sum() < 10:
+            continue
+        design = np.column_stack([np.ones(len(drift)), -shape[:, j], drift, regs])
+        coef, cov, c2 = weighted_lstsq(design[ok], y[ok, j], var[ok, j])
+        out[0][j], out[1][j] = coef[0], coef[1] / coef[0]
+        out[2][j], out[3][j], out[4][j] = cov[1, 1] / coef[0] ** 2 * c2, coef[2] / coef[0], c2
+    return tuple(out)
+
+
+DRIFT_ITERATIONS = 4  # alternations of drift shape, transit shape and per-bin fits
+
+
+def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitConfig
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 2: depth, its sigma and reduced chi^2 per bin (283,), visits combined.
+
+    FGS1 (bin 0) takes the white-light k^2. AIRS bins alternate between the drift shape
+    f(t) (:func:`chromatic_drift` of the residuals of all bins) and per-bin linear fits
+    of (c, D, g, beta). The white-light depth error is added to every AIRS bin as a
+    common-mode term (it moves all bins together).
+    """
+    t = cube["time"].values
+    wl = cube["wavelength"].values
+    nv, nw = cube.sizes["visit"], len(wl)
+    u1t, u2t = limb_darkening(wl, float(star["Ts"]))
+    u1t_a, u2t_a = limb_darkening(np.array([float(np.mean(wl[1:]))]), float(star["Ts"]))
+    du = np.array(white.u["AIRS-CH0"]) - np.r_[u1t_a, u2t_a]
+    u1, u2 = u1t[1:] + du[0], u2t[1:] + du[1]
+    basis = time_basis(t, cfg.time_degree)
+    depth = np.full((nv, nw), np.nan)
+    var_d = np.full((nv, nw), np.nan)
+    chi2 = np.full((nv, nw), np.nan)
+    f, v = cube["flux"].values, cube["variance"].values
+    k_ref = white.k["AIRS-CH0"]
+    for vi in range(nv):
+        regs = _regressors(cube, AIRS_REGRESSORS, vi) if cfg.use_regressors else np.zeros((len(t), 0))
+        y, var = f[vi, :, 1:], v[vi, :, 1:]
+        weight = np.where(np.isfinite(y) & np.isfinite(var) & (var > 0), 1.0 / np.where(var > 0, var, 1), 0.0)
+        c, d = np.ones(nw - 1), np.full(nw - 1, k_ref**2)
+        for _ in range(DRIFT_ITERATIONS):
+            # unit-depth transit shape of each bin at its current radius ratio: the linear
+            # model c (1 - D s_j) is then exact at convergence (D = k_j^2)
+            k_j = np.sqrt(np.clip(np.nan_to_num(d, nan=k_ref**2), 1e-6, 0.25))
+            tr = transit(t, t0_h=float(white.t0_h[vi]), period_d=float(star["P"]), a_rs=white.a_rs,
+                         inc_deg=white.inc_deg, k=k_j, u1=u1, u2=u2)
+            shape = ((1.0 - tr) / k_j[:, None] ** 2).T  # (n_t, 282)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                resid = y / (c * (1.0 - d * shape)) - 1.0
+            drift = chromatic_drift(resid, weight, basis)
+            c, d, vd, g, c2 = _fit_bins(y, var, shape, drift, regs)
+            if not np.all(np.isfinite(d)):
+                break
+        if cfg.wavelength_degree is not None:
+            d, vd = _refit_smooth_drift(y, var, wl[1:], g, shape.T, drift, regs, cfg.wavelength_degree)
+        common = (d / k_ref**2 * 2 * k_ref * white.k_err["AIRS-CH0"]) ** 2
+        depth[vi, 1:], var_d[vi, 1:], chi2[vi, 1:] = d, vd + common, c2
+        depth[vi, 0] = white.k["FGS1"] ** 2
+        var_d[vi, 0] = (2 * white.k["FGS1"] * white.k_err["FGS1"]) ** 2
+        chi2[vi, 0] = white.chi2_red
+    w = 1.0 / var_d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        comb = np.nansum(depth * w, axis=0) / np.nansum(w, axis=0)
+        comb_sigma = 1.0 / np.sqrt(np.nansum(w, axis=0))
+    return comb, comb_sigma, np.nanmean(chi2, axis=0)
+
+
+def _refit_smooth_drift(f, v, wl, g, shape, drift, regs, degree):
+    """Re-fit depths with g(lambda) a weighted polynomial of the free per-bin estimates."""
+    ok = np.isfinite(g)
+    coefs = np.polyfit(wl[ok], g[ok], degree)
+    g_s = np.polyval(coefs, wl)
+    depth, var_d = np.full(len(wl), np.nan), np.full(len(wl), np.nan)
+    for j in range(len(wl)):
+        y, var = f[:, j], v[:, j]
+        good = np.isfinite(y) & np.isfinite(var) & (var > 0)
+        if good.sum() < 10:
+            continue
+        yc = y / (1.0 + g_s[j] * drift)
+        design = np.column_stack([np.ones(len(y)), -shape[j], regs])
+        coef, cov, c2 = weighted_lstsq(design[good], yc[good], var[good] / (1.0 + g_s[j] * drift[good]) ** 2)
+        depth[j], var_d[j] = coef[1] / coef[0], cov[1, 1] / coef[0] ** 2 * c2
+    return depth, var_d
+
+
+@dataclass
+class PlanetFit:
+    depth: np.ndarray
+    sigma: np.ndarray
+    chi2_red: np.ndarray
+    flag: str  # "ok", "partial", "low_snr", "failed"
+    white: WhiteFit | None
+
+
+def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
+    """White-light then spectral fit, with a flagged, wider-sigma fallback that never raises
+    for data problems (a partial transit, a low S/N, or a failed optimisation)."""
+    nw = cube.sizes["wavelength"]
+    try:
+        white = fit_white(cube, star, cfg)
+        depth, sigma, chi2 = fit_spectrum(cube, star, white, cfg)
+    except (ValueError, np.linalg.LinAlgError, RuntimeError):
+        white, depth, sigma, chi2 = None, None, None, None
+    if white is None or not white.success or depth is None or not np.all(np.isfinite(depth)) \
+            or not np.all(np.isfinite(sigma)):
+        return PlanetFit(np.full(nw, cfg.fallback_depth), np.full(nw, cfg.fallback_sigma),
+                         np.full(nw, np.nan), "failed", white)
+    flag = "ok"
+    observed = cube["ingress_observed"].values.astype(bool) & cube["egress_observed"].values.astype(bool)
+    if not observed.all():
+        flag, sigma = "partial", sigma * cfg.partial_sigma_scale
+    if np.nanmax(cube["transit_snr"].values) < cfg.min_snr:
+        flag, sigma = "low_snr", np.maximum(sigma * cfg.partial_sigma_scale, np.abs(depth) * 0.5)
+    return PlanetFit(depth, sigma, chi2, flag, white)
+
+
+def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
+    """The physics product ``results/physics/{planet}.nc``."""
+    wl = cube["wavelength"]
+    data = {
+        "depth": (("wavelength",), fit.depth, {"units": "1", "long_name": "(Rp/Rs)^2"}),
+        "depth_sigma": (("wavelength",), fit.sigma, {"units": "1"}),
+        "chi2_red": (("wavelength",), fit.chi2_red),
+    }
+    attrs = {"planet_id": int(planet_id), "flag": fit.flag}
+    if fit.white is not None:
+        w = fit.white
+        data["t0"] = (("visit",), w.t0_h, {"units": "h"})
+        for i, name in (("FGS1", "fgs"), ("AIRS-CH0", "airs")):
+            data[f"white_{name}_model"] = (("visit", "time"), w.model[i])
+            data[f"white_{name}_drift"] = (("visit", "time"), w.drift[i])
+            attrs[f"k_{name}"], attrs[f"k_{name}_err"] = w.k[i], w.k_err[i]
+            attrs[f"u1_{name}"], attrs[f"u2_{name}"] = w.u[i]
+        attrs.update(a_rs=w.a_rs, inc_deg=w.inc_deg, white_chi2_red=w.chi2_red)
+        wl_curves = white_light(cube)
+        data["white_fgs"] = (("visit", "time"), wl_curves["FGS1"][0])
+        data["white_airs"] = (("visit", "time"), wl_curves["AIRS-CH0"][0])
+    return xr.Dataset(data, coords={"wavelength": wl, "time": cube["time"], "visit": cube["visit"]}, attrs=attrs)
