@@ -168,7 +168,8 @@ def pointing_jitter(rng: np.random.Generator, t_s: np.ndarray, time_scale: int) 
     n = t_s.size
     dt = float(np.median(np.diff(t_s))) if n > 1 else 1.0
     red = gaussian_filter1d(rng.normal(size=(2, n)), JITTER_RED_TIMESCALE_S / dt, axis=1, mode="wrap")
-    red *= JITTER_RED_RMS / np.maximum(red.std(axis=1, keepdims=True), 1e-12)
+    red -= red.mean(axis=1, keepdims=True)  # zero mean: a series shorter than the timescale
+    red *= JITTER_RED_RMS / np.maximum(red.std(axis=1, keepdims=True), 1e-12)  # must not blow up its mean
     white = rng.normal(size=(2, n)) * JITTER_WHITE_RMS / np.sqrt(time_scale)
     return (red + white).T
 

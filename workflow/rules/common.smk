@@ -8,6 +8,8 @@ from spectramind.sim import plan_dataset
 
 wildcard_constraints:
     planet=r"\d+",
+    split=r"train|test",
+    method=r"[a-z_]+",
     visit=r"\d+",
     instrument=r"AIRS-CH0|FGS1",
 
@@ -55,9 +57,58 @@ def raw_inputs(wildcards):
     return [str(f) for f in files]
 
 
+def planets_of(split):
+    return sorted(pid for pid, (s, _) in PLANETS.items() if s == split)
+
+
 def cube_files():
     return [f"results/cubes/{pid}.nc" for pid in sorted(PLANETS)]
 
 
+def physics_files(split):
+    return [f"results/physics/{pid}.nc" for pid in planets_of(split)]
+
+
+def truth_path(split):
+    """Labels of a split: train.csv, or test_truth.csv (simulated data only)."""
+    return str(DATA_ROOT / ("train.csv" if split == "train" else "test_truth.csv"))
+
+
+def labels_file(split):
+    """Input for a split's labels (the simulated folder as a whole when simulating)."""
+    return str(DATA_ROOT) if SIMULATED else truth_path(split)
+
+
+def has_truth(split):
+    return split in config["data"]["splits"] and (SIMULATED or Path(truth_path(split)).is_file())
+
+
+def split_inputs(split):
+    return [str(DATA_ROOT)] if SIMULATED else [str(DATA_ROOT / f"{split}_star_info.csv")]
+
+
+def recalibration_input(wildcards):
+    rc = config["recalibration"]
+    if (rc["sigma"] or rc["mean"]) and has_truth("train"):
+        return "results/recalibration/physics.json"
+    return []
+
+
+METHODS = ["constant", "physics"]
+
+
+def score_files():
+    return [
+        f"results/scores/{m}/{s}.json"
+        for m in METHODS
+        for s in config["data"]["splits"]
+        if has_truth(s)
+    ]
+
+
 def get_final_output():
-    return cube_files()
+    out = cube_files()
+    out += [f"results/predictions/{m}/{s}.csv" for m in METHODS for s in config["data"]["splits"]]
+    if score_files():
+        out.append("results/scores/table.csv")
+    return out

@@ -105,17 +105,33 @@ def median3_residual(x: np.ndarray, prev: np.ndarray | None = None,
     return x - med
 
 
+#: median of the NONZERO |x_t - median3_t| for white Gaussian noise of unit std: the
+#: residual is exactly 0 whenever x_t is itself the median (probability 1/3), so the
+#: nonzero part has median s with P(|r| > s) = 2 int phi(y) Phi(y - s)^2 dy = 1/3
+#: (numerical quadrature: s = 0.68982)
+MEDIAN3_NONZERO_MEDIAN = 0.68982
+
+
 def temporal_scatter(x: np.ndarray) -> np.ndarray:
-    """Robust per-pixel frame-to-frame scatter: 1.4826 MAD of the median-of-3 residual.
+    """Robust per-pixel frame-to-frame scatter from the median of the nonzero |median-of-3
+    residuals|, scaled to estimate the standard deviation of white noise.
 
     x: (n, ny, nx) -> (ny, nx). Captures jitter-driven pixel variance that the photon +
     read noise model does not (an undersampled PSF moving by 0.1 px changes a core pixel
-    by several percent), so cosmic-ray flagging does not flag jitter.
+    by several percent), so cosmic-ray flagging does not flag jitter. Zero residuals
+    (x_t between its neighbours) are left out: for jitter correlated over a few frames
+    they are the majority, and a plain median of |residual| would then be 0 exactly
+    where the jitter is largest. A pixel without any nonzero residual gets 0.
     """
     r = median3_residual(x)[1:-1] if x.shape[0] > 2 else median3_residual(x)
-    # for white noise of std sigma, 1.4826 * median|residual| = 0.4722 sigma (measured on
-    # 2e5 Gaussian samples): rescale so the result estimates sigma
-    return (1.4826 / 0.4722) * np.median(np.abs(r), axis=0)
+    a = np.sort(np.abs(r), axis=0)  # zeros first (NaN last)
+    n = a.shape[0]
+    n_zero = (a == 0).sum(axis=0)
+    k = n - n_zero
+    lo = np.minimum(n_zero + np.maximum(k - 1, 0) // 2, n - 1)[None]
+    hi = np.minimum(n_zero + k // 2, n - 1)[None]
+    med = 0.5 * (np.take_along_axis(a, lo, axis=0)[0] + np.take_along_axis(a, hi, axis=0)[0])
+    return np.where(k > 0, med / MEDIAN3_NONZERO_MEDIAN, 0).astype(a.dtype)
 
 
 def flag_cosmic_rays(x: np.ndarray, var: np.ndarray, sigma: float, *, scatter: np.ndarray | None = None,

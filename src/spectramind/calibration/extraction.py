@@ -36,12 +36,34 @@ def spatial_profile(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Normalised spatial profile (ny, nx) from the time-averaged frame (Horne 1986 step 5).
 
     Negative values are set to 0 and each column sums to 1 (columns with no flux: uniform).
+    Pixels masked in every frame (static bad pixels) are filled by :func:`fill_profile`.
     """
     good = ~mask
-    mean = np.where(good, x, 0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
-    mean = np.clip(mean, 0, None)
-    tot = mean.sum(axis=0, keepdims=True)
-    return np.where(tot > 0, mean / np.where(tot > 0, tot, 1), 1.0 / x.shape[1])
+    n_good = good.sum(axis=0)
+    mean = np.where(good, x, 0).sum(axis=0) / np.maximum(n_good, 1)
+    return fill_profile(np.clip(mean, 0, None), n_good > 0)
+
+
+def fill_profile(mean: np.ndarray, has_data: np.ndarray) -> np.ndarray:
+    """Column-normalised profile (ny, nx) from a mean frame with holes.
+
+    ``has_data`` (ny, nx) False where no frame had a valid pixel. A hole gets the profile
+    interpolated along the dispersion axis (row by row, from the columns without holes),
+    scaled to the column's own valid pixels; without this a static bad pixel in the trace
+    core would get profile 0 and its flux would never be replaced (biased extraction).
+    """
+    mean = np.where(has_data, mean, 0.0)
+    tot = mean.sum(axis=0)
+    complete = has_data.all(axis=0) & (tot > 0)
+    if not has_data.all() and complete.any():
+        cols = np.flatnonzero(complete)
+        ref = mean[:, cols] / tot[cols]
+        interp = np.stack([np.interp(np.arange(mean.shape[1]), cols, row) for row in ref])
+        s_good = np.where(has_data, interp, 0).sum(axis=0)
+        scale = np.where(s_good > 0, tot / np.where(s_good > 0, s_good, 1), 1.0)
+        mean = np.where(has_data, mean, interp * scale)
+        tot = mean.sum(axis=0)
+    return np.where(tot > 0, mean / np.where(tot > 0, tot, 1), 1.0 / mean.shape[0])
 
 
 def box_extract(x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: np.ndarray,

@@ -1,0 +1,69 @@
+"""Small readers/writers shared by the workflow scripts (keeps each script a few lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from spectramind import io, metric
+
+
+def labels_path(labels_input: str | Path, split: str) -> Path:
+    """The labels file of ``split``: given directly, or inside a (simulated) data root."""
+    p = Path(labels_input)
+    if p.is_dir():
+        return p / ("train.csv" if split == "train" else "test_truth.csv")
+    return p
+
+
+def labels_array(labels_input: str | Path, split: str) -> np.ndarray:
+    return io.read_labels(labels_path(labels_input, split)).to_numpy(dtype=float)
+
+
+def truth_for(labels_input: str | Path, split: str, planet_ids: Iterable[int]) -> np.ndarray:
+    """Labels (n, 283) in the order of ``planet_ids``; a missing planet is a DataError."""
+    path = labels_path(labels_input, split)
+    labels = io.read_labels(path)
+    ids = list(planet_ids)
+    missing = [i for i in ids if i not in labels.index]
+    if missing:
+        raise io.DataError(path, f"no labels for planets {missing[:5]}")
+    return labels.loc[ids].to_numpy(dtype=float)
+
+
+def load_physics(files: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """planet ids, depth (n, 283) and sigma (n, 283) from ``results/physics/*.nc``."""
+    ids, mu, sigma = [], [], []
+    for f in files:
+        with xr.open_dataset(f) as ds:
+            ids.append(int(ds.attrs["planet_id"]))
+            mu.append(ds["depth"].values)
+            sigma.append(ds["depth_sigma"].values)
+    if not ids:
+        raise ValueError("no physics fits given")
+    return np.asarray(ids, dtype=np.int64), np.vstack(mu), np.vstack(sigma)
+
+
+def score_predictions(predictions: str | Path, truth_input: str | Path, split: str,
+                      train_labels_input: str | Path) -> dict:
+    """score_report of a submission-format CSV against the split's labels."""
+    pred = pd.read_csv(predictions)
+    truth = io.read_labels(labels_path(truth_input, split)).reset_index()
+    naive_mean, naive_sigma = metric.naive_stats(labels_array(train_labels_input, "train"))
+    a = metric.align(truth, pred)
+    return metric.score_report(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+
+
+def score_table(files: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per score JSON (method, split, score, RMSE, coverage, n_planets)."""
+    rows = []
+    for f in files:
+        d = json.loads(Path(f).read_text())
+        rows.append({k: d[k] for k in ("method", "split", "score", "rmse_fgs_ppm", "rmse_airs_ppm",
+                                       "coverage_1sigma", "coverage_2sigma", "n_planets")})
+    return pd.DataFrame(rows).sort_values(["split", "method"]).reset_index(drop=True)

@@ -1,0 +1,118 @@
+rule fit_transit:
+    """Physics fit of one planet: white light, then the depth of every bin."""
+    input:
+        cube="results/cubes/{planet}.nc",
+        raw=raw_inputs,
+    output:
+        "results/physics/{planet}.nc",
+    log:
+        "results/logs/fit_transit/{planet}.log",
+    benchmark:
+        "results/benchmarks/fit_transit/{planet}.tsv"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        physics=lookup(dpath="physics", within=config),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/fit_transit.py"
+
+
+rule recalibrate_physics:
+    """Sigma (and optionally mean) recalibration of the physics predictions, fitted on train."""
+    input:
+        fits=lambda wc: physics_files("train"),
+        labels=labels_file("train"),
+    output:
+        "results/recalibration/physics.json",
+    log:
+        "results/logs/recalibrate_physics/recalibrate_physics.log",
+    benchmark:
+        "results/benchmarks/recalibrate_physics/recalibrate_physics.tsv"
+    params:
+        recal=lookup(dpath="recalibration", within=config),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/recalibrate_physics.py"
+
+
+rule predict_physics:
+    input:
+        fits=lambda wc: physics_files(wc.split),
+        recalibration=recalibration_input,
+    output:
+        "results/predictions/physics/{split}.csv",
+    log:
+        "results/logs/predict_physics/{split}.log",
+    benchmark:
+        "results/benchmarks/predict_physics/{split}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/predict_physics.py"
+
+
+rule predict_constant:
+    """Community baseline: the mean training depth everywhere, one sigma fitted on train."""
+    input:
+        labels=labels_file("train"),
+        raw=lambda wc: split_inputs(wc.split),
+    output:
+        "results/predictions/constant/{split}.csv",
+    log:
+        "results/logs/predict_constant/{split}.log",
+    benchmark:
+        "results/benchmarks/predict_constant/{split}.tsv"
+    params:
+        planets=lambda wc: planets_of(wc.split),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/predict_constant.py"
+
+
+rule score:
+    """Challenge score, RMSE and coverage of one method on one split (truth needed)."""
+    input:
+        predictions="results/predictions/{method}/{split}.csv",
+        truth=lambda wc: labels_file(wc.split),
+        train_labels=labels_file("train"),
+    output:
+        "results/scores/{method}/{split}.json",
+    log:
+        "results/logs/score/{method}_{split}.log",
+    benchmark:
+        "results/benchmarks/score/{method}_{split}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/score.py"
+
+
+rule score_table:
+    input:
+        score_files(),
+    output:
+        report("results/scores/table.csv", caption="../report/score_table.rst", category="Scores"),
+    log:
+        "results/logs/score_table/score_table.log",
+    benchmark:
+        "results/benchmarks/score_table/score_table.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/score_table.py"

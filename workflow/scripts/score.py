@@ -1,0 +1,13 @@
+"""Rule score: challenge score and diagnostics of one method on one split."""
+
+import json
+import logging
+
+from spectramind.workflow_io import score_predictions
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+wc = snakemake.wildcards
+report = score_predictions(snakemake.input.predictions, snakemake.input.truth, wc.split, snakemake.input.train_labels)
+logging.info("%s on %s: score %.4f", wc.method, wc.split, report["score"])
+with open(snakemake.output[0], "w") as fh:
+    json.dump({"method": wc.method, "split": wc.split, **report}, fh, indent=2)
