@@ -65,8 +65,10 @@ def _read_table(path: str | Path) -> pa.Table:
     path = Path(path)
     _require_file(path)
     try:
-        return pq.read_table(path)
-    except (pa.ArrowException, OSError) as exc:  # truncated, not parquet, corrupt pages
+        table = pq.read_table(path)
+        _ = table.column_names  # decodes the names: corrupt (non-UTF-8) ones raise here, not later
+        return table
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # truncated, not parquet, corrupt pages/names
         raise DataError(path, f"not a readable parquet file ({exc})") from exc
 
 
@@ -77,6 +79,21 @@ def _read_csv(path: str | Path) -> pd.DataFrame:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not a readable CSV file ({exc})") from exc
+
+
+def _float_values(df: pd.DataFrame | pd.Series, path: str | Path) -> np.ndarray:
+    """``df`` as float64; a non-numeric cell is a :class:`DataError` naming the file."""
+    try:
+        return df.to_numpy(dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise DataError(path, f"non-numeric values ({exc})") from exc
+
+
+def _planet_ids(values: np.ndarray, path: str | Path) -> np.ndarray:
+    """planet_id values as int64; NaN, fractional or negative ids are a :class:`DataError`."""
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or np.any(values < 0):
+        raise DataError(path, "planet_id values must be non-negative integers")
+    return values.astype(np.int64)
 
 
 def column_names(n: int) -> list[str]:
@@ -117,7 +134,7 @@ def list_planets(root: str | Path, split: str) -> list[int]:
     for entry in sorted(d.iterdir()):
         if not entry.is_dir():
             continue
-        if not entry.name.isdigit():
+        if not (entry.name.isascii() and entry.name.isdigit()):
             raise DataError(entry, "planet folder name is not a numeric planet id")
         ids.append(int(entry.name))
     return sorted(ids)
@@ -253,7 +270,9 @@ def read_adc_info(path: str | Path) -> dict[str, tuple[float, float]]:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise DataError(path, f"missing columns {missing}")
-        gain, offset = (float(df[c].iloc[0]) for c in cols)
+        if df.empty:
+            raise DataError(path, "no data row")
+        gain, offset = (float(v) for v in _float_values(df[cols].iloc[:1], path)[0])
         if not np.isfinite(gain) or gain <= 0 or not np.isfinite(offset):
             raise DataError(path, f"{inst}: gain must be finite and > 0 and offset finite, got {gain}, {offset}")
         out[inst] = (gain, offset)
@@ -296,12 +315,10 @@ def read_star_info(path: str | Path) -> pd.DataFrame:
     df = _read_csv(path)
     if list(df.columns) != STAR_COLUMNS:
         raise DataError(path, f"columns {list(df.columns)}, expected {STAR_COLUMNS}")
-    if not np.isfinite(df.to_numpy(dtype=float)).all():
+    if not np.isfinite(_float_values(df, path)).all():
         raise DataError(path, "non-finite values in star parameters")
-    ids = df["planet_id"].to_numpy(dtype=float)
-    if np.any(ids != np.round(ids)) or np.any(ids < 0):
-        raise DataError(path, "planet_id values must be non-negative integers")
-    df = df.assign(planet_id=ids.astype(np.int64)).set_index("planet_id")
+    ids = _planet_ids(df["planet_id"].to_numpy(dtype=float), path)
+    df = df.assign(planet_id=ids).set_index("planet_id")
     if df.index.has_duplicates:
         raise DataError(path, f"duplicated planet_id {df.index[df.index.duplicated()].tolist()[:5]}")
     return df
@@ -318,7 +335,7 @@ def read_wavelengths(path: str | Path) -> np.ndarray:
     df = _read_csv(path)
     if list(df.columns) != WL_COLUMNS or len(df) != 1:
         raise DataError(path, f"expected one row with columns wl_1..wl_{N_BINS}")
-    wl = df.to_numpy(dtype=np.float64)[0]
+    wl = _float_values(df, path)[0]
     if not np.all(np.isfinite(wl)) or np.any(wl <= 0):
         raise DataError(path, "wavelengths must be finite and positive")
     return wl
@@ -332,11 +349,12 @@ def read_labels(path: str | Path) -> pd.DataFrame:
         missing = [c for c in expected if c not in df.columns]
         extra = [c for c in df.columns if c not in expected]
         raise DataError(path, f"wrong columns: missing {missing[:5]}, extra {extra[:5]} (expected planet_id, wl_1..wl_{N_BINS})")
-    values = df[WL_COLUMNS].to_numpy(dtype=np.float64)
+    values = _float_values(df[WL_COLUMNS], path)
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         raise DataError(path, f"{bad} non-finite label values")
-    df = df.assign(planet_id=df["planet_id"].astype(np.int64)).set_index("planet_id")
+    ids = _planet_ids(_float_values(df["planet_id"], path), path)
+    df = df.assign(planet_id=ids).set_index("planet_id")
     if df.index.has_duplicates:
         raise DataError(path, "duplicated planet_id")
     return df

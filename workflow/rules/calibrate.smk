@@ -19,6 +19,8 @@ rule calibrate:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/calibrate.py"
 
@@ -42,6 +44,8 @@ rule phase:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/phase.py"
 
@@ -71,6 +75,8 @@ rule adc:
     resources:
         mem_mb=6000,
         runtime=20,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/stage.py"
 

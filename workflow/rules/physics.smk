@@ -17,6 +17,8 @@ rule fit_transit:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/fit_transit.py"
 
@@ -38,6 +40,8 @@ rule recalibrate_physics:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/recalibrate_physics.py"
 
@@ -56,6 +60,8 @@ rule predict_physics:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/predict_physics.py"
 
@@ -77,6 +83,8 @@ rule predict_constant:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/predict_constant.py"
 
@@ -97,6 +105,8 @@ rule score:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/score.py"
 
@@ -114,5 +124,7 @@ rule score_table:
     resources:
         mem_mb=500,
         runtime=5,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/score_table.py"

@@ -11,5 +11,7 @@ rule simulate_dataset:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/spectramind.yaml"
     script:
         "../scripts/simulate_dataset.py"

@@ -18,11 +18,13 @@ def time_bin(t: np.ndarray, flux: np.ndarray, var: np.ndarray, edges: np.ndarray
     """Mean of the finite samples in each time bin.
 
     t: (n,) hours; flux, var: (n, ...) -> binned flux, var of the mean, count (n_bins, ...).
-    Bins without a finite sample get NaN and count 0.
+    Bins without a finite sample get NaN and count 0. Samples outside [edges[0], edges[-1]]
+    belong to no bin and are left out.
     """
     idx = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
     n_bins = len(edges) - 1
-    ok = np.isfinite(flux) & np.isfinite(var)
+    inside = (t >= edges[0]) & (t <= edges[-1])
+    ok = np.isfinite(flux) & np.isfinite(var) & inside.reshape(-1, *([1] * (flux.ndim - 1)))
     shape = (n_bins, *flux.shape[1:])
     s, sv, cnt = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     np.add.at(s, idx, np.where(ok, flux, 0))

@@ -19,6 +19,7 @@ import xarray as xr
 
 from spectramind import __version__, io
 from spectramind.calibration import detector, extraction, phase
+from spectramind.timing import timed
 
 PIXEL_STAGES = ("adc", "dark", "flat", "cds")
 STAGES = (*PIXEL_STAGES, "photometry", "trace", "phase")
@@ -46,6 +47,7 @@ class CalibrationConfig:
     transit_baseline_degree: int = 5
     transit_depth_guess: float = 0.0147
     oot_margin_h: float = 0.25
+    engine: str = "numba"
 
     @classmethod
     def from_dict(cls, d: Mapping) -> CalibrationConfig:
@@ -61,6 +63,8 @@ class CalibrationConfig:
             conv["background_rows"] = tuple(tuple(r) for r in conv["background_rows"])
         if "dark_dt_s" in conv:
             conv["dark_dt_s"] = {k: tuple(v) for k, v in conv["dark_dt_s"].items()}
+        if conv.get("engine", "numba") not in ("numba", "numpy"):
+            raise ValueError(f"calibration.engine must be 'numba' or 'numpy', got {conv['engine']!r}")
         if conv.get("extraction", "optimal") not in ("optimal", "box"):
             raise ValueError(f"calibration.extraction must be 'optimal' or 'box', got {conv['extraction']!r}")
         return cls(**conv)
@@ -84,7 +88,8 @@ class PixelProducts:
 
 
 def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, offset: float,
-                     instrument: str, cfg: CalibrationConfig, stop_after: str = "cds") -> PixelProducts:
+                     instrument: str, cfg: CalibrationConfig, stop_after: str = "cds",
+                     timings: dict[str, float] | None = None) -> PixelProducts:
     """ADC -> linearity -> dark -> flat -> CDS (-> cosmic-ray flags) over chunks of pairs.
 
     raw: (2n, ny, nx) uint16. ``stop_after`` in ("adc", "dark", "flat") returns per-read
@@ -99,6 +104,8 @@ def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, 
                                  flat_minimum=cfg.flat_minimum)
     bad_flat = detector.bad_flat_mask(maps.flat, minimum=cfg.flat_minimum)
     dt = cfg.dark_dt_s[instrument]
+    if stop_after == "cds" and cfg.engine == "numba":
+        return _run_pixel_stages_numba(raw, maps, gain, offset, cfg, static, bad_flat, dt, timings)
     per_read = stop_after != "cds"
     n_out = n_reads if per_read else n_reads // 2
     flux = np.empty((n_out, ny, nx), dtype=np.float32)
@@ -136,10 +143,37 @@ def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, 
 CR_SCATTER_PAIRS = 512  # pairs used to estimate each pixel's robust frame-to-frame scatter
 
 
+def _stage_record(linearity: bool) -> dict[str, str]:
+    return {"adc": "COMPLETE", "linearity": "COMPLETE" if linearity else "SKIPPED",
+            "dark": "COMPLETE", "flat": "COMPLETE", "cds": "COMPLETE"}
+
+
+def _cr_scatter(flux: np.ndarray) -> np.ndarray:
+    n = flux.shape[0]
+    return detector.temporal_scatter(flux[:: max(1, n // CR_SCATTER_PAIRS)][:CR_SCATTER_PAIRS])
+
+
+def _run_pixel_stages_numba(raw: np.ndarray, maps: io.CalibrationMaps, gain: float, offset: float,
+                            cfg: CalibrationConfig, static: np.ndarray, bad_flat: np.ndarray,
+                            dt: tuple[float, float], timings: dict[str, float] | None = None) -> PixelProducts:
+    """The fused numba path of :func:`run_pixel_stages` (same results as the numpy chain)."""
+    from spectramind.calibration import fast
+
+    signed_offset = detector.ADC_SIGNS[cfg.adc_offset_sign] * offset
+    with timed(timings, "adc+linearity+dark+flat+cds"):
+        flux, var, mask = fast.pixel_chain(
+            raw, gain=gain, offset=signed_offset, coeffs=maps.linear_corr if cfg.linearity else None,
+            dark=maps.dark, dt=dt, flat_safe=np.where(bad_flat, 1.0, maps.flat), read=maps.read,
+            static_mask=static)
+    with timed(timings, "cosmic rays"):
+        n_cr = fast.flag_cosmic_rays(flux, var, _cr_scatter(flux), cfg.cosmic_ray_sigma, mask)
+    return PixelProducts(flux, var, mask, static, n_cr, _stage_record(cfg.linearity))
+
+
 def _flag_cosmic_rays_inplace(flux: np.ndarray, var: np.ndarray, mask: np.ndarray, sigma: float,
                               step: int) -> int:
     n, total = flux.shape[0], 0
-    scatter = detector.temporal_scatter(flux[:: max(1, n // CR_SCATTER_PAIRS)][:CR_SCATTER_PAIRS])
+    scatter = _cr_scatter(flux)
     prev = None
     for a in range(0, n, step):
         b = min(a + step, n)
@@ -179,8 +213,8 @@ def extract_airs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.nda
         d = pix.flux[s, :, lo:hi] - bkg[s][:, None, :]
         num += np.where(good[s], d, 0).sum(axis=0)
         den += good[s].sum(axis=0)
-    mean_frame = np.clip(num / np.maximum(den, 1), 0, None)
-    profile = mean_frame / np.where(mean_frame.sum(axis=0) > 0, mean_frame.sum(axis=0), 1)
+    # pixels bad in every frame (hot blocks on the trace core) get an interpolated profile
+    profile = extraction.fill_profile(np.clip(num / np.maximum(den, 1), 0, None), den > 0)
     extract = extraction.optimal_extract if cfg.extraction == "optimal" else extraction.box_extract
     for a in range(0, n, step):  # pass 2: extraction
         s = slice(a, a + step)
@@ -195,10 +229,14 @@ def extract_airs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.nda
     }
 
 
+TEMPLATE_PAIRS = 2048  # pairs averaged for the FGS1 PSF template and centre
+
+
 def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.ndarray]:
     """Photometry stage: aperture photometry at the time-averaged PSF centroid."""
-    good = ~pix.mask
-    img = np.where(good, pix.flux, 0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
+    sub = slice(None, None, max(1, pix.flux.shape[0] // TEMPLATE_PAIRS))
+    good = ~pix.mask[sub]
+    img = np.where(good, pix.flux[sub], 0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
     img = np.clip(img - np.median(img), 0, None)
     yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
     tot = img.sum()
@@ -237,18 +275,20 @@ class VisitSeries:
 
 def calibrate_visit(raw: Mapping[str, np.ndarray], maps: Mapping[str, io.CalibrationMaps],
                     adc: Mapping[str, tuple[float, float]], axis: io.AxisInfo, cfg: CalibrationConfig,
-                    source: str = "axis_info.parquet") -> VisitSeries:
+                    source: str = "axis_info.parquet", timings: dict[str, float] | None = None) -> VisitSeries:
     """Run every pixel stage and the photometry/trace stages for one visit."""
     t_fgs = pair_mid_times(axis.fgs_time_h, raw["FGS1"].shape[0], source)
     t_airs = pair_mid_times(axis.airs_time_h, raw["AIRS-CH0"].shape[0], source)
     pf = run_pixel_stages(raw["FGS1"], maps["FGS1"], gain=adc["FGS1"][0], offset=adc["FGS1"][1],
-                          instrument="FGS1", cfg=cfg)
-    fgs = photometry_fgs(pf, cfg)
+                          instrument="FGS1", cfg=cfg, timings=timings)
+    with timed(timings, "photometry"):
+        fgs = photometry_fgs(pf, cfg)
     n_cr, masked = pf.n_cosmic, [pf.mask.mean()]
     del pf
     pa = run_pixel_stages(raw["AIRS-CH0"], maps["AIRS-CH0"], gain=adc["AIRS-CH0"][0],
-                          offset=adc["AIRS-CH0"][1], instrument="AIRS-CH0", cfg=cfg)
-    airs = extract_airs(pa, cfg)
+                          offset=adc["AIRS-CH0"][1], instrument="AIRS-CH0", cfg=cfg, timings=timings)
+    with timed(timings, "trace"):
+        airs = extract_airs(pa, cfg)
     stages = {**pa.stages, "photometry": "COMPLETE", "trace": "COMPLETE"}
     return VisitSeries(t_fgs, fgs, t_airs, airs, stages, n_cr + pa.n_cosmic, float(np.mean([*masked, pa.mask.mean()])))
 

@@ -243,6 +243,56 @@ def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarr
     return tuple(out)
 
 
+def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.ndarray, basis: np.ndarray,
+                    regs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """All bins at once with one shared drift: y_j = c_j - e_j s_j + G_j (B a) + r_j x.
+
+    y, var, shape: (n_t, n_bins); gain: G_j = c_j g_j (n_bins,) from the previous per-bin
+    fit; basis B (n_t, m) without a constant; regs (n_t, n_r). Solved exactly by the Schur
+    complement of the shared coefficients ``a``, so every depth's variance includes the
+    uncertainty of the drift it shares with the other bins. Returns c, D = e/c, var(D),
+    reduced chi^2 per bin and the drift B a (n_t,).
+    """
+    nt, nb = y.shape
+    m = basis.shape[1]
+    ok = np.isfinite(y) & np.isfinite(var) & (var > 0) & np.isfinite(gain)[None, :]
+    w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
+    yz = np.where(ok, y, 0.0)
+    s_mat = np.zeros((m, m))
+    rhs = np.zeros(m)
+    per_bin = []
+    for j in range(nb):
+        x = np.column_stack([np.ones(nt), -shape[:, j], regs])
+        g = gain[j] * basis if np.isfinite(gain[j]) else np.zeros_like(basis)
+        wj = w[:, j]
+        a_jj = x.T @ (x * wj[:, None])
+        if ok[:, j].sum() < x.shape[1] + 2 or np.linalg.matrix_rank(a_jj) < x.shape[1]:
+            per_bin.append(None)
+            continue
+        a_inv = np.linalg.inv(a_jj)
+        c_j = x.T @ (g * wj[:, None])
+        b_j = x.T @ (wj * yz[:, j])
+        s_mat += g.T @ (g * wj[:, None]) - c_j.T @ a_inv @ c_j
+        rhs += g.T @ (wj * yz[:, j]) - c_j.T @ a_inv @ b_j
+        per_bin.append((x, g, a_inv, c_j, b_j))
+    s_inv = np.linalg.pinv(s_mat)
+    a = s_inv @ rhs
+    c, d, vd, chi2 = (np.full(nb, np.nan) for _ in range(4))
+    for j, item in enumerate(per_bin):
+        if item is None:
+            continue
+        x, g, a_inv, c_j, b_j = item
+        beta = a_inv @ (b_j - c_j @ a)
+        cov = a_inv + a_inv @ c_j @ s_inv @ c_j.T @ a_inv
+        resid = (y[:, j] - x @ beta - g @ a)[ok[:, j]]
+        dof = max(int(ok[:, j].sum()) - x.shape[1], 1)
+        c2 = float(np.sum(resid**2 * w[ok[:, j], j]) / dof)
+        c[j], d[j] = beta[0], beta[1] / beta[0]
+        # var(e/c) ~ var(e)/c^2 (c ~ 1 after normalisation), scaled by the residual scatter
+        vd[j], chi2[j] = cov[1, 1] / beta[0] ** 2 * c2, c2
+    return c, d, vd, chi2, basis @ a
+
+
 DRIFT_ITERATIONS = 4  # alternations of drift shape, transit shape and per-bin fits
 
 
@@ -286,6 +336,8 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
             c, d, vd, g, c2 = _fit_bins(y, var, shape, drift, regs)
             if not np.all(np.isfinite(d)):
                 break
+        # final joint solve: shared drift coefficients, honest per-bin variances
+        c, d, vd, c2, _ = joint_drift_fit(y, var, shape, c * g * drift.std(), basis[:, 1:] / drift.std(), regs)
         if cfg.wavelength_degree is not None:
             d, vd = _refit_smooth_drift(y, var, wl[1:], g, shape.T, drift, regs, cfg.wavelength_degree)
         common = (d / k_ref**2 * 2 * k_ref * white.k_err["AIRS-CH0"]) ** 2

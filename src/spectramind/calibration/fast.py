@@ -1,0 +1,109 @@
+"""Fused numba kernels of the pixel stages (the fast path of :func:`run_pixel_stages`).
+
+One pass over the raw reads does ADC decode, saturation flags, linearity (Horner), dark,
+flat, CDS and the CDS variance; a second pass flags cosmic rays. The reference is the
+chain of numpy functions in :mod:`spectramind.calibration.detector`, which these kernels
+must reproduce (``tests/test_fast.py`` compares them to float32 rounding).
+
+The kernels loop over blocks of frame pairs, then pixels, then the pairs of the block, so
+they read the pixel-major buffer of :func:`spectramind.io.read_signal` in cache-line runs
+and write frame-major outputs; blocks run in parallel (``numba.prange``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+BLOCK_PAIRS = 128  # pairs per block: 512 contiguous bytes per pixel of the pixel-major reader
+N_COEFFS = 6  # linear_corr polynomial c0..c5
+_UINT16_MAX = 65535
+
+
+@numba.njit(parallel=True, cache=True)
+def _pixel_chain(raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static,
+                 flux, var, mask):  # pragma: no cover - compiled
+    n_pairs = flux.shape[0]
+    ny, nx = flux.shape[1], flux.shape[2]
+    n_blocks = (n_pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS
+    zero = np.float32(0.0)
+    for b in numba.prange(n_blocks):
+        t_lo = b * BLOCK_PAIRS
+        t_hi = min(t_lo + BLOCK_PAIRS, n_pairs)
+        for y in range(ny):
+            for x in range(nx):
+                c0, c1, c2 = coeffs[0, y, x], coeffs[1, y, x], coeffs[2, y, x]
+                c3, c4, c5 = coeffs[3, y, x], coeffs[4, y, x], coeffs[5, y, x]
+                f = flat[y, x]
+                inv_f = np.float32(1.0) / f
+                d0 = dark[y, x] * dt0
+                d1 = dark[y, x] * dt1
+                r2 = np.float32(2.0) * read[y, x] * read[y, x]
+                st = static[y, x]
+                for t in range(t_lo, t_hi):
+                    a0 = raw[2 * t, y, x]
+                    a1 = raw[2 * t + 1, y, x]
+                    sat = a0 == 0 or a1 == 0 or a0 == _UINT16_MAX or a1 == _UINT16_MAX
+                    x0 = np.float32(a0) * inv_gain + offset
+                    x1 = np.float32(a1) * inv_gain + offset
+                    x0 = ((((c5 * x0 + c4) * x0 + c3) * x0 + c2) * x0 + c1) * x0 + c0
+                    x1 = ((((c5 * x1 + c4) * x1 + c3) * x1 + c2) * x1 + c1) * x1 + c0
+                    c = ((x1 - d1) - (x0 - d0)) / f
+                    flux[t, y, x] = c
+                    var[t, y, x] = (max(c, zero) * f + r2) * inv_f * inv_f
+                    mask[t, y, x] = st or sat
+
+
+def pixel_chain(raw: np.ndarray, *, gain: float, offset: float, coeffs: np.ndarray | None,
+                dark: np.ndarray, dt: tuple[float, float], flat_safe: np.ndarray, read: np.ndarray,
+                static_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ADC -> linearity -> dark -> flat -> CDS with variance and mask, fused.
+
+    raw: (2n, ny, nx) uint16 (any strides); ``offset`` already carries the ADC sign;
+    ``flat_safe`` has bad flat pixels set to 1. Returns flux, var (n, ny, nx) float32 and
+    mask (n, ny, nx) bool (static | saturated).
+    """
+    n_reads, ny, nx = raw.shape
+    n = n_reads // 2
+    flux = np.empty((n, ny, nx), np.float32)
+    var = np.empty_like(flux)
+    mask = np.empty((n, ny, nx), np.bool_)
+    f32 = np.float32
+    if coeffs is None:  # identity polynomial: linearity skipped
+        coeffs = np.zeros((N_COEFFS, ny, nx))
+        coeffs[1] = 1.0
+    if coeffs.shape != (N_COEFFS, ny, nx):
+        raise ValueError(f"linearity coefficients must be ({N_COEFFS}, {ny}, {nx}), got {coeffs.shape}")
+    _pixel_chain(raw, f32(1.0 / gain), f32(offset), coeffs.astype(f32), dark.astype(f32), f32(dt[0]),
+                 f32(dt[1]), flat_safe.astype(f32), read.astype(f32), static_mask.astype(np.bool_), flux, var, mask)
+    return flux, var, mask
+
+
+@numba.njit(parallel=True, cache=True)
+def _flag_cosmic_rays(flux, var, scatter, sigma, mask):  # pragma: no cover - compiled
+    n, ny, nx = flux.shape
+    n_blocks = (n + BLOCK_PAIRS - 1) // BLOCK_PAIRS
+    count = np.zeros(n_blocks, np.int64)
+    for blk in numba.prange(n_blocks):
+        for t in range(blk * BLOCK_PAIRS, min((blk + 1) * BLOCK_PAIRS, n)):
+            tp = t - 1 if t > 0 else t
+            tn = t + 1 if t < n - 1 else t
+            for y in range(ny):
+                for x in range(nx):
+                    a = flux[tp, y, x]
+                    b = flux[t, y, x]
+                    c = flux[tn, y, x]
+                    med = max(min(a, b), min(max(a, b), c))
+                    noise = max(np.sqrt(var[t, y, x]), scatter[y, x])
+                    if abs(b - med) > sigma * noise and not mask[t, y, x]:
+                        mask[t, y, x] = True
+                        count[blk] += 1
+    return count.sum()
+
+
+def flag_cosmic_rays(flux: np.ndarray, var: np.ndarray, scatter: np.ndarray, sigma: float,
+                     mask: np.ndarray) -> int:
+    """Set ``mask`` where |x_t - median3_t| > sigma * max(sqrt(var_t), scatter); returns the
+    number of newly flagged pixels. Same rule as :func:`detector.flag_cosmic_rays` on the
+    whole series (at the series ends the missing neighbour is the pair itself)."""
+    return int(_flag_cosmic_rays(flux, var, scatter.astype(np.float32), np.float32(sigma), mask))

@@ -1,0 +1,99 @@
+"""The real workflow on tiny simulated data: run, lint, dry-run, and check the products."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from spectramind import io
+from spectramind.calibration import phase
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+CONFIG = REPO / "tests" / "data" / "config_small.yaml"
+# contact times: the cube's time bins are 6 min (360 s); a contact within 1.5 bins of the truth
+CONTACT_TOLERANCE_H = 0.15
+WAVELENGTH_ATOL = 1e-12  # the coordinate is copied from wavelengths.csv, not recomputed
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(CONFIG), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wd = tmp_path_factory.mktemp("wf")
+    for name in ("config", "schemas", "workflow", "resources"):
+        (wd / name).symlink_to(REPO / name)
+    snakemake(wd, "--cores", "2")
+    return wd
+
+
+@pytest.mark.slow
+def test_dry_run_lists_every_rule(tmp_path: Path) -> None:
+    for name in ("config", "schemas", "workflow", "resources"):
+        (tmp_path / name).symlink_to(REPO / name)
+    out = snakemake(tmp_path, "-n").stdout
+    for rule in ("simulate_dataset", "calibrate", "phase", "fit_transit", "predict_physics", "score_table"):
+        assert rule in out
+
+
+@pytest.mark.slow
+def test_lint_is_clean(tmp_path: Path) -> None:
+    for name in ("config", "schemas", "workflow", "resources"):
+        (tmp_path / name).symlink_to(REPO / name)
+    res = snakemake(tmp_path, "--lint", check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_cubes(workdir: Path) -> None:
+    root = workdir / "results" / "simulated"
+    wl = io.read_wavelengths(root / "wavelengths.csv")
+    truth = pd.read_csv(root / "sim_truth.csv")
+    stars = pd.concat([io.read_star_info(root / f"{s}_star_info.csv") for s in ("train", "test")])
+    labels = pd.concat([io.read_labels(root / "train.csv"), io.read_labels(root / "test_truth.csv")])
+    cubes = sorted((workdir / "results" / "cubes").glob("*.nc"))
+    assert len(cubes) == 5
+    for path in cubes:
+        with xr.open_dataset(path) as cube:
+            pid = cube.attrs["planet_id"]
+            np.testing.assert_allclose(cube["wavelength"].values, wl, atol=WAVELENGTH_ATOL, rtol=0)
+            assert cube["flux"].dims == ("visit", "time", "wavelength")
+            assert json.loads(cube.attrs["stages"])["phase"] == "COMPLETE"
+            star = stars.loc[pid]
+            t14, _ = phase.transit_durations(star["P"], star["sma"], star["i"], float(np.sqrt(labels.loc[pid].mean())))
+            for v in range(cube.sizes["visit"]):
+                t0 = truth.query("planet_id == @pid and visit == @v")["t0_h"].item()
+                assert abs(cube["ingress"].values[v] - (t0 - t14 / 2)) < CONTACT_TOLERANCE_H
+                assert abs(cube["egress"].values[v] - (t0 + t14 / 2)) < CONTACT_TOLERANCE_H
+
+
+@pytest.mark.slow
+def test_scores_and_predictions(workdir: Path) -> None:
+    table = pd.read_csv(workdir / "results" / "scores" / "table.csv")
+    assert set(table["method"]) == {"constant", "physics"}
+    phys = table.query("method == 'physics' and split == 'test'")["score"].item()
+    const = table.query("method == 'constant' and split == 'test'")["score"].item()
+    assert phys > const + 0.1
+    sub = pd.read_csv(workdir / "results" / "predictions" / "physics" / "test.csv")
+    assert list(sub.columns) == ["planet_id", *io.WL_COLUMNS, *io.SIGMA_COLUMNS]
+    assert np.isfinite(sub.iloc[:, 1:].to_numpy()).all() and (sub.iloc[:, 1:].to_numpy() >= 0).all()
+
+
+@pytest.mark.slow
+def test_second_run_is_a_no_op(workdir: Path) -> None:
+    out = snakemake(workdir, "-n").stdout
+    assert "Nothing to be done" in out
