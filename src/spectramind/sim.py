@@ -12,8 +12,10 @@ stellar spectrum            AIRS: the real per-column CDS flux of star 342072318
                             4.5 s at column 39, ~1e5 at column 320) scaled by the ratio of
                             Planck photon spectra B(lambda, Ts) / B(lambda, 4798 K) and by a
                             brightness factor (Rs/0.871)^2 * 10^(-0.4 dm), dm ~ N(0, 0.35) mag,
-                            clipped to [0.3, 2.5]. FGS1: 2.07e6 counts/s for the reference star,
-                            the same scalings at 0.7 um.
+                            clipped to [0.3, 2.5], then capped so that no wavelength gets more
+                            than 2x the reference star's flux (exposure-matched: no saturation).
+                            FGS1: 2.07e6 counts/s for the reference star, the same scalings at
+                            0.7 um.
 transit                     circular orbit, P, a/Rs, i from the star row; t0 ~ N(3.75 h, 0.6 h)
                             clipped to [1.5, 6] h of the 7.5 h visit, so long transits are
                             partial; quadratic limb darkening u1 = 0.44 (lambda/0.7um)^-0.85
@@ -37,7 +39,7 @@ FGS1 PSF                    centre (15.30, 15.75), two circular Gaussians sigma 
 background                  AIRS 2.7 counts/s/pixel, FGS1 30 counts/s/pixel (real dark columns
                             and the median FGS1 pixel).
 pointing jitter             a common pointing series in FGS1 pixels: red (Gaussian-filtered,
-                            30 s) 0.06 px rms + white 0.08 px rms per frame pair (the real
+                            30 s) 0.02 px rms + white 0.08 px rms per frame pair (the real
                             centroid scatter is ~0.11 px); AIRS sees 0.35x of it (dy) and 0.1x
                             along the dispersion (dx). The shifted PSF/trace is multiplied by
                             the flat, so jitter couples to the photometry through the flat.
@@ -84,6 +86,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.special import erf
 
 from spectramind import io
+from spectramind.physics.limb_darkening import limb_darkening
 from spectramind.physics.transit import transit_light_curve
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "ariel"
@@ -110,7 +113,8 @@ _TRACE_SCATTER = 0.35 * np.array([0.058, 0.043, 0.040, 0.036, 0.029, 0.030, 0.03
 RESET_OFFSET = (2.5, 2.0)
 CR_RATE_PER_PIXEL_S = 1.6e-5
 CR_MEDIAN_COUNTS = 3000.0
-JITTER_RED_RMS, JITTER_WHITE_RMS, JITTER_RED_TIMESCALE_S = 0.06, 0.08, 30.0
+JITTER_RED_RMS, JITTER_WHITE_RMS, JITTER_RED_TIMESCALE_S = 0.02, 0.08, 30.0
+MAX_FLUX_FACTOR = 2.0  # peak pixels stay below ~1e5 counts (FGS1 ~0.9e5, AIRS ~1.1e5)
 AIRS_JITTER_SCALE_Y, AIRS_JITTER_SCALE_X = 0.35, 0.1
 DEPTH_MEAN, DEPTH_STD, DEPTH_RANGE = 0.0147, 0.011, (5e-4, 0.08)
 CHUNK_ELEMENTS = 1 << 17  # pixels per work chunk: ~0.5 MB float32 arrays stay in cache
@@ -121,14 +125,6 @@ def planck_photons(wl_um: np.ndarray, temp_k: float) -> np.ndarray:
     """Photon spectral radiance (arbitrary units) ~ lambda^-4 / (exp(hc/(lambda k T)) - 1)."""
     x = 14387.77 / (np.asarray(wl_um, dtype=float) * temp_k)  # hc/k in um K
     return np.asarray(wl_um, dtype=float) ** -4 / np.expm1(x)
-
-
-def limb_darkening(wl_um: np.ndarray, teff: float) -> tuple[np.ndarray, np.ndarray]:
-    """Quadratic limb-darkening coefficients (u1, u2) per wavelength for a star of ``teff``."""
-    wl = np.asarray(wl_um, dtype=float)
-    u1 = 0.44 * (wl / 0.7) ** -0.85 * np.sqrt(5800.0 / teff)
-    u2 = 0.22 * (wl / 0.7) ** -0.2
-    return u1, u2
 
 
 def scale_height_rs(star: pd.Series, depth: float) -> float:
@@ -362,7 +358,7 @@ def simulate_visit(
     amp = float(rng.uniform(0.004, 0.015))
     dmag = rng.normal(0.0, 0.35)
     if brightness is None:
-        brightness = float(np.clip((float(star["Rs"]) / REF_RS) ** 2 * 10 ** (-0.4 * dmag), 0.3, 2.5))
+        brightness = exposure_matched_brightness(star, dmag, axis.airs_wavelength_um)
 
     # ---- time axes of the kept frames, pair mid-times
     fgs_idx = pair_times(axis.fgs_time_h, time_scale)
@@ -407,6 +403,20 @@ def simulate_visit(
     frames["AIRS-CH0"] = _render(rng, t_airs.size, model, airs_rate)
     truth = VisitTruth(t0_h=t0_h, drift_amplitude=amp, airs_columns_depth=depth_cols, pointing=pointing)
     return frames, truth
+
+
+def flux_factor(star: pd.Series, brightness: float, wl_um: np.ndarray) -> np.ndarray:
+    """Stellar photon flux relative to the reference star at ``wl_um``."""
+    return brightness * planck_photons(wl_um, float(star["Ts"])) / planck_photons(wl_um, REF_TS)
+
+
+def exposure_matched_brightness(star: pd.Series, dmag: float, wl_airs: np.ndarray) -> float:
+    """Brightness (Rs/0.871)^2 10^(-0.4 dmag), clipped to [0.3, 2.5] and then capped so that
+    no wavelength (FGS1 0.7 um or AIRS) exceeds MAX_FLUX_FACTOR x the reference star: like
+    the real exposure times, no star drives its peak pixels into saturation."""
+    b = float(np.clip((float(star["Rs"]) / REF_RS) ** 2 * 10 ** (-0.4 * dmag), 0.3, 2.5))
+    peak = float(np.max(flux_factor(star, b, np.r_[0.7, wl_airs[39:321]])))
+    return b * min(1.0, MAX_FLUX_FACTOR / peak)
 
 
 def _render(rng: np.random.Generator, n_pairs: int, model: ReadModel, rate_fn) -> np.ndarray:
