@@ -229,18 +229,33 @@ def chromatic_drift(resid: np.ndarray, weight: np.ndarray, basis: np.ndarray) ->
 
 def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarray, regs: np.ndarray
               ) -> tuple[np.ndarray, ...]:
-    """Per-bin linear fit y = c (1 - D s_j) + c g f + beta x; returns c, D, var(D), g, chi2."""
-    nb = y.shape[1]
-    out = [np.full(nb, np.nan) for _ in range(5)]
-    for j in range(nb):
-        ok = np.isfinite(y[:, j]) & np.isfinite(var[:, j]) & (var[:, j] > 0)
-        if ok.sum() < 10:
-            continue
-        design = np.column_stack([np.ones(len(drift)), -shape[:, j], drift, regs])
-        coef, cov, c2 = weighted_lstsq(design[ok], y[ok, j], var[ok, j])
-        out[0][j], out[1][j] = coef[0], coef[1] / coef[0]
-        out[2][j], out[3][j], out[4][j] = cov[1, 1] / coef[0] ** 2 * c2, coef[2] / coef[0], c2
-    return tuple(out)
+    """Per-bin linear fit y = c (1 - D s_j) + c g f + beta x, all bins in one batched solve.
+
+    Returns c, D, var(D), g, chi2 (n_bins,) and beta (n_r, n_bins); bins with fewer than
+    10 valid samples get NaN.
+    """
+    nt, nb = y.shape
+    ok = np.isfinite(y) & np.isfinite(var) & (var > 0)
+    w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)  # (n_t, n_bins)
+    common = np.column_stack([np.ones(nt), drift, regs])  # (n_t, p - 1)
+    design = np.concatenate([np.broadcast_to(common[None, :, :1], (nb, nt, 1)), -shape.T[:, :, None],
+                             np.broadcast_to(common[None, :, 1:], (nb, nt, common.shape[1] - 1))], axis=2)
+    wt = w.T[:, :, None]  # (n_bins, n_t, 1)
+    normal = np.einsum("btp,btq->bpq", design * wt, design)
+    rhs = np.einsum("btp,bt->bp", design * wt, np.where(ok, y, 0.0).T)
+    good = ok.sum(axis=0) >= 10
+    p = design.shape[2]
+    normal[~good] = np.eye(p)
+    cov = np.linalg.inv(normal)
+    coef = np.einsum("bpq,bq->bp", cov, rhs)
+    resid = np.where(ok, y, 0.0).T - np.einsum("btp,bp->bt", design, coef)
+    chi2 = (resid**2 * w.T).sum(axis=1) / np.maximum(ok.sum(axis=0) - p, 1)
+    c = coef[:, 0]
+    out_d = coef[:, 1] / c
+    out_v = cov[:, 1, 1] / c**2 * chi2
+    g = coef[:, 2] / c
+    nan = np.where(good, 1.0, np.nan)
+    return c * nan, out_d * nan, out_v * nan, g * nan, chi2 * nan, coef[:, 3:].T * nan
 
 
 def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.ndarray, basis: np.ndarray,
@@ -248,7 +263,8 @@ def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.
     """All bins at once with one shared drift: y_j = c_j - e_j s_j + G_j (B a) + r_j x.
 
     y, var, shape: (n_t, n_bins); gain: G_j = c_j g_j (n_bins,) from the previous per-bin
-    fit; basis B (n_t, m) without a constant; regs (n_t, n_r). Solved exactly by the Schur
+    fit; basis B (n_t, m); regs (n_t, n_r) per-bin columns (may include the current drift,
+    making this the Gauss-Newton linearisation of the bilinear drift model). Solved exactly by the Schur
     complement of the shared coefficients ``a``, so every depth's variance includes the
     uncertainty of the drift it shares with the other bins. Returns c, D = e/c, var(D),
     reduced chi^2 per bin and the drift B a (n_t,).
@@ -275,7 +291,7 @@ def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.
         s_mat += g.T @ (g * wj[:, None]) - c_j.T @ a_inv @ c_j
         rhs += g.T @ (wj * yz[:, j]) - c_j.T @ a_inv @ b_j
         per_bin.append((x, g, a_inv, c_j, b_j))
-    s_inv = np.linalg.pinv(s_mat)
+    s_inv = np.linalg.pinv(s_mat, rcond=1e-9, hermitian=True)  # drops the gauge direction(s)
     a = s_inv @ rhs
     c, d, vd, chi2 = (np.full(nb, np.nan) for _ in range(4))
     for j, item in enumerate(per_bin):
@@ -293,58 +309,89 @@ def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.
     return c, d, vd, chi2, basis @ a
 
 
-DRIFT_ITERATIONS = 4  # alternations of drift shape, transit shape and per-bin fits
+def drift_step(y: np.ndarray, var: np.ndarray, shape: np.ndarray, params: tuple[np.ndarray, ...],
+               regs: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Least-squares drift f = B a given every bin's (c, D, h = c g, beta): the f-step of the
+    alternating least squares of the bilinear model (exact, one small normal system)."""
+    c, d, h, beta = params
+    ok = np.isfinite(y) & np.isfinite(var) & (var > 0) & np.isfinite(h)[None, :] & np.isfinite(d)[None, :]
+    w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
+    hz = np.nan_to_num(h)
+    r = np.where(ok, y - c * (1.0 - d * shape) - np.nan_to_num(regs @ beta), 0.0)
+    lhs = np.einsum("tm,tj,tn->mn", basis, w * hz**2, basis)
+    rhs = np.einsum("tm,tj->m", basis, w * hz * r)
+    a = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+    return basis @ a
+
+
+DRIFT_ITERATIONS = 25  # alternating least squares sweeps (converged: depth changes < 1 ppm)
 
 
 def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitConfig
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2: depth, its sigma and reduced chi^2 per bin (283,), visits combined.
 
-    FGS1 (bin 0) takes the white-light k^2. AIRS bins alternate between the drift shape
-    f(t) (:func:`chromatic_drift` of the residuals of all bins) and per-bin linear fits
-    of (c, D, g, beta). The white-light depth error is added to every AIRS bin as a
-    common-mode term (it moves all bins together).
+    All 283 bins share one drift shape f(t) (the gain drift is common to both instruments,
+    with an amplitude g_j per bin). It comes from :func:`chromatic_drift` of the AIRS
+    residuals, alternating with per-bin linear fits of (c, D, g, beta) and the transit
+    shape at each bin's current depth; a final :func:`joint_drift_fit` solves all bins
+    with the shared drift coefficients, so each depth's variance includes the drift's.
     """
     t = cube["time"].values
     wl = cube["wavelength"].values
     nv, nw = cube.sizes["visit"], len(wl)
-    u1t, u2t = limb_darkening(wl, float(star["Ts"]))
+    u1, u2 = limb_darkening(wl, float(star["Ts"]))
     u1t_a, u2t_a = limb_darkening(np.array([float(np.mean(wl[1:]))]), float(star["Ts"]))
     du = np.array(white.u["AIRS-CH0"]) - np.r_[u1t_a, u2t_a]
-    u1, u2 = u1t[1:] + du[0], u2t[1:] + du[1]
+    u1, u2 = u1 + du[0], u2 + du[1]  # the law shifted through the fitted AIRS white-light coefficients
+    u1[0], u2[0] = white.u["FGS1"]
     basis = time_basis(t, cfg.time_degree)
     depth = np.full((nv, nw), np.nan)
     var_d = np.full((nv, nw), np.nan)
     chi2 = np.full((nv, nw), np.nan)
     f, v = cube["flux"].values, cube["variance"].values
-    k_ref = white.k["AIRS-CH0"]
+    k_start = np.r_[white.k["FGS1"], np.full(nw - 1, white.k["AIRS-CH0"])]
     for vi in range(nv):
         regs = _regressors(cube, AIRS_REGRESSORS, vi) if cfg.use_regressors else np.zeros((len(t), 0))
-        y, var = f[vi, :, 1:], v[vi, :, 1:]
+        y, var = f[vi], v[vi]
         weight = np.where(np.isfinite(y) & np.isfinite(var) & (var > 0), 1.0 / np.where(var > 0, var, 1), 0.0)
-        c, d = np.ones(nw - 1), np.full(nw - 1, k_ref**2)
-        for _ in range(DRIFT_ITERATIONS):
-            # unit-depth transit shape of each bin at its current radius ratio: the linear
-            # model c (1 - D s_j) is then exact at convergence (D = k_j^2)
-            k_j = np.sqrt(np.clip(np.nan_to_num(d, nan=k_ref**2), 1e-6, 0.25))
-            tr = transit(t, t0_h=float(white.t0_h[vi]), period_d=float(star["P"]), a_rs=white.a_rs,
-                         inc_deg=white.inc_deg, k=k_j, u1=u1, u2=u2)
-            shape = ((1.0 - tr) / k_j[:, None] ** 2).T  # (n_t, 282)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                resid = y / (c * (1.0 - d * shape)) - 1.0
-            drift = chromatic_drift(resid, weight, basis)
-            c, d, vd, g, c2 = _fit_bins(y, var, shape, drift, regs)
+        c, d = np.ones(nw), k_start**2
+        drift = None
+        for it in range(DRIFT_ITERATIONS):
+            if it % 5 == 0:
+                # unit-depth transit shape of each bin at its current radius ratio: the linear
+                # model c (1 - D s_j) is then exact at convergence (D = k_j^2)
+                k_j = np.sqrt(np.clip(np.where(np.isfinite(d), d, k_start**2), 1e-6, 0.25))
+                tr = transit(t, t0_h=float(white.t0_h[vi]), period_d=float(star["P"]), a_rs=white.a_rs,
+                             inc_deg=white.inc_deg, k=k_j, u1=u1, u2=u2)
+                shape = ((1.0 - tr) / k_j[:, None] ** 2).T  # (n_t, 283)
+            if drift is None:  # start: the dominant chromatic pattern of the AIRS residuals
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    resid = y / (c * (1.0 - d * shape)) - 1.0
+                drift = chromatic_drift(resid[:, 1:], weight[:, 1:], basis)
+            else:  # alternating least squares: the exact drift given every bin's parameters
+                drift = drift_step(y, var, shape, (c, d, c * g, beta), regs, basis)
+                drift /= max(float(np.sqrt(np.mean(drift**2))), 1e-30)
+            d_old = d
+            c, d, vd, g, c2, beta = _fit_bins(y, var, shape, drift, regs)
             if not np.all(np.isfinite(d)):
                 break
-        # final joint solve: shared drift coefficients, honest per-bin variances
-        c, d, vd, c2, _ = joint_drift_fit(y, var, shape, c * g * drift.std(), basis[:, 1:] / drift.std(), regs)
+            if it % 5 != 4 and np.nanmax(np.abs(d - d_old)) < 1e-6:
+                break
+        # joint linearised solve: per-bin (c, e, h, beta) with the drift column, plus the
+        # shared drift coefficients scaled by each bin's amplitude; the gauge direction
+        # (drift scale vs amplitudes) is removed by the pseudo-inverse
+        # point estimates stay those of the converged alternation; the joint solve gives
+        # their variances
+        _, _, vd_joint, _, _ = joint_drift_fit(y, var, shape, c * g, basis, np.column_stack([drift, regs]))
+        vd = np.where(np.isfinite(vd_joint), np.maximum(vd, vd_joint), vd)
         if cfg.wavelength_degree is not None:
-            d, vd = _refit_smooth_drift(y, var, wl[1:], g, shape.T, drift, regs, cfg.wavelength_degree)
-        common = (d / k_ref**2 * 2 * k_ref * white.k_err["AIRS-CH0"]) ** 2
-        depth[vi, 1:], var_d[vi, 1:], chi2[vi, 1:] = d, vd + common, c2
-        depth[vi, 0] = white.k["FGS1"] ** 2
-        var_d[vi, 0] = (2 * white.k["FGS1"] * white.k_err["FGS1"]) ** 2
-        chi2[vi, 0] = white.chi2_red
+            d[1:], vd[1:] = _refit_smooth_drift(y[:, 1:], var[:, 1:], wl[1:], g[1:], shape[:, 1:].T, drift, regs,
+                                                cfg.wavelength_degree)
+        # the white-light depth error moves every bin together (geometry, limb darkening):
+        # a common-mode term on top of each bin's own variance
+        rel = np.r_[2 * white.k_err["FGS1"] / white.k["FGS1"], np.full(nw - 1, 2 * white.k_err["AIRS-CH0"] / white.k["AIRS-CH0"])]
+        depth[vi], var_d[vi], chi2[vi] = d, vd + (d * rel) ** 2, c2
     w = 1.0 / var_d
     with np.errstate(invalid="ignore", divide="ignore"):
         comb = np.nansum(depth * w, axis=0) / np.nansum(w, axis=0)
