@@ -276,7 +276,8 @@ class ReadModel:
 def make_reads(rng: np.random.Generator, rate: np.ndarray, model: ReadModel) -> np.ndarray:
     """Raw start/end reads ``(2n, 32, W)`` uint16 for photo-currents ``rate`` (n, 32, W) counts/s."""
     maps, (dt0, dt1), k = model.maps, model.dt, model.noise_scale
-    cur = np.where(maps.dead, 0.0, rate + maps.dark).astype(np.float32)
+    # a dead pixel (or a non-physical negative flat value) has no photo-response
+    cur = np.clip(np.where(maps.dead, 0.0, rate + maps.dark), 0.0, None).astype(np.float32)
     mu0, dmu = cur * dt0, cur * (dt1 - dt0)
     ks = np.float32(k * np.sqrt(SHOT_NOISE_FACTOR))
     q0 = mu0 + np.sqrt(mu0) * (ks * rng.standard_normal(mu0.shape, dtype=np.float32))

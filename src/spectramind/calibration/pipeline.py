@@ -317,6 +317,7 @@ def build_cube(planet_id: int, visits: list[VisitSeries], star: pd.Series, wavel
     level = np.full((nv, nw), np.nan)
     regs = {k: np.full((nv, nt), np.nan) for k in ("fgs_centroid_y", "fgs_centroid_x", "airs_trace_y",
                                                    "airs_trace_width", "airs_background", "fgs_background")}
+    t_inst = {k: np.full((nv, nt), np.nan) for k in ("time_fgs", "time_airs")}
     windows = []
     for v, s in enumerate(visits):
         ff, fv, _ = phase.time_bin(s.t_fgs, s.fgs["flux"], s.fgs["var"], edges)
@@ -324,10 +325,15 @@ def build_cube(planet_id: int, visits: list[VisitSeries], star: pd.Series, wavel
         f = np.concatenate([ff[:, None], af], axis=1)
         fvar = np.concatenate([fv[:, None], av], axis=1)
         lvl_guess = np.nanmedian(f, axis=0)
-        white = np.nanmean(f / lvl_guess, axis=1)
-        win = _detect(planet_id, t, white, star, cfg.transit_depth_guess, cfg)
+        # mean sample time of each bin per instrument: with coarse cadences (time-scaled
+        # data) it differs from the bin centre, and the fit evaluates its model there
+        t_inst["time_fgs"][v] = phase.bin_regressor(s.t_fgs, s.t_fgs, edges)
+        t_inst["time_airs"][v] = phase.bin_regressor(s.t_airs, s.t_airs, edges)
+        t_white = np.where(np.isfinite(t_inst["time_airs"][v]), t_inst["time_airs"][v], t)
+        white = np.nanmean(f[:, 1:] / lvl_guess[1:], axis=1)  # AIRS: its own sample times
+        win = _detect(planet_id, t_white, white, star, cfg.transit_depth_guess, cfg)
         if win.depth > 0:  # second pass with the durations of the measured depth
-            win = _detect(planet_id, t, white, star, win.depth, cfg)
+            win = _detect(planet_id, t_white, white, star, win.depth, cfg)
         windows.append(win)
         oot = phase.out_of_transit_mask(t, win, cfg.oot_margin_h)
         flux[v], var[v], level[v] = phase.normalise(f, fvar, oot)
@@ -351,6 +357,8 @@ def build_cube(planet_id: int, visits: list[VisitSeries], star: pd.Series, wavel
                                                            "long_name": "out-of-transit median level"}),
             **{k: (("visit", "time"), r, {"units": "pixel" if "background" not in k else "counts per pixel",
                                           "long_name": k.replace("_", " ")}) for k, r in regs.items()},
+            **{k: (("visit", "time"), v, {"units": "h", "long_name": f"mean sample time of the bin, {k[5:].upper()}"})
+               for k, v in t_inst.items()},
             "ingress": (("visit",), [w.ingress_h for w in windows], {"units": "h"}),
             "egress": (("visit",), [w.egress_h for w in windows], {"units": "h"}),
             "ingress_observed": (("visit",), np.array([w.ingress_observed for w in windows], dtype=np.uint8)),

@@ -33,6 +33,7 @@ from scipy.optimize import least_squares
 from spectramind.physics.limb_darkening import limb_darkening
 from spectramind.physics.transit import transit_light_curve
 
+WHITE_LD_GROUPS = 12  # wavelength groups of the AIRS white-light model (LD varies within < 0.01)
 AIRS_REGRESSORS = ("airs_trace_y", "airs_trace_width", "fgs_centroid_y", "fgs_centroid_x")
 FGS_REGRESSORS = ("fgs_centroid_y", "fgs_centroid_x")
 
@@ -113,6 +114,17 @@ class WhiteFit:
     model: dict[str, np.ndarray]  # full model (n_visits, n_time)
     chi2_red: float
     success: bool
+    ld_offset_airs: tuple[float, float] = (0.0, 0.0)  # fitted (u1, u2) minus the law, AIRS
+
+
+def sample_times(cube: xr.Dataset, name: str) -> np.ndarray:
+    """(n_visits, n_time) mean sample time of each bin for one instrument (bin centres where
+    the cube has no such variable or a bin is empty)."""
+    centres = np.broadcast_to(cube["time"].values, (cube.sizes["visit"], cube.sizes["time"]))
+    if name not in cube:
+        return centres.copy()
+    t = cube[name].values
+    return np.where(np.isfinite(t), t, centres)
 
 
 def white_light(cube: xr.Dataset) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -148,6 +160,8 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
     regs = {i: [(_regressors(cube, AIRS_REGRESSORS if i == "AIRS-CH0" else FGS_REGRESSORS, v)
                  if cfg.use_regressors else np.zeros((len(t), 0))) for v in range(nv)] for i in insts}
     basis = time_basis(t, cfg.time_degree)
+    if not all(np.isfinite(curves[i][0]).any() for i in insts):
+        raise ValueError("no finite white-light flux")  # all-NaN cube: nothing to fit
     k0 = np.sqrt(max(float(np.nanmedian([1 - np.nanmin(curves["AIRS-CH0"][0])])), 1e-4))
     t0_guess = 0.5 * (cube["ingress"].values + cube["egress"].values)
     x0 = np.r_[t0_guess, star["sma"], star["i"], k0, k0, u_prior["FGS1"], u_prior["AIRS-CH0"]]
@@ -160,14 +174,33 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
         a_rs, inc, kf, ka, u1f, u2f, u1a, u2a = x[nv:]
         return t0, a_rs, inc, {"FGS1": kf, "AIRS-CH0": ka}, {"FGS1": (u1f, u2f), "AIRS-CH0": (u1a, u2a)}
 
+    # the AIRS white light curve is a flux-weighted sum over bins with different limb
+    # darkening: model it as such over WHITE_LD_GROUPS wavelength groups, the law shifted
+    # by the fitted offset (u_airs - u_prior)
+    groups = np.array_split(np.arange(1, len(wl)), WHITE_LD_GROUPS)
+    lvl = np.nan_to_num(cube["oot_level"].values[0])
+    g_weight = np.array([lvl[g].sum() for g in groups])
+    g_weight = g_weight / max(g_weight.sum(), 1e-30)
+    g_u1, g_u2 = limb_darkening(np.array([wl[g].mean() for g in groups]), float(star["Ts"]))
+
+    times = {"FGS1": sample_times(cube, "time_fgs"), "AIRS-CH0": sample_times(cube, "time_airs")}
+
+    def white_transit(i: str, v: int, t0v: float, a_rs: float, inc: float, k: float, u: tuple[float, float]
+                      ) -> np.ndarray:
+        tv = times[i][v]
+        if i == "FGS1":
+            return transit(tv, t0_h=t0v, period_d=float(star["P"]), a_rs=a_rs, inc_deg=inc, k=k, u1=u[0], u2=u[1])
+        tr = transit(tv, t0_h=t0v, period_d=float(star["P"]), a_rs=a_rs, inc_deg=inc, k=np.full(len(groups), k),
+                     u1=g_u1 + (u[0] - u_prior[i][0]), u2=g_u2 + (u[1] - u_prior[i][1]))
+        return g_weight @ tr
+
     def models(x: np.ndarray):
         t0, a_rs, inc, k, u = unpack(x)
         out = {}
         for i in insts:
             rows = []
             for v in range(nv):
-                tr = transit(t, t0_h=t0[v], period_d=float(star["P"]), a_rs=a_rs, inc_deg=inc, k=k[i],
-                             u1=u[i][0], u2=u[i][1])
+                tr = white_transit(i, v, t0[v], a_rs, inc, k[i], u[i])
                 y, var = curves[i][0][v], curves[i][1][v]
                 ok = np.isfinite(y) & np.isfinite(var) & (var > 0)
                 design = np.column_stack([tr[:, None] * basis, regs[i][v]])
@@ -206,6 +239,7 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
         drift={i: np.stack([r[1] for r in m[i]]) for i in insts},
         model={i: np.stack([r[2] for r in m[i]]) for i in insts},
         chi2_red=chi2_red, success=bool(sol.success) and bool(np.all(np.isfinite(sol.x))),
+        ld_offset_airs=(float(u["AIRS-CH0"][0] - u_prior["AIRS-CH0"][0]), float(u["AIRS-CH0"][1] - u_prior["AIRS-CH0"][1])),
     )
 
 
@@ -341,8 +375,7 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
     wl = cube["wavelength"].values
     nv, nw = cube.sizes["visit"], len(wl)
     u1, u2 = limb_darkening(wl, float(star["Ts"]))
-    u1t_a, u2t_a = limb_darkening(np.array([float(np.mean(wl[1:]))]), float(star["Ts"]))
-    du = np.array(white.u["AIRS-CH0"]) - np.r_[u1t_a, u2t_a]
+    du = np.array(white.ld_offset_airs)
     u1, u2 = u1 + du[0], u2 + du[1]  # the law shifted through the fitted AIRS white-light coefficients
     u1[0], u2[0] = white.u["FGS1"]
     basis = time_basis(t, cfg.time_degree)
@@ -351,6 +384,7 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
     chi2 = np.full((nv, nw), np.nan)
     f, v = cube["flux"].values, cube["variance"].values
     k_start = np.r_[white.k["FGS1"], np.full(nw - 1, white.k["AIRS-CH0"])]
+    t_fgs, t_airs = sample_times(cube, "time_fgs"), sample_times(cube, "time_airs")
     for vi in range(nv):
         regs = _regressors(cube, AIRS_REGRESSORS, vi) if cfg.use_regressors else np.zeros((len(t), 0))
         y, var = f[vi], v[vi]
@@ -362,8 +396,10 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
                 # unit-depth transit shape of each bin at its current radius ratio: the linear
                 # model c (1 - D s_j) is then exact at convergence (D = k_j^2)
                 k_j = np.sqrt(np.clip(np.where(np.isfinite(d), d, k_start**2), 1e-6, 0.25))
-                tr = transit(t, t0_h=float(white.t0_h[vi]), period_d=float(star["P"]), a_rs=white.a_rs,
-                             inc_deg=white.inc_deg, k=k_j, u1=u1, u2=u2)
+                geo = dict(t0_h=float(white.t0_h[vi]), period_d=float(star["P"]), a_rs=white.a_rs,
+                           inc_deg=white.inc_deg)
+                tr = np.vstack([transit(t_fgs[vi], **geo, k=k_j[:1], u1=u1[:1], u2=u2[:1]),
+                                transit(t_airs[vi], **geo, k=k_j[1:], u1=u1[1:], u2=u2[1:])])
                 shape = ((1.0 - tr) / k_j[:, None] ** 2).T  # (n_t, 283)
             if drift is None:  # start: the dominant chromatic pattern of the AIRS residuals
                 with np.errstate(invalid="ignore", divide="ignore"):
@@ -445,7 +481,9 @@ def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
         flag, sigma = "partial", sigma * cfg.partial_sigma_scale
     if np.nanmax(cube["transit_snr"].values) < cfg.min_snr:
         flag, sigma = "low_snr", np.maximum(sigma * cfg.partial_sigma_scale, np.abs(depth) * 0.5)
-    return PlanetFit(depth, sigma, chi2, flag, white)
+    # (Rp/Rs)^2 >= 0: bins of a shallow or undetected transit can fit below zero, which the
+    # submission refuses; the sigma of the unclipped fit still covers the truth
+    return PlanetFit(np.clip(depth, 0.0, None), sigma, chi2, flag, white)
 
 
 def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
