@@ -389,7 +389,8 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
         regs = _regressors(cube, AIRS_REGRESSORS, vi) if cfg.use_regressors else np.zeros((len(t), 0))
         y, var = f[vi], v[vi]
         weight = np.where(np.isfinite(y) & np.isfinite(var) & (var > 0), 1.0 / np.where(var > 0, var, 1), 0.0)
-        c, d = np.ones(nw), k_start**2
+        c, d, g = np.ones(nw), k_start**2, np.zeros(nw)
+        beta = np.zeros((regs.shape[1], nw))
         drift = None
         for it in range(DRIFT_ITERATIONS):
             if it % 5 == 0:
