@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import torch
+from astropy.stats import sigma_clipped_stats
 
 from spectramind import io, sim
 
@@ -29,11 +30,14 @@ def cds_stats(frames: np.ndarray, gain: float, offset: float, n_pairs: int) -> d
 
 
 def frame_to_frame_std(series: np.ndarray) -> float:
-    """Point-to-point scatter 1.4826 MAD(diff)/sqrt(2): the frame-to-frame noise, blind to
-    slow trends (gain drift, transit) and robust to the rare cosmic-ray hit (one hit of
-    ~3000 counts in 200 pairs would otherwise double a column's std)."""
-    d = np.diff(series)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+    """Point-to-point scatter: the 4-sigma-clipped std of successive differences / sqrt(2).
+
+    Blind to slow trends (gain drift, transit) that inflate a plain std over a longer
+    window, and to the rare cosmic-ray hit (one ~3000-count hit in 200 pairs would double
+    a column's std); as efficient as a plain std on clean data (a MAD is not: with the 24
+    real differences it would scatter by ~20 %).
+    """
+    return float(sigma_clipped_stats(np.diff(series), sigma=4.0, maxiters=5)[2] / np.sqrt(2.0))
 
 
 def _stats(d: np.ndarray) -> dict[str, float]:
