@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,9 +43,18 @@ def write_submission(df: pd.DataFrame, path: str | Path) -> None:
     submission_frame(df["planet_id"].to_numpy(), df[io.WL_COLUMNS].to_numpy(), df[io.SIGMA_COLUMNS].to_numpy())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.10g"))
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` then rename to ``path``; on any failure (or Ctrl-C) no ``.part`` file stays."""
     tmp = path.with_name(path.name + ".part")
-    df.to_csv(tmp, index=False, float_format="%.10g")
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def constant_baseline(train_labels: np.ndarray, n_planets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +92,7 @@ class Recalibration:
 
     def to_json(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(asdict(self), indent=2))
+        _atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(asdict(self), indent=2)))
 
     @classmethod
     def from_json(cls, path: str | Path) -> Recalibration:

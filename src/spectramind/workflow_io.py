@@ -53,7 +53,8 @@ def score_predictions(predictions: str | Path, truth_input: str | Path, split: s
                       train_labels_input: str | Path) -> dict:
     """score_report of a submission-format CSV against the split's labels."""
     pred = pd.read_csv(predictions)
-    truth = io.read_labels(labels_path(truth_input, split)).reset_index()
+    # copy() consolidates read_csv's one-block-per-column frame (reset_index on it warns)
+    truth = io.read_labels(labels_path(truth_input, split)).copy().reset_index()
     naive_mean, naive_sigma = metric.naive_stats(labels_array(train_labels_input, "train"))
     a = metric.align(truth, pred)
     return metric.score_report(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)

@@ -33,6 +33,7 @@ from scipy.optimize import least_squares
 from spectramind.physics.limb_darkening import limb_darkening
 from spectramind.physics.transit import transit_light_curve
 
+MIN_GOOD_BINS = 200  # fewer bins with a valid fit than this: the planet's fit is "failed"
 WHITE_LD_GROUPS = 12  # wavelength groups of the AIRS white-light model (LD varies within < 0.01)
 AIRS_REGRESSORS = ("airs_trace_y", "airs_trace_width", "fgs_centroid_y", "fgs_centroid_x")
 FGS_REGRESSORS = ("fgs_centroid_y", "fgs_centroid_x")
@@ -284,7 +285,7 @@ def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarr
     coef = np.einsum("bpq,bq->bp", cov, rhs)
     resid = np.where(ok, y, 0.0).T - np.einsum("btp,bp->bt", design, coef)
     chi2 = (resid**2 * w.T).sum(axis=1) / np.maximum(ok.sum(axis=0) - p, 1)
-    c = coef[:, 0]
+    c = np.where(good, coef[:, 0], 1.0)  # a bin without data gives NaN below, not 0 / 0
     out_d = coef[:, 1] / c
     out_v = cov[:, 1, 1] / c**2 * chi2
     g = coef[:, 2] / c
@@ -411,7 +412,7 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
                 drift /= max(float(np.sqrt(np.mean(drift**2))), 1e-30)
             d_old = d
             c, d, vd, g, c2, beta = _fit_bins(y, var, shape, drift, regs)
-            if not np.all(np.isfinite(d)):
+            if not np.any(np.isfinite(d)):
                 break
             if it % 5 != 4 and np.nanmax(np.abs(d - d_old)) < 1e-6:
                 break
@@ -433,7 +434,9 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
     with np.errstate(invalid="ignore", divide="ignore"):
         comb = np.nansum(depth * w, axis=0) / np.nansum(w, axis=0)
         comb_sigma = 1.0 / np.sqrt(np.nansum(w, axis=0))
-    return comb, comb_sigma, np.nanmean(chi2, axis=0)
+        n_chi2 = np.isfinite(chi2).sum(axis=0)
+        chi2_mean = np.where(n_chi2 > 0, np.nansum(chi2, axis=0) / np.maximum(n_chi2, 1), np.nan)
+    return np.where(np.isfinite(comb_sigma), comb, np.nan), comb_sigma, chi2_mean
 
 
 def _refit_smooth_drift(f, v, wl, g, shape, drift, regs, degree):
@@ -472,10 +475,14 @@ def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
         depth, sigma, chi2 = fit_spectrum(cube, star, white, cfg)
     except (ValueError, np.linalg.LinAlgError, RuntimeError):
         white, depth, sigma, chi2 = None, None, None, None
-    if white is None or not white.success or depth is None or not np.all(np.isfinite(depth)) \
-            or not np.all(np.isfinite(sigma)):
+    good = np.isfinite(depth) & np.isfinite(sigma) if depth is not None else np.zeros(nw, bool)
+    if white is None or not white.success or good.sum() < MIN_GOOD_BINS:
         return PlanetFit(np.full(nw, cfg.fallback_depth), np.full(nw, cfg.fallback_sigma),
                          np.full(nw, np.nan), "failed", white)
+    if not good.all():  # a dead bin (no valid data): its neighbours' depth, the fallback sigma
+        idx = np.arange(nw)
+        depth = np.where(good, depth, np.interp(idx, idx[good], depth[good]))
+        sigma = np.where(good, sigma, cfg.fallback_sigma)
     flag = "ok"
     observed = cube["ingress_observed"].values.astype(bool) & cube["egress_observed"].values.astype(bool)
     if not observed.all():
