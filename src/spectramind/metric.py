@@ -135,6 +135,14 @@ def _check_scalar(value: object, name: str, *, positive: bool = False) -> float:
     return out
 
 
+def _check_triplet(y_true: object, mu: object, sigma: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_check_arrays` when ``sigma`` is required."""
+    y, m, s = _check_arrays(y_true, mu, sigma)
+    if s is None:
+        raise MetricError("sigma is required")
+    return y, m, s
+
+
 def _check_arrays(
     y_true: object, mu: object, sigma: object | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -358,7 +366,7 @@ def challenge_score(
         On a wrong shape, non-numeric dtype, NaN/inf anywhere, negative ``mu`` or
         ``sigma``, invalid scalars, or a numerically undefined score.
     """
-    y_true, mu, sigma = _check_arrays(y_true, mu, sigma)
+    y_true, mu, sigma = _check_triplet(y_true, mu, sigma)
     ratio = _element_scores(
         y_true,
         mu,
@@ -404,7 +412,7 @@ def per_bin_scores(
     MetricError
         As for :func:`challenge_score`.
     """
-    y_true, mu, sigma = _check_arrays(y_true, mu, sigma)
+    y_true, mu, sigma = _check_triplet(y_true, mu, sigma)
     ratio = _element_scores(
         y_true,
         mu,
@@ -439,7 +447,7 @@ def coverage(y_true: np.ndarray, mu: np.ndarray, sigma: np.ndarray, k: float) ->
     float
         Covered fraction in ``[0, 1]``.
     """
-    y_true, mu, sigma = _check_arrays(y_true, mu, sigma)
+    y_true, mu, sigma = _check_triplet(y_true, mu, sigma)
     k = _check_scalar(k, "k")
     if k < 0.0:
         raise MetricError(f"k must be >= 0, got {k}")
@@ -495,7 +503,7 @@ def score_report(
         ``coverage_2sigma`` (float), ``n_planets`` (int) and ``per_bin`` (list of 283
         floats, unclipped; ``-inf`` only for overflowing inputs).
     """
-    y_true, mu, sigma = _check_arrays(y_true, mu, sigma)
+    y_true, mu, sigma = _check_triplet(y_true, mu, sigma)
     ratio = _element_scores(
         y_true,
         mu,

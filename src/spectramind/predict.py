@@ -127,7 +127,7 @@ def fit_recalibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, *, mean_
     if mu.shape != y.shape or sigma.shape != y.shape or mu.ndim != 2 or len(y) < 2:
         raise PredictionError(f"recalibration needs >= 2 train planets with matching shapes, got {mu.shape}, {y.shape}")
     resid = y - mu
-    bias = ()
+    bias: tuple[float, ...] = ()
     if mean_bias:
         n = len(y)
         b = resid.mean(axis=0) * n / (n + bias_shrinkage)

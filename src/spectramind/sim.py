@@ -121,7 +121,7 @@ CHUNK_ELEMENTS = 1 << 17  # pixels per work chunk: ~0.5 MB float32 arrays stay i
 
 
 # --------------------------------------------------------------------------- physics pieces
-def planck_photons(wl_um: np.ndarray, temp_k: float) -> np.ndarray:
+def planck_photons(wl_um: np.ndarray | float, temp_k: float) -> np.ndarray:
     """Photon spectral radiance (arbitrary units) ~ lambda^-4 / (exp(hc/(lambda k T)) - 1)."""
     x = 14387.77 / (np.asarray(wl_um, dtype=float) * temp_k)  # hc/k in um K
     return np.asarray(wl_um, dtype=float) ** -4 / np.expm1(x)
@@ -170,7 +170,7 @@ def pointing_jitter(rng: np.random.Generator, t_s: np.ndarray, time_scale: int) 
     return (red + white).T
 
 
-def pixel_gaussian(pos: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+def pixel_gaussian(pos: np.ndarray, centre: np.ndarray | float, sigma: np.ndarray | float) -> np.ndarray:
     """Fraction of a unit 1-D Gaussian falling in the pixel [pos-0.5, pos+0.5]."""
     s = np.sqrt(2.0) * sigma
     return 0.5 * (erf((pos + 0.5 - centre) / s) - erf((pos - 0.5 - centre) / s))
@@ -517,7 +517,7 @@ def simulate_dataset(
     for p in plan:
         if given is not None:
             if p.planet_id not in given.index:
-                raise io.DataError(spectra, f"no spectrum for planet {p.planet_id}")
+                raise io.DataError(str(spectra), f"no spectrum for planet {p.planet_id}")
             spectra_out[p.planet_id] = given.loc[p.planet_id].to_numpy(dtype=float)
         else:
             rng = np.random.default_rng(np.random.SeedSequence([seed, p.planet_id, 1000]))

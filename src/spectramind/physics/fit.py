@@ -311,7 +311,7 @@ def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.
     yz = np.where(ok, y, 0.0)
     s_mat = np.zeros((m, m))
     rhs = np.zeros(m)
-    per_bin = []
+    per_bin: list[tuple[np.ndarray, ...] | None] = []
     for j in range(nb):
         x = np.column_stack([np.ones(nt), -shape[:, j], regs])
         g = gain[j] * basis if np.isfinite(gain[j]) else np.zeros_like(basis)
@@ -392,7 +392,7 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
         weight = np.where(np.isfinite(y) & np.isfinite(var) & (var > 0), 1.0 / np.where(var > 0, var, 1), 0.0)
         c, d, g = np.ones(nw), k_start**2, np.zeros(nw)
         beta = np.zeros((regs.shape[1], nw))
-        drift = None
+        drift = np.zeros(len(t))
         for it in range(DRIFT_ITERATIONS):
             if it % 5 == 0:
                 # unit-depth transit shape of each bin at its current radius ratio: the linear
@@ -403,7 +403,7 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
                 tr = np.vstack([transit(t_fgs[vi], **geo, k=k_j[:1], u1=u1[:1], u2=u2[:1]),
                                 transit(t_airs[vi], **geo, k=k_j[1:], u1=u1[1:], u2=u2[1:])])
                 shape = ((1.0 - tr) / k_j[:, None] ** 2).T  # (n_t, 283)
-            if drift is None:  # start: the dominant chromatic pattern of the AIRS residuals
+            if it == 0:  # start: the dominant chromatic pattern of the AIRS residuals
                 with np.errstate(invalid="ignore", divide="ignore"):
                     resid = y / (c * (1.0 - d * shape)) - 1.0
                 drift = chromatic_drift(resid[:, 1:], weight[:, 1:], basis)
@@ -470,12 +470,13 @@ def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
     """White-light then spectral fit, with a flagged, wider-sigma fallback that never raises
     for data problems (a partial transit, a low S/N, or a failed optimisation)."""
     nw = cube.sizes["wavelength"]
+    white: WhiteFit | None = None
     try:
         white = fit_white(cube, star, cfg)
         depth, sigma, chi2 = fit_spectrum(cube, star, white, cfg)
     except (ValueError, np.linalg.LinAlgError, RuntimeError):
-        white, depth, sigma, chi2 = None, None, None, None
-    good = np.isfinite(depth) & np.isfinite(sigma) if depth is not None else np.zeros(nw, bool)
+        depth = sigma = chi2 = np.full(nw, np.nan)
+    good = np.isfinite(depth) & np.isfinite(sigma)
     if white is None or not white.success or good.sum() < MIN_GOOD_BINS:
         return PlanetFit(np.full(nw, cfg.fallback_depth), np.full(nw, cfg.fallback_sigma),
                          np.full(nw, np.nan), "failed", white)
@@ -497,12 +498,12 @@ def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
 def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
     """The physics product ``results/physics/{planet}.nc``."""
     wl = cube["wavelength"]
-    data = {
+    data: dict[str, tuple] = {
         "depth": (("wavelength",), fit.depth, {"units": "1", "long_name": "(Rp/Rs)^2"}),
         "depth_sigma": (("wavelength",), fit.sigma, {"units": "1"}),
         "chi2_red": (("wavelength",), fit.chi2_red),
     }
-    attrs = {"planet_id": int(planet_id), "flag": fit.flag}
+    attrs: dict[str, object] = {"planet_id": int(planet_id), "flag": fit.flag}
     if fit.white is not None:
         w = fit.white
         data["t0"] = (("visit",), w.t0_h, {"units": "h"})
