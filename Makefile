@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,dev]"
+	$(BIN)/pip install --quiet -e ".[test,dev,slurm]"
 	touch $@
 
 ## run the whole workflow on the embedded default (simulated) dataset
@@ -39,3 +39,26 @@ bench: install
 
 clean:
 	rm -rf results .snakemake
+
+# --- submission, Kaggle bundle, diagnostics and the HTML report --------------------------------
+.PHONY: submit kaggle diagnose report screenshots
+
+## results/submission.csv (validated) from the configured method and split
+submit: install
+	$(BIN)/spectramind submit --cores $(CORES)
+
+## the offline Kaggle bundle results/kaggle/ (wheel, checkpoint, config, kaggle-boot.sh)
+kaggle: install
+	$(BIN)/spectramind submit --kaggle --cores $(CORES)
+
+## diagnostic figures in results/diagnostics/
+diagnose: install
+	$(BIN)/spectramind diagnose --cores $(CORES)
+
+## results/report.html after a run (`make run`)
+report: install
+	$(BIN)/snakemake --report results/report.html
+
+## screenshots of the report with headless Chromium (Debian package chromium)
+screenshots: report
+	bash bin/report-screenshots.sh results/report.html results/screenshots

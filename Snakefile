@@ -16,6 +16,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/physics.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/budget.smk"
+include: "workflow/rules/submit.smk"
+include: "workflow/rules/diagnose.smk"
+include: "workflow/rules/lineage.smk"
 
 
 rule all:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +40,36 @@ def real_adc() -> dict[str, tuple[float, float]]:
 @pytest.fixture(scope="session")
 def real_wavelengths() -> np.ndarray:
     return io.read_wavelengths(ARIEL / "2025" / "wavelengths.csv")
+
+
+# --- the whole workflow on the tiny test config, run once per session --------------------------
+REPO = Path(__file__).resolve().parents[1]
+SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"
+SNAKEMAKE_TIMEOUT_S = 3600  # the whole tiny run takes ~5 min on 2 busy cores
+
+
+def _snakemake_small(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(SMALL_CONFIG), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S, check=False)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
+    return res
+
+
+@pytest.fixture(scope="session")
+def snakemake_small():
+    """``snakemake_small(workdir, *args, check=True)``: Snakemake with tests/data/config_small.yaml."""
+    return _snakemake_small
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working directory where the whole default target has run (``--cores 2``) on the tiny
+    config: cubes, fits, model, predictions, scores, submission, Kaggle bundle, diagnostics and
+    manifest (shared by test_submit, test_kaggle, test_diagnostics, test_report, test_lineage)."""
+    wd = tmp_path_factory.mktemp("small_run")
+    for name in ("config", "schemas", "workflow", "resources"):
+        (wd / name).symlink_to(REPO / name)
+    _snakemake_small(wd, "--cores", "2")
+    return wd

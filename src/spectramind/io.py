@@ -43,7 +43,7 @@ AXIS_COLUMNS: tuple[str, ...] = (
     "FGS1-axis0-h",
 )
 
-_SIGNAL_RE = re.compile(r"^AIRS-CH0_signal_(\d+)\.parquet$")
+_SIGNAL_RE = re.compile(r"^(?:AIRS-CH0|FGS1)_signal_(\d+)\.parquet$")
 
 
 class DataError(ValueError):
@@ -141,15 +141,20 @@ def list_planets(root: str | Path, split: str) -> list[int]:
 
 
 def list_visits(root: str | Path, split: str, planet_id: int) -> list[int]:
-    """Visit numbers of a planet: each needs both signals and both calibration folders."""
+    """Visit numbers of a planet: each needs both signals and both calibration folders.
+
+    A visit is any ``v`` with a signal file of either instrument, so a visit missing one of
+    its two signals is an error naming the missing file, never silently dropped.
+    """
     d = Path(root) / split / str(planet_id)
     if not d.is_dir():
         raise DataError(d, "planet folder not found")
-    visits = sorted(int(m.group(1)) for p in d.iterdir() if (m := _SIGNAL_RE.match(p.name)))
+    visits = sorted({int(m.group(1)) for p in d.iterdir() if (m := _SIGNAL_RE.match(p.name))})
     if not visits:
         raise DataError(d, "no AIRS-CH0_signal_{v}.parquet found")
     for v in visits:
-        _require_file(d / f"FGS1_signal_{v}.parquet")
+        for inst in ("AIRS-CH0", "FGS1"):
+            _require_file(d / f"{inst}_signal_{v}.parquet")
         for inst in INSTRUMENTS:
             cal = d / f"{inst}_calibration_{v}"
             if not cal.is_dir():
@@ -200,8 +205,12 @@ def write_signal(path: str | Path, frames: np.ndarray) -> None:
 def _atomic_write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    pq.write_table(table, tmp, compression="snappy")
-    tmp.replace(path)
+    try:
+        pq.write_table(table, tmp, compression="snappy")
+        tmp.replace(path)
+    except BaseException:  # interrupted or failed: leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # --------------------------------------------------------------------------- calibration

@@ -51,13 +51,20 @@ def load_physics(files: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, n
 
 def score_predictions(predictions: str | Path, truth_input: str | Path, split: str,
                       train_labels_input: str | Path) -> dict:
-    """score_report of a submission-format CSV against the split's labels."""
-    pred = pd.read_csv(predictions)
+    """score_report of a submission-format CSV against the split's labels.
+
+    An unreadable file is a :class:`io.DataError`; a readable one with the wrong columns,
+    planets or values a :class:`metric.MetricError`; both name the predictions file.
+    """
+    pred = io._read_csv(predictions)
     # copy() consolidates read_csv's one-block-per-column frame (reset_index on it warns)
     truth = io.read_labels(labels_path(truth_input, split)).copy().reset_index()
     naive_mean, naive_sigma = metric.naive_stats(labels_array(train_labels_input, "train"))
-    a = metric.align(truth, pred)
-    return metric.score_report(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+    try:
+        a = metric.align(truth, pred)
+        return metric.score_report(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+    except metric.MetricError as exc:
+        raise metric.MetricError(f"{predictions}: {exc}") from None
 
 
 def score_table(files: Iterable[str | Path]) -> pd.DataFrame:

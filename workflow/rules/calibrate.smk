@@ -20,7 +20,7 @@ rule calibrate:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/calibrate.yaml"
     script:
         "../scripts/calibrate.py"
 
@@ -45,7 +45,7 @@ rule phase:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/calibrate.yaml"
     script:
         "../scripts/phase.py"
 
@@ -76,7 +76,7 @@ rule adc:
         mem_mb=6000,
         runtime=20,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/calibrate.yaml"
     script:
         "../scripts/stage.py"
 

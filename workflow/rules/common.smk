@@ -94,7 +94,7 @@ def recalibration_input(wildcards):
     return []
 
 
-METHODS = ["constant", "physics"]
+METHODS = ["constant", "physics", "model"]
 
 
 def score_files():
@@ -111,4 +111,119 @@ def get_final_output():
     out += [f"results/predictions/{m}/{s}.csv" for m in METHODS for s in config["data"]["splits"]]
     if score_files():
         out.append("results/scores/table.csv")
+    out += delivery_files()
     return out
+
+
+def cube_files_of(split):
+    return [f"results/cubes/{pid}.nc" for pid in planets_of(split)]
+
+
+def model_threads(wildcards):
+    return config["model"]["threads"]
+
+
+def model_checkpoint(wildcards):
+    """model.pt and model_config.json: config model.checkpoint if set, else the trained ones."""
+    ckpt = config["model"]["checkpoint"]
+    if ckpt:
+        pt = Path(ckpt) if Path(ckpt).suffix == ".pt" else Path(ckpt) / "model.pt"
+        return {"model": str(pt), "model_config": str(pt.with_name("model_config.json"))}
+    return {"model": "results/model/model.pt", "model_config": "results/model/model_config.json"}
+
+
+# --- submission, Kaggle bundle, diagnostics, lineage (submit.smk, diagnose.smk, lineage.smk)
+MANIFEST = "results/manifest.json"
+EVENTS = "results/logs/events.jsonl"
+
+
+def schema_file(name):
+    """A JSON schema of schemas/ (next to the Snakefile; a stable path, so a run's params and
+    inputs do not change from one run to the next as a source-cache path would)."""
+    return str(Path(workflow.basedir) / "schemas" / name)
+
+
+def submission_predictions(wildcards):
+    s = config["submission"]
+    if s["split"] not in config["data"]["splits"]:
+        raise ValueError(f"submission.split {s['split']!r} is not one of data.splits {config['data']['splits']}")
+    return f"results/predictions/{s['method']}/{s['split']}.csv"
+
+
+def bundle_checkpoint(wildcards):
+    """The checkpoint the Kaggle bundle ships (only when the model is submitted)."""
+    return model_checkpoint(wildcards) if config["submission"]["method"] == "model" else {}
+
+
+def project_files(wildcards):
+    """The project's pyproject.toml, the boot script and the package sources (the Kaggle
+    bundle is rebuilt when one of them changes)."""
+    root = Path(workflow.basedir)
+    return {
+        "pyproject": str(root / "pyproject.toml"),
+        "boot": str(root / "bin" / "kaggle-boot.sh"),
+        "sources": [str(f) for f in sorted((root / "src" / "spectramind").rglob("*.py"))],
+    }
+
+
+def diagnostic_planets():
+    """Planets with per-planet figures: diagnostics.planets, else the first diagnostics.sample
+    planets (sorted ids) of each split."""
+    d = config["diagnostics"]
+    if d["planets"]:
+        unknown = sorted(set(d["planets"]) - set(PLANETS))
+        if unknown:
+            raise ValueError(f"diagnostics.planets: {unknown} are not planets of the data (splits {config['data']['splits']})")
+        return sorted(d["planets"])
+    return [p for s in config["data"]["splits"] for p in planets_of(s)[: d["sample"]]]
+
+
+def diagnostic_methods():
+    return [m for m in config["diagnostics"]["methods"] if m in METHODS]
+
+
+def planet_predictions(wildcards):
+    split = split_of(wildcards.planet)
+    return {m: f"results/predictions/{m}/{split}.csv" for m in diagnostic_methods()}
+
+
+def planet_truth(wildcards):
+    split = split_of(wildcards.planet)
+    return labels_file(split) if has_truth(split) else []
+
+
+def split_predictions(wildcards):
+    return {m: f"results/predictions/{m}/{wildcards.split}.csv" for m in METHODS}
+
+
+def diagnostic_files():
+    out = []
+    for pid in diagnostic_planets():
+        out += [f"results/diagnostics/{pid}/{fig}.png" for fig in ("frames", "light_curves", "spectrum")]
+    for split in config["data"]["splits"]:
+        if has_truth(split):
+            out += [f"results/diagnostics/{split}/{fig}.png" for fig in ("per_bin", "zscores", "coverage")]
+    if score_files():
+        out.append("results/diagnostics/score_table.html")
+    out.append("results/diagnostics/runtime.png")
+    return out
+
+
+def delivery_files():
+    """Submission and Kaggle bundle (when the submitted split is processed), diagnostics, and
+    the manifest last (it hashes all the others)."""
+    out = []
+    if config["submission"]["split"] in config["data"]["splits"]:
+        out += ["results/submission.csv", "results/kaggle"]
+    return out + diagnostic_files() + [MANIFEST]
+
+
+def pipeline_outputs():
+    """The final outputs without the deliverables above (what the run-time figure waits for)."""
+    delivered = set(delivery_files())
+    return [f for f in get_final_output() if f not in delivered]
+
+
+def manifest_inputs():
+    return [f for f in get_final_output() if f != MANIFEST]
+

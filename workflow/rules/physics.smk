@@ -18,7 +18,7 @@ rule fit_transit:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/physics.yaml"
     script:
         "../scripts/fit_transit.py"
 
@@ -41,7 +41,7 @@ rule recalibrate_physics:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/physics.yaml"
     script:
         "../scripts/recalibrate_physics.py"
 
@@ -61,7 +61,7 @@ rule predict_physics:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/physics.yaml"
     script:
         "../scripts/predict_physics.py"
 
@@ -84,7 +84,7 @@ rule predict_constant:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/physics.yaml"
     script:
         "../scripts/predict_constant.py"
 
@@ -106,7 +106,7 @@ rule score:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/physics.yaml"
     script:
         "../scripts/score.py"
 
@@ -125,6 +125,6 @@ rule score_table:
         mem_mb=500,
         runtime=5,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/physics.yaml"
     script:
         "../scripts/score_table.py"

@@ -12,6 +12,6 @@ rule simulate_dataset:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/spectramind.yaml"
+        "../../envs/simulate.yaml"
     script:
         "../scripts/simulate_dataset.py"

@@ -8,8 +8,9 @@ import xarray as xr
 from spectramind import io
 from spectramind.calibration.products import write_netcdf
 from spectramind.physics.fit import FitConfig, fit_dataset, fit_planet
+from spectramind.rulelog import log_to
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 planet, root, split = int(snakemake.wildcards.planet), Path(snakemake.params.root), snakemake.params.split
 stars_file = root / f"{split}_star_info.csv"
 star = io.star_row(io.read_star_info(stars_file), planet, stars_file)

@@ -8,8 +8,9 @@ import xarray as xr
 from spectramind import io
 from spectramind.calibration.pipeline import CalibrationConfig, build_cube
 from spectramind.calibration.products import series_from_dataset, write_netcdf
+from spectramind.rulelog import log_to
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 planet, root, split = int(snakemake.wildcards.planet), Path(snakemake.params.root), snakemake.params.split
 cfg = CalibrationConfig.from_dict(snakemake.params.cal)
 stars_file = root / f"{split}_star_info.csv"

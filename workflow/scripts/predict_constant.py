@@ -3,9 +3,10 @@
 import logging
 
 from spectramind.predict import constant_baseline, submission_frame, write_submission
+from spectramind.rulelog import log_to
 from spectramind.workflow_io import labels_array
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 ids = snakemake.params.planets
 mu, sigma = constant_baseline(labels_array(snakemake.input.labels, "train"), len(ids))
 logging.info("constant depth %.6f, sigma %.6f", mu[0, 0], sigma[0, 0])

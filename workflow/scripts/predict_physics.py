@@ -3,9 +3,10 @@
 import logging
 
 from spectramind.predict import Recalibration, submission_frame, write_submission
+from spectramind.rulelog import log_to
 from spectramind.workflow_io import load_physics
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 ids, mu, sigma = load_physics(snakemake.input.fits)
 if snakemake.input.recalibration:
     recal = Recalibration.from_json(snakemake.input.recalibration)

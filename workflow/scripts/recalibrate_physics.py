@@ -3,9 +3,10 @@
 import logging
 
 from spectramind.predict import fit_recalibration
+from spectramind.rulelog import log_to
 from spectramind.workflow_io import load_physics, truth_for
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 rc = snakemake.params.recal
 ids, mu, sigma = load_physics(snakemake.input.fits)
 y = truth_for(snakemake.input.labels, "train", ids)

@@ -3,9 +3,10 @@
 import json
 import logging
 
+from spectramind.rulelog import log_to
 from spectramind.workflow_io import score_predictions
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 wc = snakemake.wildcards
 report = score_predictions(snakemake.input.predictions, snakemake.input.truth, wc.split, snakemake.input.train_labels)
 logging.info("%s on %s: score %.4f", wc.method, wc.split, report["score"])

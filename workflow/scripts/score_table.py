@@ -2,9 +2,10 @@
 
 import logging
 
+from spectramind.rulelog import log_to
 from spectramind.workflow_io import score_table
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 table = score_table(snakemake.input)
 logging.info("\n%s", table.to_string(index=False))
 table.to_csv(snakemake.output[0], index=False)

@@ -2,9 +2,10 @@
 
 import logging
 
+from spectramind.rulelog import log_to
 from spectramind.sim import simulate_dataset
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 sim = snakemake.params.sim
 simulate_dataset(
     snakemake.output[0], n_train=sim["n_train"], n_test=sim["n_test"], seed=sim["seed"],

@@ -1,11 +1,10 @@
 """Rules adc, dark, flat, cds, photometry, extract_trace: one stage's product."""
 
-import logging
-
 from spectramind.calibration.pipeline import CalibrationConfig
 from spectramind.calibration.products import stage_dataset, write_netcdf
+from spectramind.rulelog import log_to
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log_to(snakemake.log[0])
 wc = snakemake.wildcards
 instrument = getattr(wc, "instrument", "FGS1" if snakemake.params.stage == "photometry" else "AIRS-CH0")
 ds = stage_dataset(snakemake.params.stage, snakemake.params.root, snakemake.params.split, int(wc.planet),

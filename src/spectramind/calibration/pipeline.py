@@ -23,6 +23,7 @@ from spectramind.timing import timed
 
 PIXEL_STAGES = ("adc", "dark", "flat", "cds")
 STAGES = (*PIXEL_STAGES, "photometry", "trace", "phase")
+VISIT_HOURS = 7.5  # duration of a visit (the cube's time grid)
 CHUNK_ELEMENTS = 1 << 18  # pixels per chunk (~1 MB float32): the working set stays in cache
 
 
@@ -48,6 +49,28 @@ class CalibrationConfig:
     transit_depth_guess: float = 0.0147
     oot_margin_h: float = 0.25
     engine: str = "numba"
+
+    def __post_init__(self) -> None:
+        """Relations between keys that the JSON schema cannot state (each would otherwise give
+        NaN or a silently wrong product): row ranges [start, stop) with start < stop, an
+        annulus outside the aperture, enough time bins for the transit baseline."""
+        ranges = {"extraction_rows": [self.extraction_rows],
+                  "background_rows": list(self.background_rows)}
+        for key, rows in ranges.items():
+            for lo, hi in rows:
+                if not 0 <= lo < hi <= 32:
+                    raise ValueError(f"calibration.{key}: [{lo}, {hi}] is not a row range [start, stop) "
+                                     "with 0 <= start < stop <= 32")
+        inner, outer = self.fgs_annulus
+        if not self.fgs_aperture_radius <= inner < outer:
+            raise ValueError(f"calibration.fgs_annulus: [{inner}, {outer}] must satisfy fgs_aperture_radius "
+                             f"({self.fgs_aperture_radius}) <= inner < outer (a background annulus outside "
+                             "the aperture)")
+        n_bins = int(np.ceil(VISIT_HOURS * 3600.0 / self.time_bin_s - 1e-9))
+        if n_bins < self.transit_baseline_degree + 4:
+            raise ValueError(f"calibration.time_bin_s: {self.time_bin_s} s gives {n_bins} time bins over the "
+                             f"{VISIT_HOURS} h visit; transit detection with transit_baseline_degree="
+                             f"{self.transit_baseline_degree} needs at least {self.transit_baseline_degree + 4}")
 
     @classmethod
     def from_dict(cls, d: Mapping) -> CalibrationConfig:

@@ -6,14 +6,14 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from spectramind import __version__, io
-from spectramind.calibration import pipeline
+from spectramind.calibration import detector, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,54 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    ds.to_netcdf(tmp, engine="netcdf4")
-    os.replace(tmp, path)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:  # failed or interrupted (Ctrl-C): leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_maps(maps: io.CalibrationMaps, cal_dir: str | Path, cfg: pipeline.CalibrationConfig) -> None:
+    """Refuse calibration maps that leave no pixel to calibrate (:class:`io.DataError` naming the map).
+
+    A flat that is NaN, zero or below ``calibration.flat_minimum`` everywhere, or a dead map
+    flagging every pixel, would mask the whole detector and turn every product into NaN.
+    Single bad pixels are fine: they are masked (and a bad flat pixel is divided by 1).
+    """
+    cal_dir = Path(cal_dir)
+    if detector.bad_flat_mask(maps.flat, minimum=cfg.flat_minimum).all():
+        raise io.DataError(cal_dir / "flat.parquet",
+                           f"no usable flat-field value: all {maps.flat.size} pixels are NaN, zero or below "
+                           f"calibration.flat_minimum={cfg.flat_minimum}")
+    if maps.dead.all():
+        raise io.DataError(cal_dir / "dead.parquet", f"all {maps.dead.size} pixels are flagged dead")
+
+
+def fill_dead_bins(flux: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interpolate the AIRS bins that have no finite sample at all (a detector column dead
+    from top to bottom) from their nearest finite neighbours along wavelength.
+
+    flux, var: (n_pairs, n_bins). Each dead bin gets, per pair, the linear interpolation of
+    the flux of the nearest live bins on either side (the nearest one at the ends) and their
+    interpolated variance (a neighbour's noise, not the smaller variance of a mean).
+    Returns new flux, var and the bool mask (n_bins,) of the filled bins; inputs are not
+    modified. Raises ValueError when no bin has a finite sample.
+    """
+    dead = ~np.isfinite(flux).any(axis=0)
+    if not dead.any():
+        return flux, var, dead
+    if dead.all():
+        raise ValueError("no AIRS bin has a finite flux sample (every spectral column is masked)")
+    good, idx = np.flatnonzero(~dead), np.flatnonzero(dead)
+    right = np.searchsorted(good, idx)
+    lo = good[np.clip(right - 1, 0, len(good) - 1)]
+    hi = good[np.clip(right, 0, len(good) - 1)]
+    w = np.where(hi == lo, 0.0, (idx - lo) / np.maximum(hi - lo, 1)).astype(flux.dtype)
+    out_f, out_v = flux.copy(), var.copy()
+    out_f[:, idx] = (1 - w) * flux[:, lo] + w * flux[:, hi]
+    out_v[:, idx] = (1 - w) * var[:, lo] + w * var[:, hi]
+    return out_f, out_v, dead
 
 
 def read_visit(root: str | Path, split: str, planet_id: int, visit: int
@@ -47,9 +93,21 @@ def calibrate_planet(root: str | Path, split: str, planet_id: int, cfg: pipeline
     out = []
     for v in io.list_visits(root, split, planet_id):
         raw, maps = read_visit(root, split, planet_id, v)
+        for inst in io.INSTRUMENTS:
+            check_maps(maps[inst], io.calibration_dir(root, split, planet_id, inst, v), cfg)
         log.info("planet %s visit %d: AIRS %s, FGS1 %s frames", planet_id, v, raw["AIRS-CH0"].shape[0],
                  raw["FGS1"].shape[0])
         series = pipeline.calibrate_visit(raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet"))
+        try:
+            flux, var, filled = fill_dead_bins(series.airs["flux"], series.airs["var"])
+        except ValueError as exc:
+            raise io.DataError(io.calibration_dir(root, split, planet_id, "AIRS-CH0", v),
+                               f"{exc}: check dead.parquet and flat.parquet") from None
+        if filled.any():
+            log.warning("planet %s visit %d: AIRS bins %s have no valid pixel in any frame (dead detector "
+                        "columns): interpolated from their neighbours, flagged in airs_filled", planet_id, v,
+                        [f"wl_{j + 2}" for j in np.flatnonzero(filled)])
+        series = replace(series, airs={**series.airs, "flux": flux, "var": var, "filled": filled})
         log.info("planet %s visit %d: %d cosmic rays flagged, %.3f%% pixels masked", planet_id, v,
                  series.n_cosmic, 100 * series.masked_fraction)
         out.append(series)
@@ -71,6 +129,11 @@ def series_dataset(planet_id: int, visits: list[pipeline.VisitSeries], cfg: pipe
             "airs_flux": (("visit", "airs_pair", "airs_bin"), np.stack([v.airs["flux"] for v in visits]),
                           {"units": "counts per frame pair", "long_name": "extracted flux, wl_2..wl_283 order"}),
             "airs_var": (("visit", "airs_pair", "airs_bin"), np.stack([v.airs["var"] for v in visits])),
+            "airs_filled": (("visit", "airs_bin"),
+                            np.stack([np.asarray(v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
+                                                 dtype=np.uint8) for v in visits]),
+                            {"long_name": "1 = bin interpolated from its neighbours (no valid pixel)",
+                             "flag_values": "0 1"}),
             "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
             "t_airs": (("visit", "airs_pair"), np.stack([v.t_airs for v in visits]), {"units": "h"}),
             "n_cosmic": (("visit",), [v.n_cosmic for v in visits]),
@@ -93,7 +156,8 @@ def series_from_dataset(ds: xr.Dataset) -> list[pipeline.VisitSeries]:
             t_fgs=d["t_fgs"].values, fgs={k: d[f"fgs_{k}"].values for k in SERIES_FGS_KEYS},
             t_airs=d["t_airs"].values,
             airs={"flux": d["airs_flux"].values, "var": d["airs_var"].values,
-                  **{k: d[f"airs_{k}"].values for k in SERIES_AIRS_KEYS}},
+                  **{k: d[f"airs_{k}"].values for k in SERIES_AIRS_KEYS},
+                  **({"filled": d["airs_filled"].values.astype(bool)} if "airs_filled" in d else {})},
             stages=stages, n_cosmic=int(d["n_cosmic"]), masked_fraction=float(d["masked_fraction"]),
         ))
     return out
@@ -112,6 +176,7 @@ def stage_dataset(stage: str, root: str | Path, split: str, planet_id: int, inst
     adc = io.read_adc_info(root / "adc_info.csv")
     raw = io.read_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
     maps = io.read_calibration(io.calibration_dir(root, split, planet_id, instrument, visit), instrument)
+    check_maps(maps, io.calibration_dir(root, split, planet_id, instrument, visit), cfg)
     gain, offset = adc[instrument]
     pix = pipeline.run_pixel_stages(raw, maps, gain=gain, offset=offset, instrument=instrument, cfg=cfg,
                                     stop_after=stage if stage in pipeline.PIXEL_STAGES else "cds")

@@ -1,0 +1,138 @@
+"""Checkpoints: a ``state_dict`` (``model.pt``) plus a JSON config (``model_config.json``).
+
+The state_dict holds every tensor, including the training-split normalisation statistics
+and the spectral prior (buffers); the JSON holds the architecture (:class:`ModelConfig`),
+the training summary and a copy of the statistics for reading. Loading rebuilds the network
+from the JSON and loads the tensors with ``torch.load(..., weights_only=True)``; any
+disagreement between the two files is a :class:`CheckpointError` naming the tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spectramind import __version__
+from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "checkpoint_paths", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "spectramind-model"
+FORMAT_VERSION = 1
+MODEL_FILE, CONFIG_FILE = "model.pt", "model_config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded: missing files, wrong format, or tensors that do not
+    match the network its config describes."""
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """(model.pt, model_config.json) of a checkpoint folder, or of a ``.pt`` file with its JSON
+    beside it."""
+    p = Path(path)
+    if p.suffix == ".pt":
+        return p, p.with_name(CONFIG_FILE)
+    return p / MODEL_FILE, p / CONFIG_FILE
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(model: SpectraModel, model_path: str | Path, config_path: str | Path, *,
+                    info: Mapping[str, Any] | None = None) -> None:
+    """Write ``model.state_dict()`` and the JSON config (both atomically)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    stats = {k: state[k].tolist() for k in state if k.split("_")[-1] in ("mean", "std") and "." not in k}
+    doc = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "software": f"spectramind {__version__}",
+        "torch": torch.__version__,
+        "model": model.config.to_dict(),
+        "normalisation": stats,
+        "training": dict(info or {}),
+        "tensors": {k: list(v.shape) for k, v in state.items()},
+    }
+    _atomic_write(Path(model_path), lambda p: torch.save(state, p))
+    _atomic_write(Path(config_path), lambda p: p.write_text(json.dumps(doc, indent=2, default=float)))
+
+
+def read_config(config_path: str | Path) -> dict[str, Any]:
+    p = Path(config_path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: checkpoint config not found")
+    try:
+        doc = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{p}: not valid JSON ({exc})") from exc
+    if doc.get("format") != CHECKPOINT_FORMAT or doc.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{p}: not a {CHECKPOINT_FORMAT} v{FORMAT_VERSION} config "
+                              f"(format {doc.get('format')!r}, version {doc.get('format_version')!r})")
+    return doc
+
+
+def _check_types(cfg: ModelConfig) -> None:
+    """Each field has its default's type; sizes are positive (the spectral rank may be 0)."""
+    for f in fields(cfg):
+        value, default = getattr(cfg, f.name), f.default
+        if default is MISSING:
+            continue
+        kind = float if type(default) is float else type(default)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else type(value) is kind
+        if not ok:
+            raise TypeError(f"{f.name} must be {kind.__name__}, got {value!r}")
+        if kind is int and value < (0 if f.name == "spectral_rank" else 1):
+            raise ValueError(f"{f.name} must be {'>= 0' if f.name == 'spectral_rank' else '> 0'}, got {value}")
+
+
+def load_checkpoint(model_path: str | Path, config_path: str | Path | None = None, *,
+                    device: torch.device | str = "cpu") -> tuple[SpectraModel, dict[str, Any]]:
+    """Rebuild the model from the JSON and load the state_dict (``weights_only=True``).
+
+    Returns ``(model in eval mode on device, config document)``.
+    """
+    model_path = Path(model_path)
+    config_path = Path(config_path) if config_path is not None else checkpoint_paths(model_path)[1]
+    doc = read_config(config_path)
+    try:
+        cfg = ModelConfig.from_dict(doc["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: invalid model section ({exc})") from exc
+    if not model_path.is_file():
+        raise CheckpointError(f"{model_path}: checkpoint weights not found")
+    try:
+        state = torch.load(model_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors of every kind: not a plain tensor file
+        raise CheckpointError(f"{model_path}: not a loadable state_dict ({exc})") from exc
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{model_path}: expected a state_dict, got {type(state).__name__}")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointError(f"{model_path}: expected a state_dict of named tensors")
+    try:
+        _check_types(cfg)
+        model = SpectraModel(config=cfg)
+    except (TypeError, ValueError, ZeroDivisionError, RuntimeError) as exc:  # sizes or names no network has
+        raise CheckpointError(f"{config_path}: invalid model section ({exc})") from exc
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    wrong = sorted(f"{k} {got[k]} != {expected[k]}" for k in set(expected) & set(got) if got[k] != expected[k])
+    if missing or unexpected or wrong:
+        parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else "",
+                 f"shape mismatch {wrong[:5]}" if wrong else ""]
+        raise CheckpointError(f"{model_path} does not match the network of {config_path}: "
+                              + "; ".join(p for p in parts if p))
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), doc

@@ -1,0 +1,236 @@
+"""SpectraModel: FGS1 Mamba encoder + AIRS CNN/GNN encoder + fusion + spectral decoder.
+
+::
+
+    fgs  (n, V, T', Cf) --normalise--> MambaEncoder (per visit) --> fgs tokens / pooled
+    airs (n, V, T, Wb, Ca) --bin time, normalise--> AirsCNNEncoder | AirsGNNEncoder --> airs tokens / pooled
+    aux (n, Fa), phys (n, Fp) --normalise--> MLP --> extra
+    fusion (concat | cross_attention) per visit, mean over real visits --> emb (n, d_fusion)
+    emb --> modulations (n, 4) --> SpectralPriorLayer(physics depth, sigma, baseline) --> post mean/var
+    emb --> HeteroscedasticHead(post mean/var) --> mu, sigma (n, 283)
+
+Without physics inputs (``use_physics=False``) the physics channels and features are zeroed
+and the prior layer returns the prior itself (the encoders must find the depth); without
+encoders (``use_encoders=False``) the embedding is zero: the prior layer and the learned
+global scales alone. Normalisation statistics and the spectral prior live in buffers, so the
+``state_dict`` is the whole trained model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from spectramind.model.data import (
+    AIRS_CHANNELS,
+    AIRS_PHYSICS_CHANNELS,
+    AUX_FEATURES,
+    FGS_CHANNELS,
+    FGS_PHYSICS_CHANNELS,
+    PHYS_FEATURES,
+    PlanetFeatures,
+)
+from spectramind.model.modules.airs_encoder import AirsCNNEncoder, AirsGNNEncoder
+from spectramind.model.modules.fusion import ConcatFusion, CrossAttentionFusion
+from spectramind.model.modules.mamba_encoder import MambaEncoder
+from spectramind.model.modules.spectral_head import (
+    N_MODULATIONS,
+    HeteroscedasticHead,
+    SpectralPriorLayer,
+)
+from spectramind.model.prior import SpectralPrior
+
+__all__ = ["ModelConfig", "SpectraModel", "to_tensors"]
+
+N_BINS = 283
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture (config keys ``model.*`` that shape the network; saved with a checkpoint).
+
+    ``spectral_rank`` is the rank actually fitted (the requested rank capped by the number of
+    training planets), so a checkpoint's config rebuilds exactly its network.
+    """
+
+    use_physics: bool = True
+    use_encoders: bool = True
+    airs_encoder: Literal["cnn", "gnn"] = "cnn"
+    fusion: Literal["concat", "cross_attention"] = "cross_attention"
+    fgs_time_bin: int = 3
+    airs_time_bin: int = 3
+    airs_wavelength_bins: int = 47
+    d_model: int = 16
+    mamba_layers: int = 1
+    d_state: int = 8
+    d_conv: int = 4
+    expand: int = 2
+    airs_hidden: int = 16
+    airs_layers: int = 3
+    gnn_radius: int = 2
+    d_fusion: int = 32
+    n_heads: int = 2
+    dropout: float = 0.1
+    spectral_rank: int = 6
+    sigma_floor: float = 1e-6
+    n_bins: int = N_BINS
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {unknown}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def to_tensors(feats: PlanetFeatures, device: torch.device | str = "cpu") -> dict[str, Tensor]:
+    """The model's input dict from :class:`PlanetFeatures` (float32 sequences, float64 spectra)."""
+    f32, f64 = torch.float32, torch.float64
+    return {
+        "fgs": torch.as_tensor(feats.fgs, dtype=f32, device=device),
+        "airs": torch.as_tensor(feats.airs, dtype=f32, device=device),
+        "visit_mask": torch.as_tensor(feats.visit_mask, device=device),
+        "aux": torch.as_tensor(feats.aux, dtype=f32, device=device),
+        "phys": torch.as_tensor(feats.phys, dtype=f32, device=device),
+        "depth": torch.as_tensor(feats.depth, dtype=f64, device=device),
+        "sigma": torch.as_tensor(feats.sigma, dtype=f64, device=device),
+        "amp_physics": torch.as_tensor(feats.amp_physics, dtype=f64, device=device),
+        "amp_star": torch.as_tensor(feats.amp_star, dtype=f64, device=device),
+        "baseline_h": torch.as_tensor(feats.baseline_h, dtype=f64, device=device),
+    }
+
+
+def _normalise(x: Tensor, mean: Tensor, std: Tensor, zero: Tensor) -> Tensor:
+    """(x - mean) / std along the last axis, NaN -> 0, channels in ``zero`` forced to 0."""
+    z = torch.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
+    return z * (~zero).to(z.dtype)
+
+
+class SpectraModel(nn.Module):
+    """The SpectraMind model (see the module docstring). Keyword-only constructor.
+
+    ``forward(batch)`` takes :func:`to_tensors`' dict and returns ``{"mu", "sigma", "delta",
+    "post_mean", "post_var", "tau2"}``, each (n, 283) float64 (``tau2``: the planet's prior
+    per-bin variance).
+    """
+
+    fgs_mean: Tensor
+    fgs_std: Tensor
+    airs_mean: Tensor
+    airs_std: Tensor
+    aux_mean: Tensor
+    aux_std: Tensor
+    phys_mean: Tensor
+    phys_std: Tensor
+    fgs_zero: Tensor
+    airs_zero: Tensor
+    aux_zero: Tensor
+    phys_zero: Tensor
+
+    def __init__(self, *, config: ModelConfig, device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config
+        fk: dict[str, Any] = {"device": device}
+        cf, ca, fa, fp = len(FGS_CHANNELS), len(AIRS_CHANNELS), len(AUX_FEATURES), len(PHYS_FEATURES)
+        for name, size in (("fgs", cf), ("airs", ca), ("aux", fa), ("phys", fp)):
+            self.register_buffer(f"{name}_mean", torch.zeros(size, dtype=torch.float32, **fk))
+            self.register_buffer(f"{name}_std", torch.ones(size, dtype=torch.float32, **fk))
+        off = not cfg.use_physics
+        self.register_buffer("fgs_zero", torch.tensor([off and c in FGS_PHYSICS_CHANNELS for c in FGS_CHANNELS],
+                                                      **fk), persistent=False)
+        self.register_buffer("airs_zero", torch.tensor([off and c in AIRS_PHYSICS_CHANNELS for c in AIRS_CHANNELS],
+                                                       **fk), persistent=False)
+        self.register_buffer("phys_zero", torch.full((fp,), off, **fk), persistent=False)
+        self.register_buffer("aux_zero", torch.zeros(fa, dtype=torch.bool, **fk), persistent=False)
+
+        self.fgs_encoder = MambaEncoder(n_features=cf, d_model=cfg.d_model, n_layers=cfg.mamba_layers,
+                                        d_state=cfg.d_state, d_conv=cfg.d_conv, expand=cfg.expand,
+                                        pooling="mean_last", **fk)
+        if cfg.airs_encoder == "cnn":
+            self.airs_encoder: nn.Module = AirsCNNEncoder(in_channels=ca, hidden=cfg.airs_hidden,
+                                                          n_layers=cfg.airs_layers, **fk)
+        elif cfg.airs_encoder == "gnn":
+            self.airs_encoder = AirsGNNEncoder(in_channels=ca, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers,
+                                               radius=cfg.gnn_radius, **fk)
+        else:
+            raise ValueError(f"airs_encoder must be 'cnn' or 'gnn', got {cfg.airs_encoder!r}")
+        self.extra_mlp = nn.Sequential(nn.Linear(fa + fp, cfg.d_fusion, **fk), nn.GELU())
+        d_fgs_pooled = 2 * cfg.d_model
+        if cfg.fusion == "concat":
+            self.fusion: nn.Module = ConcatFusion(d_fgs=d_fgs_pooled, d_airs=cfg.airs_hidden, d_extra=cfg.d_fusion,
+                                                  d_out=cfg.d_fusion, dropout=cfg.dropout, **fk)
+        elif cfg.fusion == "cross_attention":
+            self.fusion = CrossAttentionFusion(d_fgs=cfg.d_model, d_fgs_pooled=d_fgs_pooled, d_airs=cfg.airs_hidden,
+                                               d_extra=cfg.d_fusion, d_out=cfg.d_fusion, n_heads=cfg.n_heads,
+                                               dropout=cfg.dropout, **fk)
+        else:
+            raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {cfg.fusion!r}")
+        self.modulation = nn.Linear(cfg.d_fusion, N_MODULATIONS, **fk)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+        self.prior = SpectralPriorLayer(n_bins=cfg.n_bins, rank=cfg.spectral_rank, **fk)
+        self.head = HeteroscedasticHead(d_in=cfg.d_fusion, n_bins=cfg.n_bins, rank=cfg.spectral_rank,
+                                        sigma_floor=cfg.sigma_floor, **fk)
+
+    # ------------------------------------------------------------------ training-split state
+    @torch.no_grad()
+    def set_normalisation(self, stats: dict[str, np.ndarray]) -> None:
+        """Copy :func:`spectramind.model.data.normalisation_stats` into the buffers."""
+        for name in ("fgs", "airs", "aux", "phys"):
+            for kind in ("mean", "std"):
+                buf = getattr(self, f"{name}_{kind}")
+                buf.copy_(torch.as_tensor(stats[f"{name}_{kind}"], dtype=buf.dtype))
+
+    def set_prior(self, prior: SpectralPrior) -> None:
+        self.prior.set_prior(prior)
+
+    # ------------------------------------------------------------------ forward
+    def planet_vector(self, batch: dict[str, Tensor]) -> Tensor:
+        """Normalised per-planet features (n, Fa + Fp): star/cube summaries and physics summaries."""
+        return torch.cat([_normalise(batch["aux"], self.aux_mean, self.aux_std, self.aux_zero),
+                          _normalise(batch["phys"], self.phys_mean, self.phys_std, self.phys_zero)], dim=-1)
+
+    def embed(self, batch: dict[str, Tensor], *, use_encoders: bool | None = None) -> Tensor:
+        """Fused embedding (n, d_fusion) from the light curves and per-planet features (zeros
+        without encoders; ``use_encoders`` overrides the config, e.g. to fit the prior scales)."""
+        fgs, airs, mask = batch["fgs"], batch["airs"], batch["visit_mask"]
+        n, v = mask.shape
+        if not (self.config.use_encoders if use_encoders is None else use_encoders):
+            return fgs.new_zeros(n, self.config.d_fusion)
+        rows = mask.flatten().nonzero().squeeze(1)  # real visits only: padding costs nothing
+        fgs = _normalise(fgs.flatten(0, 1)[rows], self.fgs_mean, self.fgs_std, self.fgs_zero)  # (m, T', Cf)
+        airs = airs.flatten(0, 1)[rows]  # (m, T, Wb, Ca)
+        if self.config.airs_time_bin > 1:
+            k = self.config.airs_time_bin
+            t_used = airs.shape[1] // k * k
+            airs = airs[:, :t_used].unflatten(1, (-1, k)).nanmean(dim=2)
+        airs = _normalise(airs, self.airs_mean, self.airs_std, self.airs_zero)
+        extra = self.extra_mlp(self.planet_vector(batch)).repeat_interleave(v, dim=0)[rows]  # (m, d_fusion)
+        fgs_tokens = self.fgs_encoder.forward_sequence(fgs)  # (m, T', d_model)
+        fgs_pooled = torch.cat([fgs_tokens.mean(dim=1), fgs_tokens[:, -1]], dim=-1)
+        airs_tokens, airs_pooled = self.airs_encoder(airs.permute(0, 3, 1, 2))
+        emb_rows = self.fusion(fgs_tokens=fgs_tokens, fgs_pooled=fgs_pooled, airs_tokens=airs_tokens,
+                               airs_pooled=airs_pooled, extra=extra)  # (m, d_fusion)
+        emb = emb_rows.new_zeros(n * v, emb_rows.shape[1]).index_put((rows,), emb_rows).reshape(n, v, -1)
+        w = mask.to(emb.dtype).unsqueeze(-1)
+        return (emb * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+    def forward(self, batch: dict[str, Tensor], *, use_encoders: bool | None = None) -> dict[str, Tensor]:
+        emb = self.embed(batch, use_encoders=use_encoders)
+        mods = self.modulation(emb)
+        if self.config.use_physics:
+            post_mean, post_var, tau2 = self.prior(amp=batch["amp_physics"], mods=mods, depth=batch["depth"],
+                                                   sigma=batch["sigma"], baseline_h=batch["baseline_h"])
+        else:
+            post_mean, post_var, tau2 = self.prior(amp=batch["amp_star"], mods=mods)
+        mu, sigma, delta = self.head(emb, post_mean, post_var, self.prior.ortho)
+        return {"mu": mu, "sigma": sigma, "delta": delta, "post_mean": post_mean, "post_var": post_var,
+                "tau2": tau2}

@@ -1,0 +1,259 @@
+"""Training (seeded, deterministic on CPU, early stopping on a validation part of the train
+split) and inference of :class:`~spectramind.model.models.spectra_model.SpectraModel`."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spectramind import metric
+from spectramind.model.data import PlanetFeatures, normalisation_stats, star_frame
+from spectramind.model.losses import LossConfig, LossContext, compute_loss
+from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
+from spectramind.model.prior import feature_amplitude, fit_spectral_prior
+
+__all__ = ["TrainConfig", "TrainResult", "fit_model", "predict", "resolve_device", "split_train_val"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Config keys ``model.*`` of the optimisation (not saved into the architecture)."""
+
+    seed: int = 2025
+    max_epochs: int = 60
+    patience: int = 15
+    batch_size: int = 32
+    lr: float = 2e-3
+    lr_scales: float = 2e-2
+    prior_steps: int = 150
+    prior_lr: float = 5e-2
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    val_fraction: float = 0.2
+    device: str = "auto"
+    threads: int = 2
+    log_every: int = 5
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown model training keys: {unknown}")
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    model: SpectraModel
+    history: pd.DataFrame
+    info: dict[str, Any]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU; otherwise the named device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``n`` planets: (fit indices, validation indices), each sorted.
+
+    No validation part below 3 planets or with ``val_fraction == 0``; else at least 1, and at
+    least 2 planets are kept for fitting.
+    """
+    if n < 3 or val_fraction <= 0:
+        return np.arange(n), np.arange(0)
+    n_val = min(max(1, int(round(val_fraction * n))), n - 2)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _subset(batch: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: v[idx] for k, v in batch.items()}
+
+
+def predict(model: SpectraModel, feats: PlanetFeatures | Mapping[str, torch.Tensor], *,
+            device: torch.device | str | None = None, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``mu`` (clipped at 0) and ``sigma``, each (n, 283) float64 numpy, in the order of ``feats``."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    batch = to_tensors(feats, device) if isinstance(feats, PlanetFeatures) else feats
+    n = batch["depth"].shape[0]
+    was_training = model.training
+    model.eval()
+    mus, sigmas = [], []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(start + batch_size, n), device=device)
+            out = model(_subset(batch, idx))
+            mus.append(out["mu"].cpu().numpy())
+            sigmas.append(out["sigma"].cpu().numpy())
+    model.train(was_training)
+    return np.clip(np.concatenate(mus), 0.0, None), np.concatenate(sigmas)
+
+
+def _score(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float, float]) -> tuple[float, float]:
+    s = metric.challenge_score(y, mu, sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False)
+    return float(s), metric.coverage(y, mu, sigma, 1.0)
+
+
+def _fit_scales(model: SpectraModel, batch: Mapping[str, torch.Tensor], y: torch.Tensor, ctx: LossContext,
+                loss_config: LossConfig, params: list[torch.nn.Parameter], *, steps: int, lr: float) -> None:
+    """Stage 1: maximum likelihood of the prior layer's few parameters alone (encoders off; the
+    zero-initialised head makes the output the prior posterior), full batch."""
+    if steps <= 0:
+        return
+    opt = torch.optim.Adam(params, lr=lr)
+    model.train()
+    for _ in range(steps):
+        loss, _ = compute_loss(model(batch, use_encoders=False), y, ctx, loss_config)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def fit_model(feats: PlanetFeatures, labels: np.ndarray, *, model_config: ModelConfig, loss_config: LossConfig,
+              train_config: TrainConfig, progress: Callable[[str], None] = log.info) -> TrainResult:
+    """Train a model on ``feats`` (n planets) with ``labels`` (n, 283).
+
+    Seeded (``train_config.seed``) and, on CPU, deterministic: the same inputs give the same
+    state_dict. Normalisation statistics and the spectral prior come from the fit part only;
+    the prior layer's scales are first fitted alone (``prior_steps``); then everything is
+    trained and the model kept is the one with the best validation challenge score (epoch 0 =
+    the untrained head, i.e. the calibrated prior posterior, is a candidate), or the last one
+    without validation.
+    """
+    tc = train_config
+    labels = np.asarray(labels, dtype=float)
+    if labels.shape != (len(feats), model_config.n_bins):
+        raise ValueError(f"labels shape {labels.shape} != ({len(feats)}, {model_config.n_bins})")
+    device = resolve_device(tc.device)
+    with _reproducible(device, tc.threads):
+        torch.manual_seed(tc.seed)
+        return _fit(feats, labels, device, model_config=model_config, loss_config=loss_config, train_config=tc,
+                    progress=progress)
+
+
+@contextlib.contextmanager
+def _reproducible(device: torch.device, threads: int) -> Iterator[None]:
+    """On CPU: deterministic algorithms and a fixed thread count (both restored afterwards)."""
+    if device.type != "cpu":
+        yield
+        return
+    was_det, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(max(1, threads))
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_det)
+        torch.set_num_threads(was_threads)
+
+
+def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, model_config: ModelConfig,
+         loss_config: LossConfig, train_config: TrainConfig, progress: Callable[[str], None]) -> TrainResult:
+    tc = train_config
+    fit_idx, val_idx = split_train_val(len(feats), tc.val_fraction, tc.seed)
+    fit, val = feats.subset(fit_idx), feats.subset(val_idx)
+    y_fit, y_val = labels[fit_idx], labels[val_idx]
+
+    amp = feature_amplitude(star_frame(fit), y_fit[:, 1:].mean(axis=1))
+    prior = fit_spectral_prior(y_fit, amp, rank=model_config.spectral_rank)
+    cfg = replace(model_config, spectral_rank=prior.rank)
+    model = SpectraModel(config=cfg)
+    model.set_normalisation(normalisation_stats(fit))
+    model.set_prior(prior)
+    model.to(device)
+    naive = metric.naive_stats(y_fit)
+    ctx = LossContext(naive_mean=naive[0], naive_sigma=naive[1], prior=model.prior)
+
+    scale_params = [p for n, p in model.named_parameters() if n.startswith("prior.") or n == "head.log_sigma_scale"]
+    scale_ids = {id(p) for p in scale_params}
+    net_params = [p for p in model.parameters() if id(p) not in scale_ids]
+    opt = torch.optim.AdamW([
+        {"params": net_params, "lr": tc.lr, "weight_decay": tc.weight_decay},
+        {"params": scale_params, "lr": tc.lr_scales, "weight_decay": 0.0},
+    ])
+    fit_t = to_tensors(fit, device)
+    val_t = to_tensors(val, device) if len(val) else None
+    y_fit_t = torch.as_tensor(y_fit, dtype=torch.float64, device=device)
+    gen = torch.Generator().manual_seed(tc.seed)
+
+    def evaluate() -> dict[str, float]:
+        row: dict[str, float] = {}
+        mu, sg = predict(model, fit_t)
+        row["fit_score"], row["fit_coverage"] = _score(y_fit, mu, sg, naive)
+        if val_t is not None:
+            mu, sg = predict(model, val_t)
+            row["val_score"], row["val_coverage"] = _score(y_val, mu, sg, naive)
+        return row
+
+    t_start = time.perf_counter()
+    _fit_scales(model, fit_t, y_fit_t, ctx, loss_config, scale_params, steps=tc.prior_steps, lr=tc.prior_lr)
+    progress(f"prior scales fitted in {time.perf_counter() - t_start:.1f} s ({tc.prior_steps} full-batch steps)")
+    history: list[dict[str, float]] = []
+    best = {"epoch": 0, **evaluate()}
+    history.append({"epoch": 0, "loss": math.nan, **{k: v for k, v in best.items() if k != "epoch"},
+                    "seconds": 0.0})
+    best_state = copy.deepcopy(model.state_dict())
+    key = "val_score" if val_t is not None else None
+    progress(f"training on {device}: {len(fit)} fit + {len(val)} validation planets, spectral rank "
+             f"{prior.rank}, {sum(p.numel() for p in model.parameters())} parameters")
+    progress(f"epoch 0 (prior posterior): fit score {best['fit_score']:.4f}"
+             + (f", val score {best['val_score']:.4f}" if key else ""))
+    stale = 0
+    for epoch in range(1, tc.max_epochs + 1):
+        model.train()
+        order = torch.randperm(len(fit), generator=gen)
+        terms_sum: dict[str, float] = {}
+        loss_sum, n_batches = 0.0, 0
+        for start in range(0, len(fit), tc.batch_size):
+            idx = order[start : start + tc.batch_size].to(device)
+            out = model(_subset(fit_t, idx))
+            loss, terms = compute_loss(out, y_fit_t[idx], ctx, loss_config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            loss_sum += float(loss.detach())
+            n_batches += 1
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + v
+        row = {"epoch": epoch, "loss": loss_sum / n_batches,
+               **{f"loss_{k}": v / n_batches for k, v in terms_sum.items()}, **evaluate(),
+               "seconds": time.perf_counter() - t_start}
+        history.append(row)
+        improved = key is None or row[key] > best.get(key, -math.inf)
+        if improved:
+            best = {"epoch": epoch, **{k: v for k, v in row.items() if k.endswith(("score", "coverage"))}}
+            best_state = copy.deepcopy(model.state_dict())
+            stale = 0
+        else:
+            stale += 1
+        if epoch % tc.log_every == 0 or epoch == tc.max_epochs or (key and stale > tc.patience):
+            progress(f"epoch {epoch}/{tc.max_epochs}: loss {row['loss']:.4f}, fit score {row['fit_score']:.4f}"
+                     + (f", val score {row['val_score']:.4f} (best {best[key]:.4f} at {best['epoch']})" if key else "")
+                     + f", {row['seconds']:.1f} s")
+        if key and stale > tc.patience:
+            progress(f"early stop at epoch {epoch}: no validation improvement for {tc.patience} epochs")
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    info = {"best_epoch": int(best["epoch"]), "epochs_run": int(history[-1]["epoch"]),
+            "n_fit": len(fit), "n_val": len(val), "fit_planets": [int(i) for i in fit.planet_ids],
+            "val_planets": [int(i) for i in val.planet_ids], "naive_mean": naive[0], "naive_sigma": naive[1],
+            "device": str(device), "seconds": time.perf_counter() - t_start,
+            **{k: float(v) for k, v in best.items() if k != "epoch"}}
+    return TrainResult(model=model, history=pd.DataFrame(history), info=info)

@@ -1,0 +1,550 @@
+"""Tests of the model package: ops, prior, data, modules, losses, training, checkpoints, rules'
+entry points. CPU only; small synthetic planets (factories below), a few seconds each."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from spectramind import metric
+from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from spectramind.model.data import (
+    AIRS_CHANNELS,
+    FGS_CHANNELS,
+    STAR_KEYS,
+    load_planets,
+    normalisation_stats,
+    planet_features,
+    stack_planets,
+)
+from spectramind.model.losses import LOSS_TERMS, LossConfig, LossContext, compute_loss
+from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
+from spectramind.model.modules.airs_encoder import AirsCNNEncoder, AirsGNNEncoder, chain_adjacency
+from spectramind.model.ops.spectral import (
+    challenge_score,
+    lowrank_posterior,
+    lowrank_posterior_ref,
+    second_difference,
+)
+from spectramind.model.pipeline import predict_from_products, train_from_products
+from spectramind.model.prior import feature_amplitude, fit_spectral_prior
+from spectramind.model.train import TrainConfig, fit_model, predict, split_train_val
+
+W = 283
+# float64 identities (Woodbury vs dense solve, torch vs numpy metric): rounding only, measured
+# <= 1e-13 relative; 1e-9 leaves 4 orders of margin.
+TOL_F64 = 1e-9
+# A tiny, fast architecture for the tests (time and wavelength kept small).
+TINY = ModelConfig(fgs_time_bin=1, airs_time_bin=1, airs_wavelength_bins=8, d_model=8, d_state=4, airs_hidden=8,
+                   airs_layers=2, d_fusion=8, n_heads=2, spectral_rank=3)
+FAST = TrainConfig(max_epochs=4, patience=10, batch_size=4, prior_steps=20, threads=1, device="cpu", log_every=1)
+
+
+# --------------------------------------------------------------------------- factories
+def make_spectra(n: int, *, seed: int = 0) -> np.ndarray:
+    """(n, 283) smooth spectra: a level ~0.0147 plus two smooth modes."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(-1, 1, W)
+    level = np.clip(rng.normal(0.0147, 0.004, n), 0.003, None)
+    modes = np.stack([np.exp(-((x - 0.3) ** 2) / 0.02), np.sin(3 * x)])
+    coef = rng.normal(0, 1, (n, 2)) * np.array([3e-4, 1e-4])
+    return level[:, None] + coef @ modes
+
+
+def make_cube(planet_id: int, spectrum: np.ndarray, *, n_visits: int = 1, n_time: int = 30, seed: int = 0,
+              noise: float = 3e-4) -> tuple[xr.Dataset, xr.Dataset]:
+    """A cube and a physics fit of one planet: box transit of depth ``spectrum`` in [10, 20)."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.1, 7.4, n_time)
+    ingress, egress = t[10], t[19]
+    box = ((t >= ingress) & (t <= egress)).astype(float)
+    flux = 1.0 - box[None, :, None] * spectrum[None, None, :] + rng.normal(0, noise, (n_visits, n_time, W))
+    star = {"Rs": 1.0, "Ms": 1.0, "Ts": 5500.0 + 10 * (planet_id % 7), "Mp": 0.5, "e": 0.0, "P": 3.0,
+            "sma": 8.0, "i": 88.0}
+    vt = ("visit", "time")
+    cube = xr.Dataset(
+        {"flux": (("visit", "time", "wavelength"), flux),
+         "fgs_centroid_y": (vt, 15.3 + rng.normal(0, 0.01, (n_visits, n_time))),
+         "fgs_centroid_x": (vt, 15.7 + rng.normal(0, 0.01, (n_visits, n_time))),
+         "fgs_background": (vt, 30 + rng.normal(0, 1, (n_visits, n_time))),
+         "ingress": (("visit",), [ingress] * n_visits), "egress": (("visit",), [egress] * n_visits),
+         "ingress_observed": (("visit",), np.ones(n_visits, np.uint8)),
+         "egress_observed": (("visit",), np.ones(n_visits, np.uint8)),
+         "transit_snr": (("visit",), [50.0] * n_visits)},
+        coords={"visit": np.arange(n_visits), "time": t, "wavelength": np.linspace(0.7, 3.9, W)},
+        attrs={"planet_id": planet_id, **{f"star_{k}": v for k, v in star.items()}},
+    )
+    depth = spectrum + rng.normal(0, noise / 2, W)
+    model = 1.0 - box * spectrum.mean()
+    fit = xr.Dataset(
+        {"depth": (("wavelength",), depth), "depth_sigma": (("wavelength",), np.full(W, noise / 2)),
+         "white_fgs_model": (vt, np.tile(model, (n_visits, 1))),
+         "white_airs_model": (vt, np.tile(model, (n_visits, 1)))},
+        coords={"visit": np.arange(n_visits), "time": t},
+        attrs={"planet_id": planet_id, "flag": "ok", "white_chi2_red": 1.1, "k_airs_err": 1e-3},
+    )
+    return cube, fit
+
+
+def make_dataset(n: int, *, seed: int = 0, two_visits: tuple[int, ...] = (1,)):
+    """(PlanetFeatures, labels) of ``n`` synthetic planets at the TINY resolution."""
+    spectra = make_spectra(n, seed=seed)
+    items = []
+    for i in range(n):
+        cube, fit = make_cube(100 + i, spectra[i], n_visits=2 if i in two_visits else 1, seed=seed + i)
+        items.append(planet_features(cube, fit, fgs_time_bin=TINY.fgs_time_bin,
+                                     airs_wavelength_bins=TINY.airs_wavelength_bins))
+    return stack_planets(items), spectra
+
+
+def tiny_model(feats, labels, cfg: ModelConfig = TINY) -> SpectraModel:
+    torch.manual_seed(0)
+    prior = fit_spectral_prior(labels, feature_amplitude(pd.DataFrame(feats.star, columns=list(STAR_KEYS)),
+                                                         labels[:, 1:].mean(1)), rank=cfg.spectral_rank)
+    model = SpectraModel(config=replace(cfg, spectral_rank=prior.rank))
+    model.set_prior(prior)
+    model.set_normalisation(normalisation_stats(feats))
+    return model
+
+
+# --------------------------------------------------------------------------- ops
+def test_challenge_score_matches_metric() -> None:
+    rng = np.random.default_rng(1)
+    y = make_spectra(5, seed=1)
+    mu = y + rng.normal(0, 2e-4, y.shape)
+    sigma = rng.uniform(1e-4, 5e-4, y.shape)
+    expected = metric.challenge_score(y, mu, sigma, naive_mean=0.0147, naive_sigma=0.011, clip=False)
+    got = challenge_score(*(torch.as_tensor(a) for a in (y, mu, sigma)), naive_mean=0.0147, naive_sigma=0.011)
+    assert abs(float(got) - expected) <= TOL_F64 * abs(expected)
+
+
+def test_challenge_score_perfect_prediction_is_one() -> None:
+    y = torch.as_tensor(make_spectra(3))
+    sigma = torch.full_like(y, 1e-5)
+    sigma[:, 0] = 1e-6
+    assert float(challenge_score(y, y, sigma, naive_mean=0.0147, naive_sigma=0.011)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_second_difference_known_values() -> None:
+    x = torch.tensor([[0.0, 1.0, 4.0, 9.0, 16.0]])  # j^2: second difference 2 everywhere
+    assert torch.equal(second_difference(x), torch.tensor([[2.0, 2.0, 2.0]]))
+
+
+def _posterior_inputs(n: int = 3, r: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    f64 = torch.float64
+    basis = torch.cat([torch.ones(W, 1, dtype=f64), torch.linalg.qr(torch.randn(W, r - 1, generator=g,
+                                                                                 dtype=f64))[0]], dim=1)
+    mean = torch.full((n, W), 0.0147, dtype=f64)
+    lam = torch.rand(n, r, generator=g, dtype=f64) * 1e-7 + 1e-8
+    tau2 = torch.rand(n, W, generator=g, dtype=f64) * 1e-9 + 1e-10
+    depth = mean + torch.randn(n, W, generator=g, dtype=f64) * 3e-4
+    noise = torch.rand(n, W, generator=g, dtype=f64) * 1e-7 + 1e-8
+    offset = torch.ones(W, dtype=f64)
+    offset[0] = 0
+    rho2 = torch.rand(n, generator=g, dtype=f64) * 1e-8
+    return mean, basis, lam, tau2, depth, noise, offset, rho2
+
+
+def test_lowrank_posterior_matches_dense_reference() -> None:
+    mean, basis, lam, tau2, depth, noise, offset, rho2 = _posterior_inputs()
+    kw = {"depth": depth, "noise_var": noise, "offset": offset, "offset_var": rho2}
+    fast = lowrank_posterior(mean, basis, lam, tau2, **kw)
+    ref = lowrank_posterior_ref(mean, basis, lam, tau2, **kw)
+    for a, b in zip(fast, ref, strict=True):
+        assert (a - b).abs().max() <= TOL_F64 * b.abs().max()
+
+
+def test_lowrank_posterior_single_bin_known_value() -> None:
+    # W-independent scalar check on bin 0 (no offset there, basis = the constant only):
+    # E[y|d] = m + (lam + tau2) / (lam + tau2 + s2) (d - m) when the other bins carry no information.
+    f64 = torch.float64
+    mean = torch.zeros(1, W, dtype=f64)
+    basis = torch.zeros(W, 1, dtype=f64)
+    basis[0, 0] = 1.0
+    lam, tau2 = torch.tensor([[3.0]], dtype=f64), torch.full((1, W), 1.0, dtype=f64)
+    depth, noise = torch.full((1, W), 2.0, dtype=f64), torch.full((1, W), 4.0, dtype=f64)
+    offset = torch.zeros(W, dtype=f64)
+    m, v = lowrank_posterior(mean, basis, lam, tau2, depth=depth, noise_var=noise, offset=offset,
+                             offset_var=torch.ones(1, dtype=f64))
+    assert float(m[0, 0]) == pytest.approx(4.0 / 8.0 * 2.0, rel=1e-12)
+    assert float(v[0, 0]) == pytest.approx(4.0 - 16.0 / 8.0, rel=1e-12)
+    assert float(m[0, 5]) == pytest.approx(1.0 / 5.0 * 2.0, rel=1e-12)  # tau2 only on bin 5
+
+
+def test_lowrank_posterior_without_data_is_the_prior() -> None:
+    mean, basis, lam, tau2, *_ = _posterior_inputs()
+    m, v = lowrank_posterior(mean, basis, lam, tau2, offset=torch.zeros(W, dtype=torch.float64))
+    assert torch.equal(m, mean)
+    assert torch.allclose(v, torch.einsum("wr,nr->nw", basis**2, lam) + tau2, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- prior
+def test_prior_recovers_the_label_subspace() -> None:
+    y = make_spectra(40, seed=2)
+    amp = np.ones(40)
+    prior = fit_spectral_prior(y, amp, rank=2)
+    v = prior.basis[:, 1:]
+    assert np.allclose(v.T @ v, np.eye(2), atol=1e-10)
+    assert np.allclose(v.sum(axis=0), 0.0, atol=1e-10)  # orthogonal to the constant
+    shape = y - y.mean(1, keepdims=True) - (y - y.mean(1, keepdims=True)).mean(0)
+    rem = shape - shape @ v @ v.T
+    assert np.abs(rem).max() < 1e-12  # two modes: rank 2 spans everything
+    assert prior.coherence[2] < 1e-4
+
+
+def test_prior_rank_is_capped_by_the_planet_count() -> None:
+    assert fit_spectral_prior(make_spectra(5), np.ones(5), rank=6).rank == 3
+
+
+def test_prior_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        fit_spectral_prior(make_spectra(1), np.ones(1), rank=2)
+    with pytest.raises(ValueError):
+        fit_spectral_prior(make_spectra(4), np.zeros(4), rank=2)
+
+
+# --------------------------------------------------------------------------- data
+def test_planet_features_shapes_and_values() -> None:
+    spec = make_spectra(1)[0]
+    cube, fit = make_cube(7, spec, n_visits=2, noise=0.0)
+    f = planet_features(cube, fit, fgs_time_bin=2, airs_wavelength_bins=8)
+    assert f["fgs"].shape == (2, 15, len(FGS_CHANNELS))
+    assert f["airs"].shape == (2, 30, 8, len(AIRS_CHANNELS))
+    # in-transit flux of the first AIRS group = 1 - mean depth of its bins (no noise)
+    group0 = np.array_split(np.arange(W - 1), 8)[0] + 1
+    assert f["airs"][0, 12, 0, 0] == pytest.approx(-spec[group0].mean(), rel=1e-12)
+    assert f["airs"][0, 12, 0, 1] == 1.0 and f["airs"][0, 0, 0, 1] == 0.0
+    assert np.array_equal(f["depth"], fit["depth"].values)
+
+
+def test_stack_pads_visits_and_masks_them() -> None:
+    feats, _ = make_dataset(3, two_visits=(1,))
+    assert feats.fgs.shape[1] == 2
+    assert feats.visit_mask.tolist() == [[True, False], [True, True], [True, False]]
+    assert not feats.fgs[0, 1].any()
+
+
+def test_normalisation_stats_keep_indicators() -> None:
+    feats, _ = make_dataset(3)
+    st = normalisation_stats(feats)
+    j = FGS_CHANNELS.index("in_transit")
+    assert st["fgs_mean"][j] == 0.0 and st["fgs_std"][j] == 1.0
+    assert np.all(st["airs_std"] > 0)
+
+
+def test_load_planets_requires_matching_physics(tmp_path: Path) -> None:
+    cube, fit = make_cube(5, make_spectra(1)[0])
+    cube.to_netcdf(tmp_path / "5.nc")
+    with pytest.raises(ValueError, match="no physics fit for planet 5"):
+        load_planets([tmp_path / "5.nc"], [], fgs_time_bin=1, airs_wavelength_bins=8)
+
+
+# --------------------------------------------------------------------------- modules / model
+def test_airs_encoders_shapes() -> None:
+    x = torch.randn(3, 2, 20, 8)
+    for enc in (AirsCNNEncoder(in_channels=2, hidden=5), AirsGNNEncoder(in_channels=2, hidden=5)):
+        tokens, pooled = enc(x)
+        assert tokens.shape == (3, 8, 5) and pooled.shape == (3, 5)
+
+
+def test_chain_adjacency_is_normalised() -> None:
+    a = chain_adjacency(4, 1, dtype=torch.float64)
+    assert torch.allclose(a, a.T)
+    assert a[0, 3] == 0 and a[0, 0] == pytest.approx(1 / 2)  # node 0: degree 2 (itself + 1)
+
+
+@pytest.mark.parametrize("airs_encoder", ["cnn", "gnn"])
+@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+@pytest.mark.parametrize("use_physics", [True, False])
+def test_model_shapes_and_positive_sigma(airs_encoder: str, fusion: str, use_physics: bool) -> None:
+    feats, y = make_dataset(4)
+    cfg = replace(TINY, airs_encoder=airs_encoder, fusion=fusion, use_physics=use_physics)
+    model = tiny_model(feats, y, cfg)
+    with torch.no_grad():  # a random (non-zero) head: sigma must stay positive anyway
+        model.head.proj.weight.normal_(0, 1.0)
+    out = model(to_tensors(feats))
+    for k in ("mu", "sigma", "post_mean", "post_var"):
+        assert out[k].shape == (4, W) and out[k].dtype == torch.float64
+        assert torch.isfinite(out[k]).all()
+    assert (out["sigma"] > 0).all()
+
+
+def test_untrained_head_returns_the_prior_posterior() -> None:
+    feats, y = make_dataset(4)
+    model = tiny_model(feats, y)
+    out = model(to_tensors(feats))
+    assert torch.equal(out["mu"], out["post_mean"])
+    assert torch.allclose(out["sigma"], torch.sqrt(out["post_var"] + TINY.sigma_floor**2), rtol=1e-12)
+
+
+def test_model_without_physics_ignores_the_physics_inputs() -> None:
+    feats, y = make_dataset(4)
+    model = tiny_model(feats, y, replace(TINY, use_physics=False)).eval()
+    a = model(to_tensors(feats))
+    feats.depth[:] = 0.05
+    feats.phys[:] = 3.0
+    feats.fgs[..., FGS_CHANNELS.index("white_model")] = 0.3
+    b = model(to_tensors(feats))
+    assert torch.equal(a["mu"], b["mu"]) and torch.equal(a["sigma"], b["sigma"])
+
+
+def test_padded_visit_does_not_change_a_planet() -> None:
+    feats, y = make_dataset(3, two_visits=(1,))
+    model = tiny_model(feats, y).eval()
+    with torch.no_grad():
+        model.head.proj.weight.normal_(0, 0.1)
+    alone = model(to_tensors(feats.subset([0])))["mu"]
+    with_padding = model(to_tensors(feats))["mu"][:1]
+    assert torch.allclose(alone, with_padding, rtol=1e-6, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- losses
+def _ctx(model: SpectraModel) -> LossContext:
+    return LossContext(naive_mean=0.0147, naive_sigma=0.011, prior=model.prior)
+
+
+def test_loss_terms_known_values() -> None:
+    feats, y = make_dataset(4)
+    model = tiny_model(feats, y)
+    ctx = _ctx(model)
+    y_t = torch.as_tensor(y)
+    tau2 = torch.ones(4, W, dtype=torch.float64)
+    # nonnegativity: one element at -0.011 (one naive sigma) among 4 * 283
+    mu = y_t.clone()
+    mu[0, 5] = -0.011
+    assert float(LOSS_TERMS["nonnegativity"]({"mu": mu}, None, ctx)) == pytest.approx(1 / (4 * W), rel=1e-12)
+    # smoothness: a linear spectrum has no curvature
+    lin = torch.linspace(0.01, 0.02, W, dtype=torch.float64).expand(4, W)
+    assert float(LOSS_TERMS["smoothness"]({"mu": lin}, None, ctx)) == pytest.approx(0.0, abs=1e-20)
+    # coherence: exactly on the training relation -> 0; one scale off for every planet -> 1
+    alpha, beta, scale = (float(v) for v in model.prior.coherence)
+    on = y_t.clone()
+    on[:, 0] = alpha + beta * on[:, 1:].mean(1)
+    assert float(LOSS_TERMS["coherence"]({"mu": on}, None, ctx)) == pytest.approx(0.0, abs=1e-18)
+    off = on.clone()
+    off[:, 0] += scale
+    assert float(LOSS_TERMS["coherence"]({"mu": off}, None, ctx)) == pytest.approx(1.0, rel=1e-9)
+    # lowrank: the mean + basis combinations are in the subspace; a bin-5 spike of 1 is not
+    q = model.prior.ortho
+    inside = model.prior.mean + torch.randn(4, q.shape[1], dtype=torch.float64) @ q.T
+    assert float(LOSS_TERMS["lowrank"]({"mu": inside, "tau2": tau2}, None, ctx)) == pytest.approx(0, abs=1e-20)
+    spike = torch.zeros(W, dtype=torch.float64)
+    spike[5] = 1.0
+    expected = float(((spike - q @ (q.T @ spike)) ** 2).sum()) / W
+    got = LOSS_TERMS["lowrank"]({"mu": model.prior.mean + spike.expand(4, W), "tau2": tau2}, None, ctx)
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+    # gll: minus the challenge score
+    sigma = torch.full_like(y_t, 1e-4)
+    gll = LOSS_TERMS["gll"]({"mu": y_t, "sigma": sigma}, y_t, ctx)
+    want = metric.challenge_score(y, y, sigma.numpy(), naive_mean=0.0147, naive_sigma=0.011, clip=False)
+    assert float(gll) == pytest.approx(-want, rel=1e-12)
+
+
+def test_compute_loss_weights_and_switches() -> None:
+    feats, y = make_dataset(4)
+    model = tiny_model(feats, y)
+    out = model(to_tensors(feats))
+    y_t = torch.as_tensor(y)
+    total, terms = compute_loss(out, y_t, _ctx(model), LossConfig())
+    assert set(terms) == set(LOSS_TERMS)
+    w = LossConfig().weights()
+    assert float(total.detach()) == pytest.approx(sum(w[k] * v for k, v in terms.items()), rel=1e-12)
+    _, only = compute_loss(out, y_t, _ctx(model), LossConfig().symbolic_off())
+    assert set(only) == {"gll"}
+    with pytest.raises(ValueError, match="unknown loss terms"):
+        LossConfig.from_dict({"smoothnes": 1.0})
+
+
+# --------------------------------------------------------------------------- training
+def test_split_train_val() -> None:
+    fit, val = split_train_val(10, 0.2, seed=1)
+    assert len(val) == 2 and len(fit) == 8 and not set(fit) & set(val)
+    assert split_train_val(2, 0.5, seed=1)[1].size == 0
+    assert np.array_equal(split_train_val(10, 0.2, seed=1)[1], val)
+
+
+def _state_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_is_deterministic_on_cpu() -> None:
+    feats, y = make_dataset(6)
+    runs = [fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=FAST,
+                      progress=lambda s: None) for _ in range(2)]
+    assert _state_equal(runs[0].model.state_dict(), runs[1].model.state_dict())
+    assert runs[0].history.drop(columns="seconds").equals(runs[1].history.drop(columns="seconds"))
+
+
+def test_tiny_training_lowers_the_loss() -> None:
+    feats, y = make_dataset(8, seed=3)
+    tc = replace(FAST, max_epochs=8, prior_steps=0, val_fraction=0.0, lr=5e-3, lr_scales=5e-2)
+    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=lambda s: None)
+    loss = res.history["loss"].to_numpy()[1:]
+    assert loss[-1] < loss[0] - 0.05
+    assert res.info["epochs_run"] == 8 and res.info["n_val"] == 0
+
+
+def test_early_stopping_keeps_the_best_validation_model() -> None:
+    feats, y = make_dataset(10, seed=4)
+    tc = replace(FAST, max_epochs=6, patience=2, val_fraction=0.3)
+    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=lambda s: None)
+    h = res.history
+    best = int(h["val_score"].idxmax())
+    assert res.info["best_epoch"] == int(h.loc[best, "epoch"])
+    mu, sigma = predict(res.model, feats.subset(np.searchsorted(feats.planet_ids, res.info["val_planets"])))
+    yv = y[np.searchsorted(feats.planet_ids, res.info["val_planets"])]
+    got = metric.challenge_score(yv, mu, sigma, naive_mean=res.info["naive_mean"],
+                                 naive_sigma=res.info["naive_sigma"], clip=False)
+    assert got == pytest.approx(h.loc[best, "val_score"], rel=1e-9)
+
+
+def test_predict_clips_mu_and_keeps_order() -> None:
+    feats, y = make_dataset(4)
+    model = tiny_model(feats, y).eval()
+    mu, sigma = predict(model, feats)
+    assert mu.shape == sigma.shape == (4, W) and (mu >= 0).all() and (sigma > 0).all()
+    mu2, _ = predict(model, feats.subset([2, 0]))
+    assert np.allclose(mu2, mu[[2, 0]], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- checkpoints
+def test_checkpoint_round_trip_weights_only(tmp_path: Path) -> None:
+    feats, y = make_dataset(6)
+    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=FAST, progress=lambda s: None)
+    pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
+    save_checkpoint(res.model, pt, js, info=res.info)
+    state = torch.load(pt, weights_only=True)  # plain tensors only
+    assert "prior.basis" in state and "fgs_mean" in state
+    model, doc = load_checkpoint(pt, js)
+    assert doc["model"]["spectral_rank"] == res.model.config.spectral_rank
+    assert _state_equal(model.state_dict(), res.model.state_dict())
+    a, b = predict(res.model, feats), predict(model, feats)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_mismatched_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    feats, y = make_dataset(6)
+    model = tiny_model(feats, y)
+    pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
+    save_checkpoint(model, pt, js)
+    doc = json.loads(js.read_text())
+    doc["model"]["d_model"] = 12
+    js.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="does not match the network.*shape mismatch"):
+        load_checkpoint(pt, js)
+    doc["format"] = "something-else"
+    js.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="not a spectramind-model"):
+        load_checkpoint(pt, js)
+    doc["format"] = "spectramind-model"
+    js.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="weights not found"):
+        load_checkpoint(tmp_path / "missing.pt", js)
+
+
+def test_checkpoint_with_a_pickled_object_is_refused(tmp_path: Path) -> None:
+    feats, y = make_dataset(4)
+    model = tiny_model(feats, y)
+    pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
+    save_checkpoint(model, pt, js)
+    torch.save({"weights": model.state_dict(), "obj": _Unsafe()}, pt)
+    with pytest.raises(CheckpointError, match="not a loadable state_dict"):
+        load_checkpoint(pt, js)
+
+
+class _Unsafe:
+    pass
+
+
+# --------------------------------------------------------------------------- entry points
+def _write_products(root: Path, n: int, seed: int, *, with_labels: bool) -> tuple[list[Path], list[Path]]:
+    spectra = make_spectra(n, seed=seed)
+    cubes, fits = [], []
+    for i in range(n):
+        cube, fit = make_cube(1000 * seed + i, spectra[i], seed=seed + i)
+        cubes.append(root / "cubes" / f"{1000 * seed + i}.nc")
+        fits.append(root / "physics" / f"{1000 * seed + i}.nc")
+        for ds, p in ((cube, cubes[-1]), (fit, fits[-1])):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(p)
+    if with_labels:
+        labels = pd.DataFrame(spectra, columns=[f"wl_{j}" for j in range(1, W + 1)])
+        labels.insert(0, "planet_id", [1000 * seed + i for i in range(n)])
+        labels.to_csv(root / "train.csv", index=False)
+    return cubes, fits
+
+
+def test_train_then_predict_on_another_data_root(tmp_path: Path) -> None:
+    train_root, test_root, ck = tmp_path / "train", tmp_path / "other", tmp_path / "ckpt"
+    cubes, fits = _write_products(train_root, 6, seed=1, with_labels=True)
+    arch = {k: v for k, v in TINY.to_dict().items() if k != "n_bins"}
+    params = {"device": "cpu", "seed": 3, "architecture": arch,
+              "training": {"max_epochs": 2, "prior_steps": 5, "batch_size": 4, "log_every": 1}}
+    train_from_products(cubes=cubes, fits=fits, labels=train_root, model_params=params, loss_params={},
+                        threads=1, out_model=ck / "model.pt", out_config=ck / "model_config.json",
+                        out_history=ck / "history.csv")
+    assert len(pd.read_csv(ck / "history.csv")) == 3  # epoch 0 + 2
+    cubes2, fits2 = _write_products(test_root, 3, seed=2, with_labels=False)
+    out = tmp_path / "pred.csv"
+    ids, mu, sigma = predict_from_products(cubes=cubes2, fits=fits2, model_path=ck / "model.pt",
+                                           config_path=ck / "model_config.json", device="auto", out=out)
+    df = pd.read_csv(out)
+    assert df.shape == (3, 1 + 2 * W) and list(df["planet_id"]) == [2000, 2001, 2002]
+    assert (df.filter(like="sigma_").to_numpy() > 0).all()
+
+
+def test_cpu_model_path_never_imports_mamba_ssm() -> None:
+    code = (
+        "import sys, torch\n"
+        "from spectramind.model.models.spectra_model import ModelConfig, SpectraModel\n"
+        "from spectramind.model import train, checkpoint, pipeline\n"
+        "m = SpectraModel(config=ModelConfig(spectral_rank=2))\n"
+        "x = torch.randn(2, 20, m.fgs_encoder.n_features)\n"
+        "m.fgs_encoder(x).sum().backward()\n"
+        "assert 'mamba_ssm' not in sys.modules, 'mamba_ssm imported on CPU'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_math_constants_match_the_metric() -> None:
+    from spectramind.model.ops import spectral
+
+    assert spectral.FGS_WEIGHT == metric.FGS_WEIGHT
+    assert (spectral.SIGMA_TRUE_FGS, spectral.SIGMA_TRUE_AIRS) == (metric.SIGMA_TRUE_FGS, metric.SIGMA_TRUE_AIRS)
+    assert math.isclose(spectral.SIGMA_FLOOR, metric.SIGMA_FLOOR)
+
+
+# --------------------------------------------------------------------------- config
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_config_sections_build_the_configs_and_defaults_agree() -> None:
+    import yaml
+
+    from spectramind.model.pipeline import configs_from_params
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    arch, tc, lc = configs_from_params(cfg["model"], cfg["loss"])
+    assert tc.threads == cfg["model"]["threads"] and tc.seed == cfg["model"]["seed"]
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]
+    sections = {
+        "architecture": (schema["model"]["properties"]["architecture"]["properties"], ModelConfig()),
+        "training": (schema["model"]["properties"]["training"]["properties"], TrainConfig()),
+        "loss": (schema["loss"]["properties"], LossConfig()),
+    }
+    for name, (props, defaults) in sections.items():
+        for key, spec in props.items():
+            assert spec["default"] == getattr(defaults, key), f"{name}.{key}: schema and dataclass defaults differ"
+    with pytest.raises(ValueError, match="unknown model training keys"):
+        configs_from_params({"training": {"epochs": 3}}, {})

@@ -1,0 +1,33 @@
+rule budget:
+    """Project the run's benchmark files to budget.planets planets; fail if over budget.hours."""
+    input:
+        get_final_output(),
+    output:
+        report(
+            "results/budget/budget.tsv",
+            caption="../report/budget.rst",
+            category="Budget",
+        ),
+    log:
+        "results/logs/budget/budget.log",
+    benchmark:
+        "results/benchmarks/budget/budget.tsv"
+    params:
+        benchmarks="results/benchmarks",
+        planets=sorted(PLANETS),
+        # cores each rule's jobs reserve (`threads:`; snakemake 9 wraps it in a Resource)
+        threads=lambda wildcards: {
+            r.name: getattr(c, "raw", c)
+            for r in workflow.rules
+            for c in [r.resources.get("_cores")]
+        },
+        budget=lookup(dpath="budget", within=config),
+        time_scale=config["simulation"]["time_scale"] if SIMULATED else 1,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/budget.yaml"
+    script:
+        "../scripts/budget.py"

@@ -1,0 +1,31 @@
+from spectramind.lineage import attach_event_log
+
+# One JSON line per job start and end in results/logs/events.jsonl (schemas/events.schema.json),
+# written from Snakemake's job log records while jobs run (not in dry runs).
+attach_event_log(workflow, EVENTS)
+
+
+rule manifest:
+    """Config and its hash, git commit, package versions and the sha256 of every final artifact."""
+    input:
+        artifacts=manifest_inputs(),
+        schema=schema_file("manifest.schema.json"),
+        events_schema=schema_file("events.schema.json"),
+    output:
+        MANIFEST,
+    log:
+        "results/logs/manifest/manifest.log",
+    benchmark:
+        "results/benchmarks/manifest/manifest.tsv"
+    params:
+        # the checkout of the workflow (its git commit goes in the manifest)
+        repo=lambda wc, input: str(Path(input.schema).parents[1]),
+        events=EVENTS,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/spectramind.yaml"
+    script:
+        "../scripts/manifest.py"

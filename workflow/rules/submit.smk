@@ -1,0 +1,47 @@
+rule submit:
+    """The challenge submission: the configured method's predictions of the configured split,
+    validated against schemas/submission.schema.json and the split's planet list."""
+    input:
+        predictions=submission_predictions,
+        schema=schema_file("submission.schema.json"),
+    output:
+        "results/submission.csv",
+    log:
+        "results/logs/submit/submit.log",
+    benchmark:
+        "results/benchmarks/submit/submit.tsv"
+    params:
+        planets=planets_of(config["submission"]["split"]),
+        submission=lookup(dpath="submission", within=config),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/spectramind.yaml"
+    script:
+        "../scripts/submit.py"
+
+
+rule kaggle_bundle:
+    """Offline Kaggle bundle: project wheel, checkpoint, config, workflow, kaggle-boot.sh."""
+    input:
+        unpack(bundle_checkpoint),
+        unpack(project_files),
+    output:
+        directory("results/kaggle"),
+    log:
+        "results/logs/kaggle_bundle/kaggle_bundle.log",
+    benchmark:
+        "results/benchmarks/kaggle_bundle/kaggle_bundle.tsv"
+    params:
+        project=lambda wc, input: str(Path(input.pyproject).parent),
+        submission=lookup(dpath="submission", within=config),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/spectramind.yaml"
+    script:
+        "../scripts/kaggle_bundle.py"
