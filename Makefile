@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format format-check sbom bench clean
 
 install: $(VENV)/.installed
 
@@ -29,9 +29,26 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+## lint, type and workflow checks (CI runs this before the tests)
 lint: install
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/mypy
 	$(BIN)/snakemake --lint
+
+## formatting checks (ruff format, snakefmt)
+format-check: install
+	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+format: install
+	$(BIN)/ruff format src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+## CycloneDX SBOM of the installed environment
+sbom: install
+	mkdir -p results
+	$(BIN)/cyclonedx-py environment $(VENV) --output-format JSON --output-file results/sbom.json
+	@$(BIN)/python -c "import json; d = json.load(open('results/sbom.json')); print('SBOM components:', len(d.get('components', [])))"
 
 bench: install
 	$(BIN)/python benchmarks/bench_realism.py
