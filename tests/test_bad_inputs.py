@@ -30,13 +30,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 import xarray as xr
 import yaml
 
 from spectramind import io, predict, sim, submission
 from spectramind.calibration.pipeline import CalibrationConfig, build_cube
 from spectramind.calibration.products import calibrate_planet, series_dataset, write_netcdf
-from spectramind.model.checkpoint import CheckpointError, save_checkpoint
+from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
 from spectramind.model.pipeline import predict_from_products
 from spectramind.physics.fit import FitConfig, fit_planet
@@ -371,6 +372,16 @@ def test_checkpoint_not_matching_its_config(checkpoint: tuple[Path, Path], tmp_p
     assert problem in str(exc.value)
     assert str(js) in str(exc.value)
     assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("state", [{"w": 1}, [1, 2], {"w": {"nested": 1}}])
+def test_checkpoint_weights_not_a_state_dict(checkpoint: tuple[Path, Path], state: object) -> None:
+    """Loadable with weights_only=True, but not names -> tensors."""
+    pt, js = checkpoint
+    torch.save(state, pt)
+    with pytest.raises(CheckpointError, match="expected a state_dict") as exc:
+        load_checkpoint(pt, js)
+    assert str(pt) in str(exc.value)
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,17 @@ def test_prior_recovers_the_label_subspace() -> None:
     assert prior.coherence[2] < 1e-4
 
 
+def test_prior_remainder_is_leave_one_out() -> None:
+    y = make_spectra(30, seed=5)
+    exact = fit_spectral_prior(y, np.ones(30), rank=2)  # the 2 modes: nothing left, even out of sample
+    assert exact.tau2.max() <= 1e-12
+    one = fit_spectral_prior(y, np.ones(30), rank=1)
+    shape = y - y.mean(0) - (y - y.mean(0)).mean(1, keepdims=True)
+    v = one.basis[:, 1:]
+    in_sample = np.mean((shape - shape @ v @ v.T) ** 2, axis=0)
+    assert one.tau2.sum() > in_sample.sum()  # a left-out spectrum is explained worse
+
+
 def test_prior_rank_is_capped_by_the_planet_count() -> None:
     assert fit_spectral_prior(make_spectra(5), np.ones(5), rank=6).rank == 3
 

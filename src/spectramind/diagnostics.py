@@ -183,7 +183,8 @@ def figure_frames(frames: Mapping[str, np.ndarray], *, planet: int | str, visit:
 
 def figure_light_curves(fit: xr.Dataset, cube: xr.Dataset) -> Figure:
     """White light curves of FGS1 and AIRS-CH0 (per visit) divided by the fitted drift, the
-    fitted transit model and the residuals in ppm, contacts marked."""
+    fitted model (transit, with the jitter terms when fitted) likewise, and the residuals in
+    ppm; the detected contacts marked."""
     planet = fit.attrs.get("planet_id", cube.attrs.get("planet_id"))
     t = cube["time"].values
     nv = cube.sizes["visit"]
@@ -199,7 +200,7 @@ def figure_light_curves(fit: xr.Dataset, cube: xr.Dataset) -> Figure:
                 model = fit[f"white_{name}_model"].values[v]
                 ax.plot(t, flux / drift, ".", ms=3.5, color="0.35", label="data / drift")
                 ax.plot(t, model / drift, "-", color="C3", lw=1.6,
-                        label=f"transit model, Rp/Rs = {fit.attrs.get(f'k_{name}', float('nan')):.4f}")
+                        label=f"fitted model / drift, Rp/Rs = {fit.attrs.get(f'k_{name}', float('nan')):.4f}")
                 resid = (flux - model) * PPM
                 axr.plot(t, resid, ".", ms=3, color="0.35")
                 axr.axhline(0, color="C3", lw=1)

@@ -89,10 +89,16 @@ def _float_values(df: pd.DataFrame | pd.Series, path: str | Path) -> np.ndarray:
         raise DataError(path, f"non-numeric values ({exc})") from exc
 
 
+#: ids are read through float64: above 2**53 they are no longer exact (and 2**63 overflows int64)
+MAX_PLANET_ID = 2**53
+
+
 def _planet_ids(values: np.ndarray, path: str | Path) -> np.ndarray:
-    """planet_id values as int64; NaN, fractional or negative ids are a :class:`DataError`."""
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or np.any(values < 0):
-        raise DataError(path, "planet_id values must be non-negative integers")
+    """planet_id values as int64; NaN, fractional, negative or too large (>= 2**53) ids are a
+    :class:`DataError`."""
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or np.any(values < 0) \
+            or np.any(values >= MAX_PLANET_ID):
+        raise DataError(path, "planet_id values must be non-negative integers below 2**53")
     return values.astype(np.int64)
 
 

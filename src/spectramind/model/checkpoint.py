@@ -74,8 +74,10 @@ def read_config(config_path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{p}: checkpoint config not found")
     try:
         doc = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{p}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{p}: expected a JSON object, got {type(doc).__name__}")
     if doc.get("format") != CHECKPOINT_FORMAT or doc.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{p}: not a {CHECKPOINT_FORMAT} v{FORMAT_VERSION} config "
                               f"(format {doc.get('format')!r}, version {doc.get('format_version')!r})")

@@ -8,7 +8,8 @@ A spectrum ``y`` (W = 283 bins) is written as a level plus a shape::
 (each spectrum minus its own bin-mean, divided by its expected feature amplitude ``amp``,
 see :func:`feature_amplitude`); they are orthonormal and orthogonal to the constant. The
 prior variances are the training variances of the level ``c_0``, of the normalised
-coefficients ``c_k`` and of the per-bin remainder ``e`` (``tau2``, floored). The symbolic
+coefficients ``c_k`` and of the per-bin remainder ``e`` (``tau2``: its leave-one-out
+estimate, floored). The symbolic
 losses use the same fit: the projector onto ``span(1, v_k)``, the FGS1-vs-AIRS relation of
 the training labels and the typical curvature of a training spectrum.
 """
@@ -83,6 +84,20 @@ class SpectralPrior:
         return self.basis.shape[1] - 1
 
 
+def _loo_remainder(shape: np.ndarray, k: int) -> np.ndarray:
+    """Leave-one-out remainder: each row minus its projection on the top-``k`` components of
+    the *other* rows. In-sample remainders underestimate the part of a new spectrum outside
+    the subspace (the components were fitted to those very rows)."""
+    n = shape.shape[0]
+    rem = np.empty_like(shape)
+    for i in range(n):
+        others = np.delete(shape, i, axis=0)
+        _, _, vt = np.linalg.svd(others, full_matrices=False)  # as the full fit: no re-centring
+        v = vt[:k].T
+        rem[i] = shape[i] - (shape[i] @ v) @ v.T
+    return rem
+
+
 def fit_spectral_prior(labels: np.ndarray, amplitude: np.ndarray, *, rank: int,
                        tau_floor: float = 1e-6) -> SpectralPrior:
     """Fit :class:`SpectralPrior` on ``labels`` (n, W) with feature ``amplitude`` (n,).
@@ -107,10 +122,9 @@ def fit_spectral_prior(labels: np.ndarray, amplitude: np.ndarray, *, rank: int,
     _, _, vt = np.linalg.svd(shape, full_matrices=False)
     v = vt[:k].T  # (W, k), orthonormal, orthogonal to the constant
     coef = shape @ v  # (n, k)
-    rem = shape - coef @ v.T
-    dof = max(n - k - 1, 1)
+    rem = _loo_remainder(shape, k)
     lam = np.concatenate([[np.sum(level**2) / (n - 1)], np.sum(coef**2, axis=0) / (n - 1)])
-    tau2 = np.maximum(np.sum(rem**2, axis=0) / dof, tau_floor**2)
+    tau2 = np.maximum(np.mean(rem**2, axis=0), tau_floor**2)
     airs_mean = y[:, 1:].mean(axis=1)
     a_mat = np.stack([np.ones(n), airs_mean], axis=1)
     (alpha, beta), *_ = np.linalg.lstsq(a_mat, y[:, 0], rcond=None)

@@ -54,8 +54,9 @@ class SpectralPriorLayer(nn.Module):
     AIRS) for ``s2 = (scale sigma)^2 + floor^2``; ``log_offset`` and ``log_baseline`` for the
     AIRS offset variance ``rho^2 (1 + (b / baseline_h)^4)`` (a short out-of-transit baseline
     makes the physics level degenerate with the drift); ``depth_bias`` (2,) per instrument, a
-    systematic bias of the physics depths (units of 1e-4); ``log_shape`` and ``log_tau``
-    (prior scales).
+    systematic bias of the physics depths (units of 1e-4); ``log_shape`` (scale of the
+    coefficient prior). The remainder variance ``tau2`` is not learned: it is the
+    leave-one-out estimate, which the in-sample likelihood would shrink.
     """
 
     mean: Tensor
@@ -84,7 +85,6 @@ class SpectralPriorLayer(nn.Module):
         self.log_baseline = nn.Parameter(torch.tensor(math.log(1.5), **fk))
         self.depth_bias = nn.Parameter(torch.zeros(2, **fk))
         self.log_shape = nn.Parameter(torch.zeros((), **fk))
-        self.log_tau = nn.Parameter(torch.zeros((), **fk))
 
     @torch.no_grad()
     def set_prior(self, prior: SpectralPrior) -> None:
@@ -112,7 +112,7 @@ class SpectralPriorLayer(nn.Module):
         amp2 = (amp.to(_F64) / self.amp_ref) ** 2
         shape_var = amp2 * torch.exp(2.0 * (self.log_shape + mods[:, 0]))  # (n,)
         lam = torch.cat([self.lam[:1].unsqueeze(0).expand(n, 1), self.lam[1:] * shape_var[:, None]], dim=1)
-        tau2 = self.tau2 * (amp2 * torch.exp(2.0 * self.log_tau))[:, None]
+        tau2 = self.tau2 * amp2[:, None]
         mean = self.mean.expand(n, -1)
         if depth is None or sigma is None or baseline_h is None:
             return (*lowrank_posterior(mean, self.basis, lam, tau2, offset=self.offset), tau2)
