@@ -78,9 +78,9 @@ def planet_of(root: Path) -> int:
     return io.list_planets(root, "test")[0]
 
 
-def calibrate_rule(root: Path, planet: int, out: Path, cfg: CalibrationConfig | None = None) -> None:
-    """The body of workflow/scripts/calibrate.py."""
-    cfg = cfg or CalibrationConfig()
+def calibrate_rule(root: Path, planet: int, out: Path) -> None:
+    """The body of workflow/scripts/calibrate.py (default calibration config)."""
+    cfg = CalibrationConfig()
     visits = calibrate_planet(root, "test", planet, cfg)
     write_netcdf(series_dataset(planet, visits, cfg), out)
 

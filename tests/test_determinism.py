@@ -12,11 +12,15 @@ import ast
 import hashlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import xarray as xr
 import yaml
 
+from spectramind.calibration.products import write_netcdf
 from spectramind.model.pipeline import configs_from_params
 from spectramind.sim import plan_dataset
 
@@ -78,6 +82,17 @@ def test_two_clean_runs_are_byte_identical(tmp_path: Path) -> None:
     assert set(a) == set(b)
     differ = sorted(k for k in a if a[k] != b[k])
     assert not differ, f"differ between two clean runs: {differ}"
+
+
+def test_netcdf_writer_is_byte_reproducible(tmp_path: Path) -> None:
+    """The same Dataset written twice, a second apart, gives the same bytes: netCDF-C switches
+    off HDF5's object modification times and xarray adds no history attribute."""
+    ds = xr.Dataset({"flux": (("time", "wavelength"), np.arange(12.0).reshape(3, 4), {"units": "1"})},
+                    coords={"time": [0.1, 0.2, 0.3]}, attrs={"planet_id": 7, "stages": "{}"})
+    write_netcdf(ds, tmp_path / "a.nc")
+    time.sleep(1.1)
+    write_netcdf(ds, tmp_path / "b.nc")
+    assert (tmp_path / "a.nc").read_bytes() == (tmp_path / "b.nc").read_bytes()
 
 
 # --------------------------------------------------------------------------- seeds in config

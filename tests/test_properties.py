@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -186,6 +186,8 @@ def _check_stars(df: pd.DataFrame) -> None:
 @SETTINGS
 @given(edits=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 300), CELLS), min_size=1, max_size=4),
        which=st.sampled_from(["labels", "star_info"]))
+@example(edits=[(1, 0, "9.223372036854776e+18")], which="labels")  # found by fuzzing: overflowed int64
+@example(edits=[(2, 0, "9007199254740993")], which="star_info")  # 2**53 + 1: not exact as float64
 def test_edited_tables_read_valid_or_raise(tmp_path: Path, edits: list, which: str) -> None:
     """Random cell edits of a valid labels / star table (header included): a DataError naming
     the file, or a table that satisfies every promise of the reader."""
