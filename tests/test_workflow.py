@@ -33,12 +33,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wd = tmp_path_factory.mktemp("wf")
-    for name in ("config", "schemas", "workflow", "resources"):
-        (wd / name).symlink_to(REPO / name)
-    snakemake(wd, "--cores", "2")
-    return wd
+def workdir(small_run: Path) -> Path:
+    """The session's tiny full run (tests/conftest.py), shared with the other workflow tests."""
+    return small_run
 
 
 @pytest.mark.slow
