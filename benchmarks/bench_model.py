@@ -4,10 +4,13 @@ Needs a finished workflow run (cubes, physics fits, constant/physics predictions
 science config::
 
     snakemake --cores all --configfile config/science.yaml
-    python benchmarks/bench_model.py --workdir . --configfile config/science.yaml
+    python benchmarks/bench_model.py --workdir . --configfile config/science.yaml [--fresh DIR]
 
 Every row is trained on the same train planets (same seed, same validation part) and scored
-on the same test planets with the challenge metric. Each model variant runs in its own
+on the same test planets with the challenge metric (naive statistics of the train labels).
+``--fresh DIR``: also score on a second, test-only split (a workdir whose results/ holds its
+cubes and physics fits and whose results/simulated holds test_truth.csv), e.g. one simulated
+with another seed after the model was designed. Each model variant runs in its own
 process, so its peak RSS is its own. Prints a Markdown table and writes it as CSV.
 
 Variants: ``constant`` and ``physics`` (the workflow's predictions), ``model`` (full),
@@ -50,8 +53,17 @@ def load_config(configfiles: list[Path]) -> dict:
     return cfg
 
 
+def _root(workdir: Path, cfg: dict) -> Path:
+    return workdir / cfg["simulation"]["out"] if cfg["data"]["root"] is None else Path(cfg["data"]["root"])
+
+
 def _ids(root: Path, split: str) -> list[int]:
     return sorted(pd.read_csv(root / f"{split}_star_info.csv")["planet_id"].astype(int).tolist())
+
+
+def _files(workdir: Path, ids: list[int]) -> tuple[list[Path], list[Path]]:
+    return ([workdir / "results" / "cubes" / f"{p}.nc" for p in ids],
+            [workdir / "results" / "physics" / f"{p}.nc" for p in ids])
 
 
 def _score(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float, float]) -> dict:
@@ -59,8 +71,16 @@ def _score(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float,
     return {k: rep[k] for k in ("score", "rmse_fgs_ppm", "rmse_airs_ppm", "coverage_1sigma", "coverage_2sigma")}
 
 
-def _run_variant(name: str, workdir: str, cfg: dict, threads: int, queue: mp.Queue) -> None:
-    """Child process: train one variant, predict the test split, report scores and costs."""
+def _test_sets(workdir: Path, cfg: dict, fresh: Path | None) -> dict[str, tuple[Path, Path]]:
+    """{split name: (workdir holding its cubes/physics, data root holding test_truth.csv)}."""
+    sets = {"test": (workdir, _root(workdir, cfg))}
+    if fresh is not None:
+        sets["fresh_test"] = (fresh, fresh / "results" / "simulated")
+    return sets
+
+
+def _run_variant(name: str, workdir: str, cfg: dict, threads: int, tests: dict, queue: mp.Queue) -> None:
+    """Child process: train one variant, predict every test set, report scores and costs."""
     import torch
 
     from spectramind.model.data import load_planets
@@ -69,7 +89,7 @@ def _run_variant(name: str, workdir: str, cfg: dict, threads: int, queue: mp.Que
     from spectramind.workflow_io import truth_for
 
     wd = Path(workdir)
-    root = wd / cfg["simulation"]["out"] if cfg["data"]["root"] is None else Path(cfg["data"]["root"])
+    root = _root(wd, cfg)
     arch, tc, lc = configs_from_params(cfg["model"], cfg["loss"], threads=threads)
     arch = {
         "model": arch, "no_physics": replace(arch, use_physics=False), "no_symbolic": arch,
@@ -78,40 +98,53 @@ def _run_variant(name: str, workdir: str, cfg: dict, threads: int, queue: mp.Que
     }[name]
     if name == "no_symbolic":
         lc = lc.symbolic_off()
-    files = {s: ([wd / "results" / "cubes" / f"{p}.nc" for p in _ids(root, s)],
-                 [wd / "results" / "physics" / f"{p}.nc" for p in _ids(root, s)]) for s in ("train", "test")}
     kw = {"fgs_time_bin": arch.fgs_time_bin, "airs_wavelength_bins": arch.airs_wavelength_bins}
-    train = load_planets(*files["train"], **kw)
+    train = load_planets(*_files(wd, _ids(root, "train")), **kw)
     y_train = truth_for(root, "train", train.planet_ids)
+    naive = metric.naive_stats(y_train)
     t0 = time.perf_counter()
     res = fit_model(train, y_train, model_config=arch, loss_config=lc, train_config=tc, progress=lambda s: None)
     t_train = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    test = load_planets(*files["test"], **kw)
-    t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    mu, sigma = predict(res.model, test)
-    t_inf = time.perf_counter() - t0
-    y_test = truth_for(root, "test", test.planet_ids)
-    row = {"variant": name, **_score(y_test, mu, sigma, metric.naive_stats(y_train)),
-           "train_s": t_train, "best_epoch": res.info["best_epoch"], "epochs": res.info["epochs_run"],
-           "val_score": res.info.get("val_score", float("nan")),
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "load_ms_per_planet": 1e3 * t_load / len(test), "infer_ms_per_planet": 1e3 * t_inf / len(test),
-           "n_params": sum(p.numel() for p in res.model.parameters()), "torch_threads": torch.get_num_threads()}
-    queue.put(row)
-
-
-def baseline_rows(workdir: Path, cfg: dict, names: list[str]) -> list[dict]:
-    root = workdir / cfg["simulation"]["out"] if cfg["data"]["root"] is None else Path(cfg["data"]["root"])
-    train = io.read_labels(root / "train.csv").to_numpy(dtype=float)
-    truth = io.read_labels(root / "test_truth.csv")
-    naive = metric.naive_stats(train)
+    common = {"variant": name, "train_s": t_train, "best_epoch": res.info["best_epoch"],
+              "epochs": res.info["epochs_run"], "val_score": res.info.get("val_score", float("nan")),
+              "n_params": sum(p.numel() for p in res.model.parameters())}
     rows = []
-    for name in names:
-        pred = pd.read_csv(workdir / "results" / "predictions" / name / "test.csv")
-        a = metric.align(truth.reset_index(), pred)
-        rows.append({"variant": name, **_score(a.y_true, a.mu, a.sigma, naive)})
+    for split, (twd, troot) in tests.items():
+        t0 = time.perf_counter()
+        test = load_planets(*_files(Path(twd), _ids(Path(troot), "test")), **kw)
+        t_load = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        mu, sigma = predict(res.model, test)
+        t_inf = time.perf_counter() - t0
+        y_test = truth_for(troot, "test", test.planet_ids)
+        rows.append({**common, "split": split, "n_planets": len(test), **_score(y_test, mu, sigma, naive),
+                     "load_ms_per_planet": 1e3 * t_load / len(test), "infer_ms_per_planet": 1e3 * t_inf / len(test)})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put([{**r, "peak_rss_mb": peak, "torch_threads": torch.get_num_threads()} for r in rows])
+
+
+def baseline_rows(workdir: Path, cfg: dict, names: list[str], tests: dict) -> list[dict]:
+    """constant (train-label mean and rms) and physics (fits + the train-split recalibration)."""
+    from spectramind.predict import Recalibration, constant_baseline
+    from spectramind.workflow_io import load_physics, truth_for
+
+    root = _root(workdir, cfg)
+    train = io.read_labels(root / "train.csv").to_numpy(dtype=float)
+    naive = metric.naive_stats(train)
+    recal_file = workdir / "results" / "recalibration" / "physics.json"
+    recal = Recalibration.from_json(recal_file) if recal_file.is_file() else None
+    rows = []
+    for split, (twd, troot) in tests.items():
+        ids = _ids(Path(troot), "test")
+        y = truth_for(troot, "test", ids)
+        for name in names:
+            if name == "constant":
+                mu, sigma = constant_baseline(train, len(ids))
+            else:
+                _, mu, sigma = load_physics(_files(Path(twd), ids)[1])
+                if recal is not None:
+                    mu, sigma = recal.apply(mu, sigma)
+            rows.append({"variant": name, "split": split, "n_planets": len(ids), **_score(y, mu, sigma, naive)})
     return rows
 
 
@@ -119,6 +152,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=Path("."), help="folder holding results/ of a finished run")
     ap.add_argument("--configfile", type=Path, action="append", default=[], help="config used for that run")
+    ap.add_argument("--fresh", type=Path, default=None,
+                    help="optional second workdir with a test-only split (cubes, physics fits, test_truth.csv)")
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="CSV (default: WORKDIR/results/ablation.csv)")
@@ -126,33 +161,30 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     cfg = load_config(args.configfile)
     cfg.setdefault("data", {}).setdefault("root", None)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    rows = baseline_rows(args.workdir, cfg, [n for n in names if n in ("constant", "physics")])
+    tests = _test_sets(args.workdir, cfg, args.fresh)
+    rows = baseline_rows(args.workdir, cfg, [n for n in names if n in ("constant", "physics")], tests)
     ctx = mp.get_context("spawn")
     for name in (n for n in names if n in MODEL_VARIANTS):
         q: mp.Queue = ctx.Queue()
-        p = ctx.Process(target=_run_variant, args=(name, str(args.workdir), cfg, args.threads, q))
+        p = ctx.Process(target=_run_variant, args=(name, str(args.workdir), cfg, args.threads,
+                                                   {k: (str(a), str(b)) for k, (a, b) in tests.items()}, q))
         t0 = time.perf_counter()
         p.start()
-        row = q.get()
+        got = q.get()
         p.join()
-        row["wall_s"] = time.perf_counter() - t0
-        rows.append(row)
-        print(f"{name}: score {row['score']:.4f}, coverage {row['coverage_1sigma']:.3f}, "
-              f"train {row['train_s']:.0f} s", file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows)
+        for row in got:
+            row["wall_s"] = time.perf_counter() - t0
+            print(f"{name} on {row['split']}: score {row['score']:.4f}, coverage {row['coverage_1sigma']:.3f}, "
+                  f"train {row['train_s']:.0f} s", file=sys.stderr, flush=True)
+        rows += got
+    table = pd.DataFrame(rows).sort_values(["split"], kind="stable").reset_index(drop=True)
     out = args.out or args.workdir / "results" / "ablation.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
+    cols = [c for c in ("split", "variant", "n_planets", "score", "coverage_1sigma", "coverage_2sigma", "rmse_fgs_ppm",
+                        "rmse_airs_ppm", "train_s", "best_epoch", "peak_rss_mb", "infer_ms_per_planet") if c in table]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return table
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

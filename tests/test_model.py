@@ -30,6 +30,7 @@ from spectramind.model.data import (
 from spectramind.model.losses import LOSS_TERMS, LossConfig, LossContext, compute_loss
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
 from spectramind.model.modules.airs_encoder import AirsCNNEncoder, AirsGNNEncoder, chain_adjacency
+from spectramind.model.modules.spectral_head import error_modes
 from spectramind.model.ops.spectral import (
     challenge_score,
     lowrank_posterior,
@@ -150,9 +151,8 @@ def _posterior_inputs(n: int = 3, r: int = 4, seed: int = 0):
     tau2 = torch.rand(n, W, generator=g, dtype=f64) * 1e-9 + 1e-10
     depth = mean + torch.randn(n, W, generator=g, dtype=f64) * 3e-4
     noise = torch.rand(n, W, generator=g, dtype=f64) * 1e-7 + 1e-8
-    offset = torch.ones(W, dtype=f64)
-    offset[0] = 0
-    rho2 = torch.rand(n, generator=g, dtype=f64) * 1e-8
+    offset = error_modes(W, 2)  # level + 2 smooth modes
+    rho2 = torch.rand(n, 3, generator=g, dtype=f64) * 1e-8
     return mean, basis, lam, tau2, depth, noise, offset, rho2
 
 
@@ -174,17 +174,25 @@ def test_lowrank_posterior_single_bin_known_value() -> None:
     basis[0, 0] = 1.0
     lam, tau2 = torch.tensor([[3.0]], dtype=f64), torch.full((1, W), 1.0, dtype=f64)
     depth, noise = torch.full((1, W), 2.0, dtype=f64), torch.full((1, W), 4.0, dtype=f64)
-    offset = torch.zeros(W, dtype=f64)
+    offset = torch.zeros(W, 1, dtype=f64)
     m, v = lowrank_posterior(mean, basis, lam, tau2, depth=depth, noise_var=noise, offset=offset,
-                             offset_var=torch.ones(1, dtype=f64))
+                             offset_var=torch.ones(1, 1, dtype=f64))
     assert float(m[0, 0]) == pytest.approx(4.0 / 8.0 * 2.0, rel=1e-12)
     assert float(v[0, 0]) == pytest.approx(4.0 - 16.0 / 8.0, rel=1e-12)
     assert float(m[0, 5]) == pytest.approx(1.0 / 5.0 * 2.0, rel=1e-12)  # tau2 only on bin 5
 
 
+def test_error_modes_are_legendre_on_airs() -> None:
+    a = error_modes(W, 3)
+    assert a.shape == (W, 4) and torch.all(a[0] == 0)
+    x = torch.linspace(-1, 1, W - 1, dtype=torch.float64)
+    assert torch.allclose(a[1:, 0], torch.ones_like(x)) and torch.allclose(a[1:, 1], x)
+    assert torch.allclose(a[1:, 3], 0.5 * (5 * x**3 - 3 * x), atol=1e-12)  # P_3
+
+
 def test_lowrank_posterior_without_data_is_the_prior() -> None:
     mean, basis, lam, tau2, *_ = _posterior_inputs()
-    m, v = lowrank_posterior(mean, basis, lam, tau2, offset=torch.zeros(W, dtype=torch.float64))
+    m, v = lowrank_posterior(mean, basis, lam, tau2, offset=torch.zeros(W, 1, dtype=torch.float64))
     assert torch.equal(m, mean)
     assert torch.allclose(v, torch.einsum("wr,nr->nw", basis**2, lam) + tau2, rtol=1e-12)
 
@@ -404,6 +412,15 @@ def test_tiny_training_lowers_the_loss() -> None:
     loss = res.history["loss"].to_numpy()[1:]
     assert loss[-1] < loss[0] - 0.05
     assert res.info["epochs_run"] == 8 and res.info["n_val"] == 0
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_training_works_with_very_few_planets(n: int) -> None:
+    feats, y = make_dataset(n)
+    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=FAST, progress=lambda s: None)
+    assert res.model.config.spectral_rank == 0  # capped at n_fit - 2
+    mu, sigma = predict(res.model, feats)
+    assert np.isfinite(mu).all() and (sigma > 0).all()
 
 
 def test_early_stopping_keeps_the_best_validation_model() -> None:

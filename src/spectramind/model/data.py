@@ -13,6 +13,8 @@ wavelength groups)::
     amp_physics, amp_star     expected feature amplitude at the physics depth / at 0.0147
     star       (8,)           the star row (Rs, Ms, Ts, Mp, e, P, sma, i)
     baseline_h ()             out-of-transit time (h) of the visit with the least of it
+    level_err  ()             the physics white-light AIRS depth uncertainty 2 k dk (physics
+                              input; the mean bin sigma when the white-light fit is missing)
 
 Raw values (NaN where the cube has no data); the model normalises them with statistics
 from its training split (:func:`normalisation_stats`) stored in its state_dict.
@@ -80,6 +82,7 @@ class PlanetFeatures:
     amp_star: np.ndarray  # (n,) float64
     star: np.ndarray  # (n, 8) float64, columns STAR_KEYS
     baseline_h: np.ndarray  # (n,) float64
+    level_err: np.ndarray  # (n,) float64
 
     def __len__(self) -> int:
         return len(self.planet_ids)
@@ -165,12 +168,15 @@ def planet_features(cube: xr.Dataset, fit: xr.Dataset | None, *, fgs_time_bin: i
         depth, sigma = fit["depth"].values.astype(float), fit["depth_sigma"].values.astype(float)
         flag = str(fit.attrs.get("flag", "failed"))
         d_airs = float(np.nanmean(depth[1:]))
+        k, dk = float(fit.attrs.get("k_airs", np.nan)), float(fit.attrs.get("k_airs_err", np.nan))
+        level_err = 2.0 * k * dk if np.isfinite(k * dk) and k * dk > 0 else float(np.nanmean(sigma[1:]))
         phys = [_log(d_airs, 1e-5), _log(depth[0], 1e-5), _log(np.nanmedian(sigma[1:]), 1e-7), _log(sigma[0], 1e-7),
                 *[float(flag == f) for f in _FLAGS], _log(fit.attrs.get("white_chi2_red", 1.0), 1e-3),
                 _log(fit.attrs.get("k_airs_err", 1e-3), 1e-6)]
     else:
         depth = sigma = np.full(nw, np.nan)
         d_airs = DEFAULT_DEPTH
+        level_err = np.nan
         phys = [0.0] * len(PHYS_FEATURES)
     star_df = pd.DataFrame([star])
     amp_phys = feature_amplitude(star_df, np.array([d_airs if np.isfinite(d_airs) else DEFAULT_DEPTH]))[0]
@@ -184,6 +190,7 @@ def planet_features(cube: xr.Dataset, fit: xr.Dataset | None, *, fgs_time_bin: i
         "amp_physics": float(amp_phys), "amp_star": float(amp_star),
         "star": np.asarray([star[k] for k in STAR_KEYS], dtype=float),
         "baseline_h": float(np.min(before + after)),
+        "level_err": float(level_err),
     }
 
 
@@ -220,6 +227,7 @@ def stack_planets(items: Sequence[dict[str, Any]]) -> PlanetFeatures:
         amp_star=np.asarray([it["amp_star"] for it in items]),
         star=np.stack([it["star"] for it in items]),
         baseline_h=np.asarray([it["baseline_h"] for it in items], dtype=float),
+        level_err=np.asarray([it["level_err"] for it in items], dtype=float),
     )
 
 

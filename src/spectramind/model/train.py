@@ -39,6 +39,7 @@ class TrainConfig:
     lr_scales: float = 2e-2
     prior_steps: int = 150
     prior_lr: float = 5e-2
+    scale_prior: float = 0.1
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     val_fraction: float = 0.2
@@ -86,8 +87,10 @@ def _subset(batch: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, t
 
 
 def predict(model: SpectraModel, feats: PlanetFeatures | Mapping[str, torch.Tensor], *,
-            device: torch.device | str | None = None, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """``mu`` (clipped at 0) and ``sigma``, each (n, 283) float64 numpy, in the order of ``feats``."""
+            device: torch.device | str | None = None, batch_size: int = 64,
+            use_encoders: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``mu`` (clipped at 0) and ``sigma``, each (n, 283) float64 numpy, in the order of ``feats``
+    (``use_encoders`` overrides the model's config, as in its ``forward``)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     batch = to_tensors(feats, device) if isinstance(feats, PlanetFeatures) else feats
     n = batch["depth"].shape[0]
@@ -97,7 +100,7 @@ def predict(model: SpectraModel, feats: PlanetFeatures | Mapping[str, torch.Tens
     with torch.no_grad():
         for start in range(0, n, batch_size):
             idx = torch.arange(start, min(start + batch_size, n), device=device)
-            out = model(_subset(batch, idx))
+            out = model(_subset(batch, idx), use_encoders=use_encoders)
             mus.append(out["mu"].cpu().numpy())
             sigmas.append(out["sigma"].cpu().numpy())
     model.train(was_training)
@@ -109,19 +112,50 @@ def _score(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float,
     return float(s), metric.coverage(y, mu, sigma, 1.0)
 
 
+def _scale_penalty(params: list[torch.nn.Parameter], init: list[torch.Tensor], weight: float) -> torch.Tensor:
+    """``weight * sum((theta - theta_0)^2)``: a Gaussian hyperprior on the few calibration
+    parameters around their initial values (MAP instead of maximum likelihood)."""
+    total = params[0].new_zeros(())
+    for p, p0 in zip(params, init, strict=True):
+        total = total + (p - p0).square().sum()
+    return weight * total
+
+
 def _fit_scales(model: SpectraModel, batch: Mapping[str, torch.Tensor], y: torch.Tensor, ctx: LossContext,
-                loss_config: LossConfig, params: list[torch.nn.Parameter], *, steps: int, lr: float) -> None:
-    """Stage 1: maximum likelihood of the prior layer's few parameters alone (encoders off; the
-    zero-initialised head makes the output the prior posterior), full batch."""
+                loss_config: LossConfig, params: list[torch.nn.Parameter], init: list[torch.Tensor], *,
+                penalty: float, steps: int, lr: float, val: tuple[Mapping[str, torch.Tensor], np.ndarray] | None,
+                naive: tuple[float, float], every: int = 10) -> int:
+    """Stage 1: MAP fit of the prior layer's few parameters alone (encoders off; the
+    zero-initialised head makes the output the prior posterior), full batch. With validation
+    planets the parameters of the best validation score (checked every ``every`` steps, step
+    0 included) are kept. Returns the step kept."""
     if steps <= 0:
-        return
+        return 0
     opt = torch.optim.Adam(params, lr=lr)
+
+    def val_score() -> float:
+        assert val is not None
+        mu, sigma = predict(model, val[0], use_encoders=False)
+        return _score(val[1], mu, sigma, naive)[0]
+
+    best = (val_score(), 0, [p.detach().clone() for p in params]) if val is not None else None
     model.train()
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         loss, _ = compute_loss(model(batch, use_encoders=False), y, ctx, loss_config)
+        loss = loss + _scale_penalty(params, init, penalty)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if best is not None and (step % every == 0 or step == steps):
+            score = val_score()
+            if score > best[0]:
+                best = (score, step, [p.detach().clone() for p in params])
+    if best is None:
+        return steps
+    with torch.no_grad():
+        for p, kept in zip(params, best[2], strict=True):
+            p.copy_(kept)
+    return best[1]
 
 
 def fit_model(feats: PlanetFeatures, labels: np.ndarray, *, model_config: ModelConfig, loss_config: LossConfig,
@@ -130,7 +164,9 @@ def fit_model(feats: PlanetFeatures, labels: np.ndarray, *, model_config: ModelC
 
     Seeded (``train_config.seed``) and, on CPU, deterministic: the same inputs give the same
     state_dict. Normalisation statistics and the spectral prior come from the fit part only;
-    the prior layer's scales are first fitted alone (``prior_steps``); then everything is
+    the prior layer's scales are first fitted alone (``prior_steps``, MAP with a Gaussian
+    hyperprior of weight ``scale_prior / n_fit`` around their initial values, the step with
+    the best validation score kept); then everything is
     trained and the model kept is the one with the best validation challenge score (epoch 0 =
     the untrained head, i.e. the calibrated prior posterior, is a candidate), or the last one
     without validation.
@@ -201,8 +237,13 @@ def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, mod
         return row
 
     t_start = time.perf_counter()
-    _fit_scales(model, fit_t, y_fit_t, ctx, loss_config, scale_params, steps=tc.prior_steps, lr=tc.prior_lr)
-    progress(f"prior scales fitted in {time.perf_counter() - t_start:.1f} s ({tc.prior_steps} full-batch steps)")
+    init = [p.detach().clone() for p in scale_params]
+    penalty = tc.scale_prior / len(fit)
+    kept = _fit_scales(model, fit_t, y_fit_t, ctx, loss_config, scale_params, init, penalty=penalty,
+                       steps=tc.prior_steps, lr=tc.prior_lr, naive=naive,
+                       val=(val_t, y_val) if val_t is not None else None)
+    progress(f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of {tc.prior_steps} "
+             "full-batch steps kept)")
     history: list[dict[str, float]] = []
     best = {"epoch": 0, **evaluate()}
     history.append({"epoch": 0, "loss": math.nan, **{k: v for k, v in best.items() if k != "epoch"},
@@ -223,6 +264,7 @@ def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, mod
             idx = order[start : start + tc.batch_size].to(device)
             out = model(_subset(fit_t, idx))
             loss, terms = compute_loss(out, y_fit_t[idx], ctx, loss_config)
+            loss = loss + _scale_penalty(scale_params, init, penalty)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)

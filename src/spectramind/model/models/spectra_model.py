@@ -76,6 +76,7 @@ class ModelConfig:
     n_heads: int = 2
     dropout: float = 0.1
     spectral_rank: int = 6
+    noise_modes: int = 4
     sigma_floor: float = 1e-6
     n_bins: int = N_BINS
 
@@ -105,6 +106,7 @@ def to_tensors(feats: PlanetFeatures, device: torch.device | str = "cpu") -> dic
         "amp_physics": torch.as_tensor(feats.amp_physics, dtype=f64, device=device),
         "amp_star": torch.as_tensor(feats.amp_star, dtype=f64, device=device),
         "baseline_h": torch.as_tensor(feats.baseline_h, dtype=f64, device=device),
+        "level_err": torch.as_tensor(feats.level_err, dtype=f64, device=device),
     }
 
 
@@ -176,7 +178,7 @@ class SpectraModel(nn.Module):
         self.modulation = nn.Linear(cfg.d_fusion, N_MODULATIONS, **fk)
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
-        self.prior = SpectralPriorLayer(n_bins=cfg.n_bins, rank=cfg.spectral_rank, **fk)
+        self.prior = SpectralPriorLayer(n_bins=cfg.n_bins, rank=cfg.spectral_rank, noise_modes=cfg.noise_modes, **fk)
         self.head = HeteroscedasticHead(d_in=cfg.d_fusion, n_bins=cfg.n_bins, rank=cfg.spectral_rank,
                                         sigma_floor=cfg.sigma_floor, **fk)
 
@@ -228,7 +230,8 @@ class SpectraModel(nn.Module):
         mods = self.modulation(emb)
         if self.config.use_physics:
             post_mean, post_var, tau2 = self.prior(amp=batch["amp_physics"], mods=mods, depth=batch["depth"],
-                                                   sigma=batch["sigma"], baseline_h=batch["baseline_h"])
+                                                   sigma=batch["sigma"], baseline_h=batch["baseline_h"],
+                                                   level_err=batch["level_err"])
         else:
             post_mean, post_var, tau2 = self.prior(amp=batch["amp_star"], mods=mods)
         mu, sigma, delta = self.head(emb, post_mean, post_var, self.prior.ortho)

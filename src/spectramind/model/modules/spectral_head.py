@@ -44,16 +44,35 @@ def _inflation(x: Tensor) -> Tensor:
     return (F.softplus(x) - math.log(2.0)).clamp_max(_MAX_LOG)
 
 
+def error_modes(n_bins: int, n_modes: int) -> Tensor:
+    """(n_bins, 1 + n_modes) patterns of correlated physics-fit errors: a constant on the AIRS
+    bins, then Legendre polynomials P_1..P_n_modes across the AIRS bins (FGS1 bin 0 is 0)."""
+    x = torch.linspace(-1.0, 1.0, n_bins - 1, dtype=_F64)
+    cols = [torch.ones_like(x)]
+    p_prev, p = torch.ones_like(x), x
+    for k in range(1, n_modes + 1):
+        cols.append(p)
+        p_prev, p = p, ((2 * k + 1) * x * p - k * p_prev) / (k + 1)
+    out = torch.zeros(n_bins, 1 + n_modes, dtype=_F64)
+    out[1:] = torch.stack(cols, dim=1)
+    return out
+
+
 class SpectralPriorLayer(nn.Module):
     """Posterior of the spectrum under the low-rank prior given the physics fit.
 
     Buffers (from the training labels): ``mean`` (W,), ``basis`` (W, R), ``lam`` (R,), ``tau2``
-    (W,), ``amp_ref`` (), ``offset`` (W,) (1 on AIRS bins), ``coherence`` (3,), ``curvature``
-    (W-3,), ``level_mean`` (), ``ortho`` (W, R) (orthonormal ``basis``).
+    (W,), ``amp_ref`` (), ``coherence`` (3,), ``curvature`` (W-3,), ``level_mean`` (), ``ortho``
+    (W, R) (orthonormal ``basis``); ``offset`` (W, 1 + M) the error patterns of
+    :func:`error_modes` (derived from the config, not saved).
     Parameters: ``log_noise_scale`` (2,) and ``log_noise_floor`` (2,) per instrument (FGS1,
-    AIRS) for ``s2 = (scale sigma)^2 + floor^2``; ``log_offset`` and ``log_baseline`` for the
-    AIRS offset variance ``rho^2 (1 + (b / baseline_h)^4)`` (a short out-of-transit baseline
-    makes the physics level degenerate with the drift); ``depth_bias`` (2,) per instrument, a
+    AIRS) for ``s2 = (scale sigma)^2 + floor^2``; ``log_offset``, ``log_offset_scale`` and
+    ``log_baseline`` for the variance of the AIRS level offset,
+    ``(rho0^2 + (a level_err)^2) (1 + (b / baseline_h)^4)``: the white-light fit's own depth
+    uncertainty ``level_err``, recalibrated, inflated when a short out-of-transit baseline
+    makes the level degenerate with the drift; ``log_modes`` (M,) for the variances
+    ``(m_k level_err)^2`` of the smooth error modes P_1..P_M (drift residuals are correlated
+    across wavelength, far beyond the independent per-bin sigma); ``depth_bias`` (2,) per instrument, a
     systematic bias of the physics depths (units of 1e-4); ``log_shape`` (scale of the
     coefficient prior). The remainder variance ``tau2`` is not learned: it is the
     leave-one-out estimate, which the in-sample likelihood would shrink.
@@ -70,19 +89,23 @@ class SpectralPriorLayer(nn.Module):
     level_mean: Tensor
     ortho: Tensor
 
-    def __init__(self, *, n_bins: int, rank: int, device: torch.device | str | None = None) -> None:
+    def __init__(self, *, n_bins: int, rank: int, noise_modes: int = 6,
+                 device: torch.device | str | None = None) -> None:
         super().__init__()
         fk: dict[str, Any] = {"device": device, "dtype": _F64}
-        self.n_bins, self.rank = n_bins, rank
+        self.n_bins, self.rank, self.noise_modes = n_bins, rank, noise_modes
         r = rank + 1
         for name, shape in (("mean", (n_bins,)), ("basis", (n_bins, r)), ("lam", (r,)), ("tau2", (n_bins,)),
-                            ("amp_ref", ()), ("offset", (n_bins,)), ("coherence", (3,)),
-                            ("curvature", (n_bins - 3,)), ("level_mean", ()), ("ortho", (n_bins, r))):
+                            ("amp_ref", ()), ("coherence", (3,)), ("curvature", (n_bins - 3,)), ("level_mean", ()),
+                            ("ortho", (n_bins, r))):
             self.register_buffer(name, torch.zeros(shape, **fk))
+        self.register_buffer("offset", error_modes(n_bins, noise_modes).to(**fk), persistent=False)
         self.log_noise_scale = nn.Parameter(torch.zeros(2, **fk))
         self.log_noise_floor = nn.Parameter(torch.full((2,), math.log(1e-5), **fk))
-        self.log_offset = nn.Parameter(torch.tensor(math.log(1e-4), **fk))
+        self.log_offset = nn.Parameter(torch.tensor(math.log(2e-5), **fk))
+        self.log_offset_scale = nn.Parameter(torch.tensor(math.log(1.3), **fk))
         self.log_baseline = nn.Parameter(torch.tensor(math.log(1.5), **fk))
+        self.log_modes = nn.Parameter(torch.zeros(noise_modes, **fk))
         self.depth_bias = nn.Parameter(torch.zeros(2, **fk))
         self.log_shape = nn.Parameter(torch.zeros((), **fk))
 
@@ -91,21 +114,19 @@ class SpectralPriorLayer(nn.Module):
         """Copy a fitted :class:`SpectralPrior` into the buffers (shapes must match)."""
         if prior.basis.shape != tuple(self.basis.shape):
             raise ValueError(f"prior basis {prior.basis.shape} != layer basis {tuple(self.basis.shape)}")
-        offset = np.ones(self.n_bins)
-        offset[0] = 0.0
         ortho = prior.basis.copy()
         ortho[:, 0] /= np.sqrt(self.n_bins)
         values = {"mean": prior.mean, "basis": prior.basis, "lam": prior.lam, "tau2": prior.tau2,
-                  "amp_ref": prior.amp_ref, "offset": offset, "coherence": np.asarray(prior.coherence),
+                  "amp_ref": prior.amp_ref, "coherence": np.asarray(prior.coherence),
                   "curvature": prior.curvature, "level_mean": prior.level_mean, "ortho": ortho}
         for name, v in values.items():
             getattr(self, name).copy_(torch.as_tensor(np.asarray(v), dtype=_F64))
 
     def forward(self, *, amp: Tensor, mods: Tensor, depth: Tensor | None = None, sigma: Tensor | None = None,
-                baseline_h: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """amp (n,), mods (n, 4) log-scale modulations, depth/sigma (n, W) and baseline_h (n,)
-        or None -> posterior (mean, var) and the planet's prior per-bin variance tau2, each
-        (n, W) float64."""
+                baseline_h: Tensor | None = None, level_err: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """amp (n,), mods (n, 4) log-scale modulations; the physics fit: depth/sigma (n, W),
+        baseline_h (n,), level_err (n,), or None -> posterior (mean, var) and the planet's prior
+        per-bin variance tau2, each (n, W) float64."""
         n = amp.shape[0]
         mods = mods.to(_F64)
         mods = torch.cat([_bounded(mods[:, :1]), _inflation(mods[:, 1:])], dim=1)
@@ -114,7 +135,7 @@ class SpectralPriorLayer(nn.Module):
         lam = torch.cat([self.lam[:1].unsqueeze(0).expand(n, 1), self.lam[1:] * shape_var[:, None]], dim=1)
         tau2 = self.tau2 * amp2[:, None]
         mean = self.mean.expand(n, -1)
-        if depth is None or sigma is None or baseline_h is None:
+        if depth is None or sigma is None or baseline_h is None or level_err is None:
             return (*lowrank_posterior(mean, self.basis, lam, tau2, offset=self.offset), tau2)
         inst = torch.zeros(self.n_bins, dtype=torch.long, device=depth.device)
         inst[1:] = 1
@@ -122,7 +143,11 @@ class SpectralPriorLayer(nn.Module):
         noise_var = (torch.exp(log_scale) * sigma.to(_F64)) ** 2 + torch.exp(2.0 * self.log_noise_floor[inst])
         # a short out-of-transit baseline makes the level degenerate with the drift
         short = (torch.exp(self.log_baseline) / baseline_h.to(_F64).clamp_min(0.1)) ** 4
-        offset_var = torch.exp(2.0 * (self.log_offset + mods[:, 3])) * (1.0 + short)
+        level_err = level_err.to(_F64)
+        level_var = torch.exp(2.0 * self.log_offset) + (torch.exp(self.log_offset_scale) * level_err) ** 2
+        level_var = level_var * torch.exp(2.0 * mods[:, 3]) * (1.0 + short)
+        mode_var = torch.exp(2.0 * self.log_modes) * level_err[:, None] ** 2  # (n, M)
+        offset_var = torch.cat([level_var[:, None], mode_var], dim=1)
         depth = depth.to(_F64) - _BIAS_UNIT * self.depth_bias[inst]
         post = lowrank_posterior(mean, self.basis, lam, tau2, depth=depth, noise_var=noise_var,
                                  offset=self.offset, offset_var=offset_var)

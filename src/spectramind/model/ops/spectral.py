@@ -6,11 +6,12 @@ Shapes: ``n`` planets, ``W`` bins (283: bin 0 FGS1, bins 1.. AIRS), ``R`` basis 
 Low-rank spectral prior (a GP with a low-rank plus diagonal covariance)::
 
     y = m + X c + e         c ~ N(0, diag(lam)),  e ~ N(0, diag(tau2))     (the spectrum)
-    d = y + a o + n         o ~ N(0, rho2),       n ~ N(0, diag(s2))       (the physics fit)
+    d = y + A o + n         o ~ N(0, diag(rho2)),  n ~ N(0, diag(s2))      (the physics fit)
 
-``a`` is the offset pattern (1 on AIRS bins: the white-light geometry error shifts all AIRS
-depths together). With ``C = X diag(lam) X^T + diag(tau2)`` and
-``Sd = C + rho2 a a^T + diag(s2)``::
+``A`` (W, M) holds the patterns of the correlated errors of the fit (e.g. a constant on the
+AIRS bins: the white-light geometry error shifts all AIRS depths together; smooth modes in
+wavelength: drift residuals). With ``C = X diag(lam) X^T + diag(tau2)`` and
+``Sd = C + A diag(rho2) A^T + diag(s2)``::
 
     E[y | d]   = m + C Sd^{-1} (d - m)
     Var[y | d] = diag(C - C Sd^{-1} C)
@@ -93,8 +94,8 @@ def _check(mean: Tensor, basis: Tensor, lam: Tensor, tau2: Tensor, offset: Tenso
         raise ValueError(f"lam must be (n={n}, R={r}), got {tuple(lam.shape)}")
     if tau2.shape != (n, w):
         raise ValueError(f"tau2 must be (n, W) = {(n, w)}, got {tuple(tau2.shape)}")
-    if offset.shape != (w,):
-        raise ValueError(f"offset must be (W={w},), got {tuple(offset.shape)}")
+    if offset.dim() != 2 or offset.shape[0] != w:
+        raise ValueError(f"offset must be (W={w}, M), got {tuple(offset.shape)}")
 
 
 def lowrank_posterior(
@@ -117,8 +118,8 @@ def lowrank_posterior(
         tau2: (n, W) prior variance of the per-bin part ``e``.
         depth: (n, W) observed depths ``d``; ``None``: no observation (returns the prior).
         noise_var: (n, W) variance ``s2`` of ``d``'s independent noise.
-        offset: (W,) pattern ``a`` of the correlated offset of ``d``.
-        offset_var: (n,) variance ``rho2`` of that offset.
+        offset: (W, M) patterns ``A`` of the correlated errors of ``d``.
+        offset_var: (n, M) their variances ``rho2``.
 
     Returns:
         ``(post_mean, post_var)``, each (n, W).
@@ -128,19 +129,21 @@ def lowrank_posterior(
     if depth is None:
         return mean, prior_var
     if noise_var is None or offset_var is None or depth.shape != mean.shape or noise_var.shape != mean.shape:
-        raise ValueError("depth, noise_var (n, W) and offset_var (n,) are needed together")
+        raise ValueError("depth, noise_var (n, W) and offset_var (n, M) are needed together")
+    if offset_var.shape != (mean.shape[0], offset.shape[1]):
+        raise ValueError(f"offset_var must be (n, M) = {(mean.shape[0], offset.shape[1])}, got {tuple(offset_var.shape)}")
     n, w = mean.shape
     # Sd = D + U G U^T with D = tau2 + s2 (diagonal), U = [X, a], G = diag(lam, rho2)
     dinv = 1.0 / (tau2 + noise_var)  # (n, W)
-    u = torch.cat([basis, offset[:, None]], dim=1)  # (W, R+1)
-    g = torch.cat([lam, offset_var[:, None]], dim=1)  # (n, R+1)
-    ut_dinv = u.T.unsqueeze(0) * dinv.unsqueeze(1)  # (n, R+1, W)
-    m_mat = torch.diag_embed(1.0 / g) + ut_dinv @ u  # (n, R+1, R+1)
+    u = torch.cat([basis, offset], dim=1)  # (W, R+M)
+    g = torch.cat([lam, offset_var], dim=1)  # (n, R+M)
+    ut_dinv = u.T.unsqueeze(0) * dinv.unsqueeze(1)  # (n, R+M, W)
+    m_mat = torch.diag_embed(1.0 / g) + ut_dinv @ u  # (n, R+M, R+M)
     m_chol = torch.linalg.cholesky(m_mat)
 
     def sd_inv(v: Tensor) -> Tensor:  # Sd^{-1} v for v (n, W, k)
         first = dinv.unsqueeze(-1) * v
-        inner = torch.cholesky_solve(ut_dinv @ v, m_chol)  # (n, R+1, k)
+        inner = torch.cholesky_solve(ut_dinv @ v, m_chol)  # (n, R+M, k)
         return first - dinv.unsqueeze(-1) * (u @ inner)
 
     # C = X L X^T + T acting on a vector: X (L (X^T v)) + T v
@@ -151,12 +154,12 @@ def lowrank_posterior(
     post_mean = mean + c_mul(sd_inv(resid)).squeeze(-1)
 
     # diag(C Sd^{-1} C) with Sd^{-1} = D^{-1} - D^{-1} U M^{-1} U^T D^{-1}:
-    #   diag(C D^{-1} C) - rowsum(P * (P M^{-1})),  P = C D^{-1} U  (n, W, R+1)
+    #   diag(C D^{-1} C) - rowsum(P * (P M^{-1})),  P = C D^{-1} U  (n, W, R+M)
     xl = basis.unsqueeze(0) * lam.unsqueeze(1)  # X diag(lam): (n, W, R)
     xt_dinv_x = (basis.T.unsqueeze(0) * dinv.unsqueeze(1)) @ basis  # (n, R, R)
     quad = torch.einsum("nwr,nrs,nws->nw", xl, xt_dinv_x, xl)  # x_j^T L X^T D^-1 X L x_j
     cdc = quad + 2.0 * tau2 * dinv * torch.einsum("nwr,wr->nw", xl, basis) + tau2 * tau2 * dinv
-    xt_dinv_u = (basis.T.unsqueeze(0) * dinv.unsqueeze(1)) @ u  # (n, R, R+1)
+    xt_dinv_u = (basis.T.unsqueeze(0) * dinv.unsqueeze(1)) @ u  # (n, R, R+M)
     p_mat = xl @ xt_dinv_u + (tau2 * dinv).unsqueeze(-1) * u.unsqueeze(0)
     p_minv = torch.cholesky_solve(p_mat.transpose(1, 2), m_chol).transpose(1, 2)
     post_var = prior_var - (cdc - (p_mat * p_minv).sum(-1))
@@ -177,7 +180,7 @@ def lowrank_posterior_ref(
     """Dense reference of :func:`lowrank_posterior` (builds the (W, W) covariances)."""
     _check(mean, basis, lam, tau2, offset)
     c = torch.einsum("wr,nr,vr->nwv", basis, lam, basis) + torch.diag_embed(tau2)
-    sd = c + offset_var[:, None, None] * torch.outer(offset, offset) + torch.diag_embed(noise_var)
+    sd = c + torch.einsum("wm,nm,vm->nwv", offset, offset_var, offset) + torch.diag_embed(noise_var)
     gain = torch.linalg.solve(sd, c).transpose(1, 2)  # C Sd^{-1} (Sd, C symmetric)
     post_mean = mean + (gain @ (depth - mean).unsqueeze(-1)).squeeze(-1)
     post_var = torch.diagonal(c - gain @ c, dim1=1, dim2=2)
