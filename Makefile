@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,dev,slurm]"
 	touch $@
 
-## run the whole workflow on the embedded default (simulated) dataset
-run: install
+## run the whole workflow on the embedded default (simulated) dataset; the SBOM of the
+## environment is written first so that results/manifest.json references it
+run: install sbom
 	$(BIN)/snakemake --cores $(CORES)
 
 ## run the test suite (fails if no test ran)
@@ -29,9 +30,11 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## lint, type and workflow checks (CI runs this before the tests)
+## lint, format, type and workflow checks (CI runs this before the tests; any finding fails)
 lint: install
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/mypy
 	$(BIN)/snakemake --lint
 

@@ -39,7 +39,11 @@ def child_read(root: Path, planet: int, how: str) -> dict:
     arrays = []
     for inst in io.INSTRUMENTS:
         path = io.signal_path(root, "train", planet, inst, 0)
-        arrays.append(io.read_signal(path, inst) if how == "io" else np.asarray(pd.read_parquet(path).to_numpy()))
+        arrays.append(
+            io.read_signal(path, inst)
+            if how == "io"
+            else np.asarray(pd.read_parquet(path).to_numpy())
+        )
     return {"wall": time.perf_counter() - t, "rss": _peak_rss_gb()}
 
 
@@ -59,14 +63,18 @@ def child_chain(root: Path, planet: int) -> dict:
     del raw
     with timed(timings, "phase"):
         star = io.read_star_info(root / "train_star_info.csv").loc[planet]
-        cube = pipeline.build_cube(planet, [visit], star, io.read_wavelengths(root / "wavelengths.csv"), cfg)
+        cube = pipeline.build_cube(
+            planet, [visit], star, io.read_wavelengths(root / "wavelengths.csv"), cfg
+        )
     with timed(timings, "write cube"), tempfile.TemporaryDirectory() as d:
         products.write_netcdf(cube, Path(d) / "cube.nc")
     return {"wall": time.perf_counter() - t, "rss": _peak_rss_gb(), "stages": timings}
 
 
 def run_child(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -77,13 +85,24 @@ def warm_up_jit() -> None:
     from spectramind.calibration import fast
 
     z = np.zeros((2, 1, 1))
-    fast.pixel_chain(np.zeros((4, 1, 1), np.uint16), gain=1.0, offset=0.0, coeffs=None, dark=z[0], dt=(0.1, 0.2),
-                     flat_safe=np.ones((1, 1)), read=z[0], static_mask=np.zeros((1, 1), bool))
+    fast.pixel_chain(
+        np.zeros((4, 1, 1), np.uint16),
+        gain=1.0,
+        offset=0.0,
+        coeffs=None,
+        dark=z[0],
+        dt=(0.1, 0.2),
+        flat_safe=np.ones((1, 1)),
+        read=z[0],
+        static_mask=np.zeros((1, 1), bool),
+    )
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, help="challenge-layout root with one full-size train planet")
+    p.add_argument(
+        "--data", type=Path, help="challenge-layout root with one full-size train planet"
+    )
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -101,8 +120,24 @@ def main() -> int:
         tmp = tempfile.TemporaryDirectory()
         root = Path(tmp.name)
         print("simulating one full-size planet ...", flush=True)
-        subprocess.run([sys.executable, "-m", "spectramind.cli", "simulate", str(root), "--n-train", "1",
-                        "--n-test", "0", "--seed", "7", "--second-visit-fraction", "0"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "spectramind.cli",
+                "simulate",
+                str(root),
+                "--n-train",
+                "1",
+                "--n-test",
+                "0",
+                "--seed",
+                "7",
+                "--second-visit-fraction",
+                "0",
+            ],
+            check=True,
+        )
     planet = io.list_planets(root, "train")[0]
     warm_up_jit()
     reads, pandas_reads, chains = [], [], []
@@ -112,17 +147,26 @@ def main() -> int:
         chains.append(run_child(["chain", str(root), str(planet)]))
     med = statistics.median
     t_read, t_pd, t_chain = (med(r["wall"] for r in rs) for rs in (reads, pandas_reads, chains))
-    sizes = sum(io.signal_path(root, "train", planet, i, 0).stat().st_size for i in io.INSTRUMENTS) / 1e6
+    sizes = (
+        sum(io.signal_path(root, "train", planet, i, 0).stat().st_size for i in io.INSTRUMENTS)
+        / 1e6
+    )
     print(f"planet {planet}: signal parquets {sizes:.0f} MB; medians of {a.repeat} fresh processes")
-    print(f"  read both signals into numpy (spectramind.io)   {t_read:6.2f} s   peak RSS {max(r['rss'] for r in reads):.2f} GB")
+    print(
+        f"  read both signals into numpy (spectramind.io)   {t_read:6.2f} s   peak RSS {max(r['rss'] for r in reads):.2f} GB"
+    )
     print(f"  read both signals (pandas.read_parquet, ref.)    {t_pd:6.2f} s")
-    print(f"  whole chain: files -> cube                       {t_chain:6.2f} s   peak RSS {max(r['rss'] for r in chains):.2f} GB")
+    print(
+        f"  whole chain: files -> cube                       {t_chain:6.2f} s   peak RSS {max(r['rss'] for r in chains):.2f} GB"
+    )
     stages = chains[0]["stages"].keys()
     for s in stages:
         print(f"      {s:40s} {med(c['stages'][s] for c in chains):6.2f} s")
     ratio = t_chain / t_read
     rss = max(r["rss"] for r in chains)
-    print(f"  chain / read = {ratio:.2f} (goal <= {GOAL_RATIO}); peak RSS {rss:.2f} GB (goal <= {GOAL_RSS_GB})")
+    print(
+        f"  chain / read = {ratio:.2f} (goal <= {GOAL_RATIO}); peak RSS {rss:.2f} GB (goal <= {GOAL_RSS_GB})"
+    )
     if tmp is not None:
         tmp.cleanup()
     return 0 if ratio <= GOAL_RATIO and rss <= GOAL_RSS_GB else 1

@@ -38,7 +38,9 @@ def main() -> int:
     wl = io.read_wavelengths(root / "wavelengths.csv")
     truth_t0 = pd.read_csv(root / "sim_truth.csv")
     stars = pd.concat([io.read_star_info(root / f"{s}_star_info.csv") for s in ("train", "test")])
-    labels = pd.concat([io.read_labels(root / "train.csv"), io.read_labels(root / "test_truth.csv")])
+    labels = pd.concat(
+        [io.read_labels(root / "train.csv"), io.read_labels(root / "test_truth.csv")]
+    )
     ok = True
     rows = []
     for path in sorted((a.results / "cubes").glob("*.nc")):
@@ -50,7 +52,9 @@ def main() -> int:
         w = np.nan_to_num(cube["oot_level"].values[0, 1:])
         true_airs = float(np.sum(w * y[1:]) / np.sum(w))
         white = fit_white(cube, star, FitConfig())
-        t14, _ = phase.transit_durations(star["P"], star["sma"], star["i"], float(np.sqrt(true_airs)))
+        t14, _ = phase.transit_durations(
+            star["P"], star["sma"], star["i"], float(np.sqrt(true_airs))
+        )
         for inst, true in (("FGS1", y[0]), ("AIRS-CH0", true_airs)):
             k, ke = white.k[inst], white.k_err[inst]
             z = (k**2 - true) / (2 * k * ke)
@@ -58,10 +62,17 @@ def main() -> int:
             rows.append((pid, inst, true, k**2, 2 * k * ke, z))
         for v in range(cube.sizes["visit"]):
             t0 = truth_t0.query("planet_id == @pid and visit == @v")["t0_h"].item()
-            di, de = cube["ingress"].values[v] - (t0 - t14 / 2), cube["egress"].values[v] - (t0 + t14 / 2)
+            di, de = (
+                cube["ingress"].values[v] - (t0 - t14 / 2),
+                cube["egress"].values[v] - (t0 + t14 / 2),
+            )
             ok &= max(abs(di), abs(de)) <= CONTACT_TOL_H
-            print(f"{pid} visit {v}: ingress error {di * 60:+6.1f} min, egress error {de * 60:+6.1f} min")
-    print(f"{'planet':>11s} {'inst':8s} {'true depth':>11s} {'cube depth':>11s} {'sigma':>8s} {'z':>6s}")
+            print(
+                f"{pid} visit {v}: ingress error {di * 60:+6.1f} min, egress error {de * 60:+6.1f} min"
+            )
+    print(
+        f"{'planet':>11s} {'inst':8s} {'true depth':>11s} {'cube depth':>11s} {'sigma':>8s} {'z':>6s}"
+    )
     for pid, inst, true, est, sig, z in rows:
         print(f"{pid:11d} {inst:8s} {true:11.6f} {est:11.6f} {sig * 1e6:6.0f}pp {z:+6.2f}")
     print("wavelength coordinate == wavelengths.csv for every cube" if ok else "SOME CHECKS FAILED")

@@ -43,8 +43,15 @@ def time_planet(cube, star, cfg: pf.FitConfig) -> tuple[float, float, str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=3, help="cubes (seeds) per row; the median is printed")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (numpy BLAS: set OPENBLAS_NUM_THREADS)")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="cubes (seeds) per row; the median is printed"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (numpy BLAS: set OPENBLAS_NUM_THREADS)",
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -67,7 +74,9 @@ def main() -> None:
             return f"{statistics.median(xs):6.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
         total = statistics.median([a + b for a, b in zip(white, spec, strict=True)])
-        print(f"{n_visits:>6}  {cell(white):>22}  {cell(spec):>22}  {total:8.2f}  {'; '.join(notes)}")
+        print(
+            f"{n_visits:>6}  {cell(white):>22}  {cell(spec):>22}  {total:8.2f}  {'; '.join(notes)}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,12 @@ DEFAULT_VARIANTS = ("constant", "physics", "model", "no_physics", "no_symbolic",
 
 def load_config(configfiles: list[Path]) -> dict:
     """config/config.yaml updated (recursively) by each ``--configfile``, like Snakemake."""
+
     def update(a: dict, b: dict) -> dict:
         for k, v in b.items():
-            a[k] = update(a.get(k, {}), v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+            a[k] = (
+                update(a.get(k, {}), v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+            )
         return a
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -54,7 +57,11 @@ def load_config(configfiles: list[Path]) -> dict:
 
 
 def _root(workdir: Path, cfg: dict) -> Path:
-    return workdir / cfg["simulation"]["out"] if cfg["data"]["root"] is None else Path(cfg["data"]["root"])
+    return (
+        workdir / cfg["simulation"]["out"]
+        if cfg["data"]["root"] is None
+        else Path(cfg["data"]["root"])
+    )
 
 
 def _ids(root: Path, split: str) -> list[int]:
@@ -62,13 +69,18 @@ def _ids(root: Path, split: str) -> list[int]:
 
 
 def _files(workdir: Path, ids: list[int]) -> tuple[list[Path], list[Path]]:
-    return ([workdir / "results" / "cubes" / f"{p}.nc" for p in ids],
-            [workdir / "results" / "physics" / f"{p}.nc" for p in ids])
+    return (
+        [workdir / "results" / "cubes" / f"{p}.nc" for p in ids],
+        [workdir / "results" / "physics" / f"{p}.nc" for p in ids],
+    )
 
 
 def _score(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float, float]) -> dict:
     rep = metric.score_report(y, mu, sigma, naive_mean=naive[0], naive_sigma=naive[1])
-    return {k: rep[k] for k in ("score", "rmse_fgs_ppm", "rmse_airs_ppm", "coverage_1sigma", "coverage_2sigma")}
+    return {
+        k: rep[k]
+        for k in ("score", "rmse_fgs_ppm", "rmse_airs_ppm", "coverage_1sigma", "coverage_2sigma")
+    }
 
 
 def _test_sets(workdir: Path, cfg: dict, fresh: Path | None) -> dict[str, tuple[Path, Path]]:
@@ -79,7 +91,9 @@ def _test_sets(workdir: Path, cfg: dict, fresh: Path | None) -> dict[str, tuple[
     return sets
 
 
-def _run_variant(name: str, workdir: str, cfg: dict, threads: int, tests: dict, queue: mp.Queue) -> None:
+def _run_variant(
+    name: str, workdir: str, cfg: dict, threads: int, tests: dict, queue: mp.Queue
+) -> None:
     """Child process: train one variant, predict every test set, report scores and costs."""
     import torch
 
@@ -92,8 +106,11 @@ def _run_variant(name: str, workdir: str, cfg: dict, threads: int, tests: dict, 
     root = _root(wd, cfg)
     arch, tc, lc = configs_from_params(cfg["model"], cfg["loss"], threads=threads)
     arch = {
-        "model": arch, "no_physics": replace(arch, use_physics=False), "no_symbolic": arch,
-        "prior_only": replace(arch, use_encoders=False), "gnn": replace(arch, airs_encoder="gnn"),
+        "model": arch,
+        "no_physics": replace(arch, use_physics=False),
+        "no_symbolic": arch,
+        "prior_only": replace(arch, use_encoders=False),
+        "gnn": replace(arch, airs_encoder="gnn"),
         "concat": replace(arch, fusion="concat"),
     }[name]
     if name == "no_symbolic":
@@ -103,11 +120,18 @@ def _run_variant(name: str, workdir: str, cfg: dict, threads: int, tests: dict, 
     y_train = truth_for(root, "train", train.planet_ids)
     naive = metric.naive_stats(y_train)
     t0 = time.perf_counter()
-    res = fit_model(train, y_train, model_config=arch, loss_config=lc, train_config=tc, progress=lambda s: None)
+    res = fit_model(
+        train, y_train, model_config=arch, loss_config=lc, train_config=tc, progress=lambda s: None
+    )
     t_train = time.perf_counter() - t0
-    common = {"variant": name, "train_s": t_train, "best_epoch": res.info["best_epoch"],
-              "epochs": res.info["epochs_run"], "val_score": res.info.get("val_score", float("nan")),
-              "n_params": sum(p.numel() for p in res.model.parameters())}
+    common = {
+        "variant": name,
+        "train_s": t_train,
+        "best_epoch": res.info["best_epoch"],
+        "epochs": res.info["epochs_run"],
+        "val_score": res.info.get("val_score", float("nan")),
+        "n_params": sum(p.numel() for p in res.model.parameters()),
+    }
     rows = []
     for split, (twd, troot) in tests.items():
         t0 = time.perf_counter()
@@ -117,8 +141,16 @@ def _run_variant(name: str, workdir: str, cfg: dict, threads: int, tests: dict, 
         mu, sigma = predict(res.model, test)
         t_inf = time.perf_counter() - t0
         y_test = truth_for(troot, "test", test.planet_ids)
-        rows.append({**common, "split": split, "n_planets": len(test), **_score(y_test, mu, sigma, naive),
-                     "load_ms_per_planet": 1e3 * t_load / len(test), "infer_ms_per_planet": 1e3 * t_inf / len(test)})
+        rows.append(
+            {
+                **common,
+                "split": split,
+                "n_planets": len(test),
+                **_score(y_test, mu, sigma, naive),
+                "load_ms_per_planet": 1e3 * t_load / len(test),
+                "infer_ms_per_planet": 1e3 * t_inf / len(test),
+            }
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put([{**r, "peak_rss_mb": peak, "torch_threads": torch.get_num_threads()} for r in rows])
 
@@ -144,45 +176,95 @@ def baseline_rows(workdir: Path, cfg: dict, names: list[str], tests: dict) -> li
                 _, mu, sigma = load_physics(_files(Path(twd), ids)[1])
                 if recal is not None:
                     mu, sigma = recal.apply(mu, sigma)
-            rows.append({"variant": name, "split": split, "n_planets": len(ids), **_score(y, mu, sigma, naive)})
+            rows.append(
+                {
+                    "variant": name,
+                    "split": split,
+                    "n_planets": len(ids),
+                    **_score(y, mu, sigma, naive),
+                }
+            )
     return rows
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workdir", type=Path, default=Path("."), help="folder holding results/ of a finished run")
-    ap.add_argument("--configfile", type=Path, action="append", default=[], help="config used for that run")
-    ap.add_argument("--fresh", type=Path, default=None,
-                    help="optional second workdir with a test-only split (cubes, physics fits, test_truth.csv)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--workdir", type=Path, default=Path("."), help="folder holding results/ of a finished run"
+    )
+    ap.add_argument(
+        "--configfile", type=Path, action="append", default=[], help="config used for that run"
+    )
+    ap.add_argument(
+        "--fresh",
+        type=Path,
+        default=None,
+        help="optional second workdir with a test-only split (cubes, physics fits, test_truth.csv)",
+    )
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=None, help="CSV (default: WORKDIR/results/ablation.csv)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="CSV (default: WORKDIR/results/ablation.csv)"
+    )
     args = ap.parse_args(argv)
     cfg = load_config(args.configfile)
     cfg.setdefault("data", {}).setdefault("root", None)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     tests = _test_sets(args.workdir, cfg, args.fresh)
-    rows = baseline_rows(args.workdir, cfg, [n for n in names if n in ("constant", "physics")], tests)
+    rows = baseline_rows(
+        args.workdir, cfg, [n for n in names if n in ("constant", "physics")], tests
+    )
     ctx = mp.get_context("spawn")
     for name in (n for n in names if n in MODEL_VARIANTS):
         q: mp.Queue = ctx.Queue()
-        p = ctx.Process(target=_run_variant, args=(name, str(args.workdir), cfg, args.threads,
-                                                   {k: (str(a), str(b)) for k, (a, b) in tests.items()}, q))
+        p = ctx.Process(
+            target=_run_variant,
+            args=(
+                name,
+                str(args.workdir),
+                cfg,
+                args.threads,
+                {k: (str(a), str(b)) for k, (a, b) in tests.items()},
+                q,
+            ),
+        )
         t0 = time.perf_counter()
         p.start()
         got = q.get()
         p.join()
         for row in got:
             row["wall_s"] = time.perf_counter() - t0
-            print(f"{name} on {row['split']}: score {row['score']:.4f}, coverage {row['coverage_1sigma']:.3f}, "
-                  f"train {row['train_s']:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"{name} on {row['split']}: score {row['score']:.4f}, coverage {row['coverage_1sigma']:.3f}, "
+                f"train {row['train_s']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         rows += got
     table = pd.DataFrame(rows).sort_values(["split"], kind="stable").reset_index(drop=True)
     out = args.out or args.workdir / "results" / "ablation.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    cols = [c for c in ("split", "variant", "n_planets", "score", "coverage_1sigma", "coverage_2sigma", "rmse_fgs_ppm",
-                        "rmse_airs_ppm", "train_s", "best_epoch", "peak_rss_mb", "infer_ms_per_planet") if c in table]
+    cols = [
+        c
+        for c in (
+            "split",
+            "variant",
+            "n_planets",
+            "score",
+            "coverage_1sigma",
+            "coverage_2sigma",
+            "rmse_fgs_ppm",
+            "rmse_airs_ppm",
+            "train_s",
+            "best_epoch",
+            "peak_rss_mb",
+            "infer_ms_per_planet",
+        )
+        if c in table
+    ]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return table
 

@@ -68,13 +68,25 @@ def main() -> int:
         raw = pq.read_table(res / "excerpts" / name).column(0).to_numpy().reshape(shape)
         real.update(cds_stats(raw, *adc[inst], 25))
     star = io.read_star_info(res / "train_star_info.csv").loc[342072318]
-    maps = {i: io.read_calibration(sim.default_calibration_dir() / f"{i}_calibration_0", i) for i in io.INSTRUMENTS}
+    maps = {
+        i: io.read_calibration(sim.default_calibration_dir() / f"{i}_calibration_0", i)
+        for i in io.INSTRUMENTS
+    }
     axis = io.read_axis_info(res / "axis_info.parquet")
     wl = io.read_wavelengths(res / "wavelengths.csv")
     spectrum = np.full(283, 0.0147)
     t = time.perf_counter()
-    frames, truth = sim.simulate_visit(star=star, spectrum=spectrum, maps=maps, axis=axis, adc=adc,
-                                       seed=(0, 342072318, 0), time_scale=1, wavelengths=wl, brightness=1.0)
+    frames, truth = sim.simulate_visit(
+        star=star,
+        spectrum=spectrum,
+        maps=maps,
+        axis=axis,
+        adc=adc,
+        seed=(0, 342072318, 0),
+        time_scale=1,
+        wavelengths=wl,
+        brightness=1.0,
+    )
     elapsed = time.perf_counter() - t
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     simulated = {}
@@ -86,9 +98,15 @@ def main() -> int:
         s = simulated[key]
         rel = (s - r) / abs(r)
         ok &= abs(rel) <= TOLERANCE
-        print(f"{key:40s} {r:12.1f} {s:12.1f} {rel:+9.1%}{'' if abs(rel) <= TOLERANCE else '  <-- outside 25 %'}")
-    print(f"frames: AIRS {frames['AIRS-CH0'].shape}, FGS1 {frames['FGS1'].shape}; t0 {truth.t0_h:.2f} h")
-    print(f"full-size simulation of one planet (one visit, in memory): {elapsed:.1f} s, peak RSS {peak_gb:.2f} GB")
+        print(
+            f"{key:40s} {r:12.1f} {s:12.1f} {rel:+9.1%}{'' if abs(rel) <= TOLERANCE else '  <-- outside 25 %'}"
+        )
+    print(
+        f"frames: AIRS {frames['AIRS-CH0'].shape}, FGS1 {frames['FGS1'].shape}; t0 {truth.t0_h:.2f} h"
+    )
+    print(
+        f"full-size simulation of one planet (one visit, in memory): {elapsed:.1f} s, peak RSS {peak_gb:.2f} GB"
+    )
     print("all figures within 25 %" if ok else "SOME FIGURES OUTSIDE 25 %")
     return 0 if ok else 1
 

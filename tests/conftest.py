@@ -49,9 +49,21 @@ SNAKEMAKE_TIMEOUT_S = 3600  # the whole tiny run takes ~5 min on 2 busy cores
 
 
 def _snakemake_small(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(SMALL_CONFIG), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S, check=False)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(SMALL_CONFIG),
+        *args,
+    ]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S, check=False
+    )
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
     return res

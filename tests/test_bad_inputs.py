@@ -52,8 +52,18 @@ FLOAT32_RTOL = 1e-6
 # neighbouring AIRS columns of the simulated star differ by well under 10 % in flux, so the
 # interpolated bin must land within 10 % of the flux the live column measures
 NEIGHBOUR_FLUX_RTOL = 0.1
-TINY = ModelConfig(fgs_time_bin=1, airs_time_bin=1, airs_wavelength_bins=8, d_model=8, d_state=4, airs_hidden=8,
-                   airs_layers=2, d_fusion=8, n_heads=2, spectral_rank=3)
+TINY = ModelConfig(
+    fgs_time_bin=1,
+    airs_time_bin=1,
+    airs_wavelength_bins=8,
+    d_model=8,
+    d_state=4,
+    airs_hidden=8,
+    airs_layers=2,
+    d_fusion=8,
+    n_heads=2,
+    spectral_rank=3,
+)
 
 
 # --------------------------------------------------------------------------- fixtures, helpers
@@ -61,8 +71,15 @@ TINY = ModelConfig(fgs_time_bin=1, airs_time_bin=1, airs_wavelength_bins=8, d_mo
 def clean_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny challenge-layout root (2 train + 1 test planets, 250x fewer frames), made once."""
     root = tmp_path_factory.mktemp("clean") / "data"
-    sim.simulate_dataset(root, n_train=2, n_test=1, seed=1, time_scale=250, second_visit_fraction=0.1,
-                         log=lambda msg: None)
+    sim.simulate_dataset(
+        root,
+        n_train=2,
+        n_test=1,
+        seed=1,
+        time_scale=250,
+        second_visit_fraction=0.1,
+        log=lambda msg: None,
+    )
     return root
 
 
@@ -121,7 +138,9 @@ def test_missing_signal_file(root: Path, tmp_path: Path) -> None:
 
 def test_missing_signal_of_a_second_visit_is_not_dropped(root: Path) -> None:
     """A visit with one of its two signals missing used to vanish when the AIRS one was gone."""
-    pid = next(p for p in io.list_planets(root, "train") if len(io.list_visits(root, "train", p)) == 2)
+    pid = next(
+        p for p in io.list_planets(root, "train") if len(io.list_visits(root, "train", p)) == 2
+    )
     path = io.signal_path(root, "train", pid, "AIRS-CH0", 1)
     path.unlink()
     with pytest.raises(io.DataError) as exc:
@@ -173,7 +192,9 @@ def test_signal_wrong_dtype(root: Path, tmp_path: Path, dtype: type, arrow: str)
     pid = planet_of(root)
     path = io.signal_path(root, "test", pid, "FGS1", 0)
     table = pq.read_table(path)
-    rewrite_parquet(path, table.set_column(3, "column_3", pa.array(table.column(3).to_numpy().astype(dtype))))
+    rewrite_parquet(
+        path, table.set_column(3, "column_3", pa.array(table.column(3).to_numpy().astype(dtype)))
+    )
     out = tmp_path / "series.nc"
     with pytest.raises(io.DataError) as exc:
         calibrate_rule(root, pid, out)
@@ -181,8 +202,12 @@ def test_signal_wrong_dtype(root: Path, tmp_path: Path, dtype: type, arrow: str)
     assert_nothing_written(out)
 
 
-@pytest.mark.parametrize(("name", "shape"), [("dark", (356, 32)), ("read", (32, 355)), ("linear_corr", (32, 356))])
-def test_calibration_map_wrong_shape(root: Path, tmp_path: Path, name: str, shape: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("name", "shape"), [("dark", (356, 32)), ("read", (32, 355)), ("linear_corr", (32, 356))]
+)
+def test_calibration_map_wrong_shape(
+    root: Path, tmp_path: Path, name: str, shape: tuple[int, int]
+) -> None:
     pid = planet_of(root)
     path = io.calibration_dir(root, "test", pid, "AIRS-CH0", 0) / f"{name}.parquet"
     arr = np.ones(shape)
@@ -197,21 +222,29 @@ def test_calibration_map_wrong_shape(root: Path, tmp_path: Path, name: str, shap
 
 @pytest.mark.parametrize("instrument", io.INSTRUMENTS)
 @pytest.mark.parametrize("value", [0.0, np.nan, 0.1], ids=["zero", "nan", "below-minimum"])
-def test_flat_unusable_everywhere_is_refused(root: Path, tmp_path: Path, instrument: str, value: float) -> None:
+def test_flat_unusable_everywhere_is_refused(
+    root: Path, tmp_path: Path, instrument: str, value: float
+) -> None:
     pid = planet_of(root)
     ny, nx = io.DETECTOR_SHAPE[instrument]
     cal = edit_map(root, pid, instrument, flat=np.full((ny, nx), value))
     out = tmp_path / "series.nc"
     with pytest.raises(io.DataError) as exc:
         calibrate_rule(root, pid, out)
-    assert_error_names(exc, cal / "flat.parquet", f"no usable flat-field value: all {ny * nx} pixels are NaN, "
-                                                  "zero or below calibration.flat_minimum=0.2")
+    assert_error_names(
+        exc,
+        cal / "flat.parquet",
+        f"no usable flat-field value: all {ny * nx} pixels are NaN, "
+        "zero or below calibration.flat_minimum=0.2",
+    )
     assert_nothing_written(out)
 
 
 def test_single_bad_flat_pixels_are_masked_not_fatal(root: Path, tmp_path: Path) -> None:
     pid = planet_of(root)
-    flat = io.read_calibration(io.calibration_dir(root, "test", pid, "AIRS-CH0", 0), "AIRS-CH0").flat.copy()
+    flat = io.read_calibration(
+        io.calibration_dir(root, "test", pid, "AIRS-CH0", 0), "AIRS-CH0"
+    ).flat.copy()
     flat[16, 100], flat[15, 200] = np.nan, 0.0  # on the trace
     edit_map(root, pid, "AIRS-CH0", flat=flat)
     out = tmp_path / "series.nc"
@@ -245,7 +278,9 @@ def test_dead_spectral_region_is_refused(root: Path, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def dead_column_series(clean_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def dead_column_series(
+    clean_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     """(clean series, series with AIRS column 180 dead top to bottom) of the test planet."""
     base = tmp_path_factory.mktemp("dead")
     root = base / "data"
@@ -253,7 +288,9 @@ def dead_column_series(clean_root: Path, tmp_path_factory: pytest.TempPathFactor
     pid = io.list_planets(root, "test")[0]
     clean = base / "clean.nc"
     calibrate_rule(root, pid, clean)
-    dead = io.read_calibration(io.calibration_dir(root, "test", pid, "AIRS-CH0", 0), "AIRS-CH0").dead.copy()
+    dead = io.read_calibration(
+        io.calibration_dir(root, "test", pid, "AIRS-CH0", 0), "AIRS-CH0"
+    ).dead.copy()
     dead[:, DEAD_COLUMN] = True
     edit_map(root, pid, "AIRS-CH0", dead=dead)
     broken = base / "dead.nc"
@@ -267,19 +304,27 @@ def test_dead_column_is_interpolated_and_flagged(dead_column_series: tuple[Path,
         assert np.isfinite(flux).all() and np.isfinite(d["airs_var"].values).all()
         assert np.flatnonzero(d["airs_filled"].values[0]).tolist() == [DEAD_BIN]
         assert not c["airs_filled"].values.any()
-        np.testing.assert_allclose(flux[:, DEAD_BIN], 0.5 * (flux[:, DEAD_BIN - 1] + flux[:, DEAD_BIN + 1]),
-                                   rtol=FLOAT32_RTOL)
+        np.testing.assert_allclose(
+            flux[:, DEAD_BIN],
+            0.5 * (flux[:, DEAD_BIN - 1] + flux[:, DEAD_BIN + 1]),
+            rtol=FLOAT32_RTOL,
+        )
         others = np.arange(flux.shape[1]) != DEAD_BIN
-        np.testing.assert_array_equal(flux[:, others], clean[:, others])  # the other bins are untouched
-        np.testing.assert_allclose(flux[:, DEAD_BIN].mean(), clean[:, DEAD_BIN].mean(), rtol=NEIGHBOUR_FLUX_RTOL)
+        np.testing.assert_array_equal(
+            flux[:, others], clean[:, others]
+        )  # the other bins are untouched
+        np.testing.assert_allclose(
+            flux[:, DEAD_BIN].mean(), clean[:, DEAD_BIN].mean(), rtol=NEIGHBOUR_FLUX_RTOL
+        )
 
 
 @pytest.mark.slow
 # build_cube's white light takes np.nanmean over time bins that the 250x coarser cadence leaves
 # empty: numpy warns, the bins are NaN by design (not this test's concern)
 @pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
-def test_dead_column_keeps_the_cube_and_the_fit_finite(clean_root: Path, dead_column_series: tuple[Path, Path]
-                                                        ) -> None:
+def test_dead_column_keeps_the_cube_and_the_fit_finite(
+    clean_root: Path, dead_column_series: tuple[Path, Path]
+) -> None:
     from spectramind.calibration.products import series_from_dataset
 
     pid = io.list_planets(clean_root, "test")[0]
@@ -287,12 +332,16 @@ def test_dead_column_keeps_the_cube_and_the_fit_finite(clean_root: Path, dead_co
     star = io.star_row(io.read_star_info(stars), pid, stars)
     with xr.open_dataset(dead_column_series[1]) as ds:
         visits = series_from_dataset(ds.load())
-    cube = build_cube(pid, visits, star, io.read_wavelengths(clean_root / "wavelengths.csv"), CalibrationConfig())
+    cube = build_cube(
+        pid, visits, star, io.read_wavelengths(clean_root / "wavelengths.csv"), CalibrationConfig()
+    )
     flux = cube["flux"].values
     assert np.isfinite(flux).any(axis=1).all()  # every wavelength has data
     # the dead bin has data exactly where its live neighbour has (the coarse test cadence
     # leaves most 2-minute bins empty for every wavelength)
-    np.testing.assert_array_equal(np.isfinite(flux[:, :, 1 + DEAD_BIN]), np.isfinite(flux[:, :, DEAD_BIN]))
+    np.testing.assert_array_equal(
+        np.isfinite(flux[:, :, 1 + DEAD_BIN]), np.isfinite(flux[:, :, DEAD_BIN])
+    )
     fit = fit_planet(cube, star, FitConfig())
     assert fit.flag != "failed"
     assert np.isfinite(fit.depth).all() and np.isfinite(fit.sigma).all() and (fit.sigma > 0).all()
@@ -303,7 +352,9 @@ def test_planet_without_star_row(root: Path) -> None:
     stars = root / "test_star_info.csv"
     df = pd.read_csv(stars)
     df[df["planet_id"] != pid].to_csv(stars, index=False)
-    with pytest.raises(io.DataError) as exc:  # what workflow/scripts/phase.py and fit_transit.py call
+    with pytest.raises(
+        io.DataError
+    ) as exc:  # what workflow/scripts/phase.py and fit_transit.py call
         io.star_row(io.read_star_info(stars), pid, stars)
     assert_error_names(exc, stars, f"no star row for planet {pid}")
 
@@ -320,11 +371,19 @@ def test_planet_folder_not_an_id(root: Path, name: str) -> None:
 def test_labels_wrong_columns(root: Path, edit: str) -> None:
     path = root / "train.csv"
     df = pd.read_csv(path)
-    df = df.drop(columns="wl_77") if edit == "missing" else pd.concat([df, pd.DataFrame({"sigma_1": [1e-3] * len(df)})], axis=1)
+    df = (
+        df.drop(columns="wl_77")
+        if edit == "missing"
+        else pd.concat([df, pd.DataFrame({"sigma_1": [1e-3] * len(df)})], axis=1)
+    )
     df.to_csv(path, index=False)
-    problem = r"missing ['wl_77'], extra []" if edit == "missing" else r"missing [], extra ['sigma_1']"
-    for call in (lambda: labels_array(root, "train"),  # predict_constant; root as the simulated input
-                 lambda: truth_for(path, "train", io.list_planets(root, "train"))):  # recalibrate, score
+    problem = (
+        r"missing ['wl_77'], extra []" if edit == "missing" else r"missing [], extra ['sigma_1']"
+    )
+    for call in (
+        lambda: labels_array(root, "train"),  # predict_constant; root as the simulated input
+        lambda: truth_for(path, "train", io.list_planets(root, "train")),
+    ):  # recalibrate, score
         with pytest.raises(io.DataError) as exc:
             call()
         assert_error_names(exc, path, f"wrong columns: {problem}")
@@ -332,12 +391,22 @@ def test_labels_wrong_columns(root: Path, edit: str) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value", "problem"),
-    [("extraction_rows", [24, 8], "calibration.extraction_rows: [24, 8] is not a row range"),
-     ("background_rows", [[0, 4], [30, 28]], "calibration.background_rows: [30, 28] is not a row range"),
-     ("fgs_annulus", [3.0, 14.0], "calibration.fgs_annulus: [3.0, 14.0] must satisfy fgs_aperture_radius (5.0)"),
-     ("time_bin_s", 3600.0, "calibration.time_bin_s: 3600.0 s gives 8 time bins"),
-     ("extraction", "fancy", "calibration.extraction must be 'optimal' or 'box', got 'fancy'"),
-     ("flat_min", 0.2, "unknown calibration config keys: ['flat_min']")],
+    [
+        ("extraction_rows", [24, 8], "calibration.extraction_rows: [24, 8] is not a row range"),
+        (
+            "background_rows",
+            [[0, 4], [30, 28]],
+            "calibration.background_rows: [30, 28] is not a row range",
+        ),
+        (
+            "fgs_annulus",
+            [3.0, 14.0],
+            "calibration.fgs_annulus: [3.0, 14.0] must satisfy fgs_aperture_radius (5.0)",
+        ),
+        ("time_bin_s", 3600.0, "calibration.time_bin_s: 3600.0 s gives 8 time bins"),
+        ("extraction", "fancy", "calibration.extraction must be 'optimal' or 'box', got 'fancy'"),
+        ("flat_min", 0.2, "unknown calibration config keys: ['flat_min']"),
+    ],
 )
 def test_invalid_calibration_config(key: str, value: object, problem: str) -> None:
     """Values the JSON schema cannot refuse (relations between keys) fail before any work."""
@@ -356,19 +425,30 @@ def checkpoint(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize(
     ("edit", "problem"),
-    [({"d_model": 12}, "shape mismatch"), ({"airs_encoder": "gnn"}, "missing"),
-     ({"spectral_rank": 5}, "shape mismatch"), ({"n_layers": 2}, "invalid model section")],
+    [
+        ({"d_model": 12}, "shape mismatch"),
+        ({"airs_encoder": "gnn"}, "missing"),
+        ({"spectral_rank": 5}, "shape mismatch"),
+        ({"n_layers": 2}, "invalid model section"),
+    ],
 )
-def test_checkpoint_not_matching_its_config(checkpoint: tuple[Path, Path], tmp_path: Path, edit: dict,
-                                           problem: str) -> None:
+def test_checkpoint_not_matching_its_config(
+    checkpoint: tuple[Path, Path], tmp_path: Path, edit: dict, problem: str
+) -> None:
     pt, js = checkpoint
     doc = json.loads(js.read_text())
     doc["model"].update(edit)
     js.write_text(json.dumps(doc))
     out = tmp_path / "predictions" / "test.csv"
     with pytest.raises(CheckpointError) as exc:  # the body of workflow/scripts/predict_model.py
-        predict_from_products(cubes=[tmp_path / "never-read.nc"], fits=[tmp_path / "never-read.nc"], model_path=pt,
-                              config_path=js, device="cpu", out=out)
+        predict_from_products(
+            cubes=[tmp_path / "never-read.nc"],
+            fits=[tmp_path / "never-read.nc"],
+            model_path=pt,
+            config_path=js,
+            device="cpu",
+            out=out,
+        )
     assert problem in str(exc.value)
     assert str(js) in str(exc.value)
     assert_nothing_written(out)
@@ -386,12 +466,16 @@ def test_checkpoint_weights_not_a_state_dict(checkpoint: tuple[Path, Path], stat
 
 @pytest.mark.parametrize(
     ("array", "value", "problem"),
-    [("mu", np.nan, "mu has 1 non-finite or negative values (planets [2])"),
-     ("mu", -1e-4, "mu has 1 non-finite or negative values (planets [2])"),
-     ("sigma", np.inf, "sigma has 1 non-finite or negative values (planets [2])"),
-     ("sigma", -1e-6, "sigma has 1 non-finite or negative values (planets [2])")],
+    [
+        ("mu", np.nan, "mu has 1 non-finite or negative values (planets [2])"),
+        ("mu", -1e-4, "mu has 1 non-finite or negative values (planets [2])"),
+        ("sigma", np.inf, "sigma has 1 non-finite or negative values (planets [2])"),
+        ("sigma", -1e-6, "sigma has 1 non-finite or negative values (planets [2])"),
+    ],
 )
-def test_bad_predictions_are_refused_before_writing(tmp_path: Path, array: str, value: float, problem: str) -> None:
+def test_bad_predictions_are_refused_before_writing(
+    tmp_path: Path, array: str, value: float, problem: str
+) -> None:
     ids = np.array([1, 2, 3])
     arrays = {"mu": np.full((3, io.N_BINS), 0.015), "sigma": np.full((3, io.N_BINS), 1e-4)}
     arrays[array][1, 17] = value
@@ -399,7 +483,9 @@ def test_bad_predictions_are_refused_before_writing(tmp_path: Path, array: str, 
         predict.submission_frame(ids, arrays["mu"], arrays["sigma"])
     assert problem in str(exc.value)
     # a frame that bypassed submission_frame is validated again by the writer
-    good = predict.submission_frame(ids, np.full((3, io.N_BINS), 0.015), np.full((3, io.N_BINS), 1e-4))
+    good = predict.submission_frame(
+        ids, np.full((3, io.N_BINS), 0.015), np.full((3, io.N_BINS), 1e-4)
+    )
     out = tmp_path / "predictions" / "test.csv"
     predict.write_submission(good, out)
     before = out.read_bytes()
@@ -415,7 +501,9 @@ def test_bad_predictions_are_refused_before_writing(tmp_path: Path, array: str, 
 
 def test_bad_predictions_never_reach_submission_csv(tmp_path: Path) -> None:
     """rule submit: predictions with NaN (written by another tool) are refused, no submission.csv."""
-    good = predict.submission_frame([1, 2], np.full((2, io.N_BINS), 0.015), np.full((2, io.N_BINS), 1e-4))
+    good = predict.submission_frame(
+        [1, 2], np.full((2, io.N_BINS), 0.015), np.full((2, io.N_BINS), 1e-4)
+    )
     pred = tmp_path / "pred.csv"
     bad = good.copy()
     bad.loc[0, "sigma_5"] = np.nan
@@ -423,7 +511,9 @@ def test_bad_predictions_never_reach_submission_csv(tmp_path: Path) -> None:
     bad.to_csv(pred, index=False)
     out = tmp_path / "results" / "submission.csv"
     with pytest.raises(submission.SubmissionError) as exc:
-        submission.write_validated(pred, out, REPO / "schemas" / "submission.schema.json", planets=[1, 2])
+        submission.write_validated(
+            pred, out, REPO / "schemas" / "submission.schema.json", planets=[1, 2]
+        )
     assert str(pred) in str(exc.value)
     assert "sigma_5" in str(exc.value) or "wl_9" in str(exc.value)
     assert_nothing_written(out)
@@ -434,7 +524,9 @@ class _Interrupted(KeyboardInterrupt):
     pass
 
 
-def test_interrupted_netcdf_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_netcdf_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def half_write(self: xr.Dataset, path: Path, **kwargs: object) -> None:
         Path(path).write_bytes(b"\x89HDF\r\n half")
         raise _Interrupted
@@ -446,7 +538,9 @@ def test_interrupted_netcdf_write_leaves_nothing(tmp_path: Path, monkeypatch: py
     assert_nothing_written(out)
 
 
-def test_interrupted_csv_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_csv_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def half_write(self: pd.DataFrame, path: Path, **kwargs: object) -> None:
         Path(path).write_text("planet_id,wl_1\n1,")
         raise _Interrupted
@@ -454,11 +548,15 @@ def test_interrupted_csv_write_leaves_nothing(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(pd.DataFrame, "to_csv", half_write)
     out = tmp_path / "predictions" / "test.csv"
     with pytest.raises(_Interrupted):
-        predict.write_submission(predict.submission_frame([1], np.ones((1, io.N_BINS)), np.ones((1, io.N_BINS))), out)
+        predict.write_submission(
+            predict.submission_frame([1], np.ones((1, io.N_BINS)), np.ones((1, io.N_BINS))), out
+        )
     assert_nothing_written(out)
 
 
-def test_interrupted_parquet_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_parquet_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def half_write(table: pa.Table, where: Path, **kwargs: object) -> None:
         Path(where).write_bytes(b"PAR1 half")
         raise _Interrupted
@@ -471,14 +569,26 @@ def test_interrupted_parquet_write_leaves_nothing(tmp_path: Path, monkeypatch: p
 
 
 # --------------------------------------------------------------------------- workflow level
-def run_workflow(wd: Path, root: Path, *targets: str, config: dict | None = None) -> subprocess.CompletedProcess:
+def run_workflow(
+    wd: Path, root: Path, *targets: str, config: dict | None = None
+) -> subprocess.CompletedProcess:
     for name in ("config", "schemas", "workflow", "resources"):
         if not (wd / name).exists():
             (wd / name).symlink_to(REPO / name)
     cfg = merge({"data": {"root": str(root)}}, config or {})
     (wd / "test_config.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [str(SNAKEMAKE), *targets, "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
-           "--cores", "2", "--configfile", str(wd / "test_config.yaml")]
+    cmd = [
+        str(SNAKEMAKE),
+        *targets,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(wd),
+        "--cores",
+        "2",
+        "--configfile",
+        str(wd / "test_config.yaml"),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
@@ -489,8 +599,14 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def assert_failed_cleanly(res: subprocess.CompletedProcess, wd: Path, *, names: list[str], outputs: list[str],
-                          log: str | None = None) -> None:
+def assert_failed_cleanly(
+    res: subprocess.CompletedProcess,
+    wd: Path,
+    *,
+    names: list[str],
+    outputs: list[str],
+    log: str | None = None,
+) -> None:
     """Non-zero exit; every string in ``names`` on stderr (and in the rule log, if given); the
     failing rule's outputs absent and no ``.part`` file anywhere under results/."""
     assert res.returncode != 0, res.stdout[-2000:]
@@ -515,7 +631,9 @@ def test_workflow_missing_signal(root: Path, tmp_path: Path, instrument: str) ->
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, root, f"results/cubes/{pid}.nc")
-    assert_failed_cleanly(res, wd, names=["DataError", f"{path}: file not found"], outputs=["results"])
+    assert_failed_cleanly(
+        res, wd, names=["DataError", f"{path}: file not found"], outputs=["results"]
+    )
 
 
 @pytest.mark.slow
@@ -526,8 +644,13 @@ def test_workflow_truncated_parquet(root: Path, tmp_path: Path) -> None:
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, root, f"results/series/{pid}.nc")
-    assert_failed_cleanly(res, wd, names=[f"{path}: not a readable parquet file"],
-                          outputs=[f"results/series/{pid}.nc"], log=f"results/logs/calibrate/{pid}.log")
+    assert_failed_cleanly(
+        res,
+        wd,
+        names=[f"{path}: not a readable parquet file"],
+        outputs=[f"results/series/{pid}.nc"],
+        log=f"results/logs/calibrate/{pid}.log",
+    )
     assert "Error in rule calibrate" in res.stderr
 
 
@@ -538,8 +661,13 @@ def test_workflow_flat_zero_everywhere(root: Path, tmp_path: Path) -> None:
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, root, f"results/series/{pid}.nc")
-    assert_failed_cleanly(res, wd, names=[f"{cal / 'flat.parquet'}: no usable flat-field value"],
-                          outputs=[f"results/series/{pid}.nc"], log=f"results/logs/calibrate/{pid}.log")
+    assert_failed_cleanly(
+        res,
+        wd,
+        names=[f"{cal / 'flat.parquet'}: no usable flat-field value"],
+        outputs=[f"results/series/{pid}.nc"],
+        log=f"results/logs/calibrate/{pid}.log",
+    )
 
 
 @pytest.mark.slow
@@ -551,8 +679,13 @@ def test_workflow_planet_without_star_row(root: Path, tmp_path: Path) -> None:
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, root, f"results/cubes/{pid}.nc")
-    assert_failed_cleanly(res, wd, names=[f"{stars}: no star row for planet {pid}"],
-                          outputs=[f"results/cubes/{pid}.nc"], log=f"results/logs/phase/{pid}.log")
+    assert_failed_cleanly(
+        res,
+        wd,
+        names=[f"{stars}: no star row for planet {pid}"],
+        outputs=[f"results/cubes/{pid}.nc"],
+        log=f"results/logs/phase/{pid}.log",
+    )
 
 
 @pytest.mark.slow
@@ -561,8 +694,12 @@ def test_workflow_planet_folder_not_an_id(root: Path, tmp_path: Path) -> None:
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, root)
-    assert_failed_cleanly(res, wd, names=[f"{root / 'test' / 'planet_7'}: planet folder name is not a numeric "
-                                          "planet id"], outputs=["results"])
+    assert_failed_cleanly(
+        res,
+        wd,
+        names=[f"{root / 'test' / 'planet_7'}: planet folder name is not a numeric planet id"],
+        outputs=["results"],
+    )
 
 
 @pytest.mark.slow
@@ -572,26 +709,42 @@ def test_workflow_labels_missing_column(root: Path, tmp_path: Path) -> None:
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, root, "results/predictions/constant/test.csv")
-    assert_failed_cleanly(res, wd, names=[f"{path}: wrong columns: missing ['wl_200'], extra []"],
-                          outputs=["results/predictions/constant/test.csv"],
-                          log="results/logs/predict_constant/test.log")
+    assert_failed_cleanly(
+        res,
+        wd,
+        names=[f"{path}: wrong columns: missing ['wl_200'], extra []"],
+        outputs=["results/predictions/constant/test.csv"],
+        log="results/logs/predict_constant/test.log",
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("config", "problem"),
-    [({"calibration": {"extraction": "fancy"}}, ["'fancy' is not one of ['optimal', 'box']",
-                                                 "['calibration']['extraction']"]),
-     ({"calibration": {"time_bin_s": -5}}, ["-5 is less than or equal to the minimum of 0",
-                                            "['calibration']['time_bin_s']"]),
-     ({"data": {"splits": ["validation"]}}, ["'validation' is not one of ['train', 'test']"]),
-     ({"model": {"training": {"max_epoch": 3}}}, ["Additional properties are not allowed ('max_epoch' was "
-                                                  "unexpected)"])],
+    [
+        (
+            {"calibration": {"extraction": "fancy"}},
+            ["'fancy' is not one of ['optimal', 'box']", "['calibration']['extraction']"],
+        ),
+        (
+            {"calibration": {"time_bin_s": -5}},
+            ["-5 is less than or equal to the minimum of 0", "['calibration']['time_bin_s']"],
+        ),
+        ({"data": {"splits": ["validation"]}}, ["'validation' is not one of ['train', 'test']"]),
+        (
+            {"model": {"training": {"max_epoch": 3}}},
+            ["Additional properties are not allowed ('max_epoch' was unexpected)"],
+        ),
+    ],
     ids=["enum", "minimum", "split", "unknown-key"],
 )
-def test_workflow_invalid_config_value(clean_root: Path, tmp_path: Path, config: dict, problem: list[str]) -> None:
+def test_workflow_invalid_config_value(
+    clean_root: Path, tmp_path: Path, config: dict, problem: list[str]
+) -> None:
     """Refused when the Snakefile validates the config, before anything runs."""
     wd = tmp_path / "wd"
     wd.mkdir()
     res = run_workflow(wd, clean_root, config=config)
-    assert_failed_cleanly(res, wd, names=["Error validating config file", *problem], outputs=["results"])
+    assert_failed_cleanly(
+        res, wd, names=["Error validating config file", *problem], outputs=["results"]
+    )

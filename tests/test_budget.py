@@ -55,9 +55,14 @@ def test_read_benchmarks_averages_repeats(bench_dir: Path) -> None:
 
 
 def test_project_exact_values(bench_dir: Path) -> None:
-    table = budget.project(budget.read_benchmarks(bench_dir), n_planets=10, cores=4,
-                           planets=["11", "22"], threads={"stage": 2, "train": 4, "score": None},
-                           exclude=["simulate_dataset"])
+    table = budget.project(
+        budget.read_benchmarks(bench_dir),
+        n_planets=10,
+        cores=4,
+        planets=["11", "22"],
+        threads={"stage": 2, "train": 4, "score": None},
+        exclude=["simulate_dataset"],
+    )
     # calibrate: planets 11 s and 21 s (99 ignored), 4 at a time: ceil(10 / 4) * 16 s
     assert table.loc["calibrate", "scaling"] == budget.PER_PLANET
     assert table.loc["calibrate", "planets"] == 2
@@ -84,7 +89,9 @@ def test_project_scales_linearly_with_planets(bench_dir: Path) -> None:
     bench = budget.read_benchmarks(bench_dir)
     small = budget.project(bench, n_planets=400, cores=4, planets=["11", "22"])
     large = budget.project(bench, n_planets=800, cores=4, planets=["11", "22"])
-    assert large.loc["calibrate", "projected_h"] == pytest.approx(2 * small.loc["calibrate", "projected_h"])
+    assert large.loc["calibrate", "projected_h"] == pytest.approx(
+        2 * small.loc["calibrate", "projected_h"]
+    )
     assert large.loc["score", "projected_h"] == small.loc["score", "projected_h"]
 
 
@@ -95,8 +102,13 @@ def test_project_without_planet_files_fails(tmp_path: Path) -> None:
 
 
 def test_check_budget_names_the_slowest_rules(bench_dir: Path) -> None:
-    table = budget.project(budget.read_benchmarks(bench_dir), n_planets=1100, cores=4,
-                           planets=["11", "22"], exclude=["simulate_dataset"])
+    table = budget.project(
+        budget.read_benchmarks(bench_dir),
+        n_planets=1100,
+        cores=4,
+        planets=["11", "22"],
+        exclude=["simulate_dataset"],
+    )
     hours = budget.total_hours(table)
     budget.check_budget(table, hours)  # at the limit: fine
     with pytest.raises(budget.BudgetExceeded) as err:
@@ -125,9 +137,13 @@ def load_job_rules() -> list:
     )
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
-                          storage_settings=StorageSettings(), snakefile=REPO / "Snakefile",
-                          workdir=REPO)
+        wf = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(),
+            storage_settings=StorageSettings(),
+            snakefile=REPO / "Snakefile",
+            workdir=REPO,
+        )
         return [r for r in wf._workflow.rules if not r.norun]
 
 
@@ -142,7 +158,14 @@ def test_every_rule_has_a_benchmark_and_a_runtime() -> None:
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
 
 
@@ -164,22 +187,27 @@ def test_budget_rule_on_the_small_workflow(tmp_path: Path) -> None:
     assert PER_PLANET_RULES <= per_planet
     assert (table.query("scaling == 'per_planet'")["planets"] == 2).all()
     assert "simulate_dataset" not in table.index and "budget" not in table.index
-    assert math.isclose(table.loc["TOTAL", "projected_h"], table["projected_h"].drop("TOTAL").sum(),
-                        rel_tol=1e-5)
+    assert math.isclose(
+        table.loc["TOTAL", "projected_h"], table["projected_h"].drop("TOTAL").sum(), rel_tol=1e-5
+    )
     log = (tmp_path / "results" / "logs" / "budget" / "budget.log").read_text()
     assert "Projection for 1100 planets on 4 cores" in log and "time_scale=75" in log
 
-    report = snakemake(tmp_path, "--configfile", str(small_cfg), "--report", "report.html", "--",
-                       "budget")
+    report = snakemake(
+        tmp_path, "--configfile", str(small_cfg), "--report", "report.html", "--", "budget"
+    )
     assert report.returncode == 0, report.stderr[-4000:]
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert '"results/budget/budget.tsv"' in html and "Runtime budget: this run" in html
 
-    res = snakemake(tmp_path, "--cores", "2", "--configfile", str(small_cfg), str(tiny_cfg),
-                    "--", "budget")
+    res = snakemake(
+        tmp_path, "--cores", "2", "--configfile", str(small_cfg), str(tiny_cfg), "--", "budget"
+    )
     assert res.returncode != 0
     assert "exceeds the budget of 0.0001 h; slowest rules:" in res.stderr
-    slowest = re.findall(r"(\w+) [\d.]+ h \(", res.stderr.split("slowest rules:")[1].splitlines()[0])
+    slowest = re.findall(
+        r"(\w+) [\d.]+ h \(", res.stderr.split("slowest rules:")[1].splitlines()[0]
+    )
     assert len(slowest) == budget.N_SLOWEST and set(slowest) <= per_planet, slowest
     # the failed run's log holds its table; the budget rule's own benchmark (from the first
     # run) is not in it

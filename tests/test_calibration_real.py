@@ -57,8 +57,12 @@ def real() -> dict[str, dict]:
 def products(real) -> dict[str, pipeline.PixelProducts]:
     cfg = pipeline.CalibrationConfig()
     assert cfg.adc_offset_sign == "add"
-    return {inst: pipeline.run_pixel_stages(r["raw"], r["maps"], gain=r["gain"], offset=r["offset"],
-                                            instrument=inst, cfg=cfg) for inst, r in real.items()}
+    return {
+        inst: pipeline.run_pixel_stages(
+            r["raw"], r["maps"], gain=r["gain"], offset=r["offset"], instrument=inst, cfg=cfg
+        )
+        for inst, r in real.items()
+    }
 
 
 def test_adc_info_is_the_real_one(real):
@@ -96,8 +100,14 @@ def test_products_finite_and_mostly_unmasked(products, instrument):
     assert np.isfinite(p.flux).mean() > 0.999
     assert np.isfinite(p.var).all() and (p.var > 0).all()
     assert p.mask.mean() < MAX_MASKED_FRACTION
-    assert p.stages == {"adc": "COMPLETE", "linearity": "COMPLETE", "dark": "COMPLETE",
-                        "flat": "COMPLETE", "cds": "COMPLETE"}
+    assert p.stages == {
+        "adc": "COMPLETE",
+        "linearity": "COMPLETE",
+        "dark": "COMPLETE",
+        "flat": "COMPLETE",
+        "cds": "COMPLETE",
+    }
+
 
 def test_variance_is_the_cds_variance_of_the_flux(real, products):
     for inst, p in products.items():
@@ -122,13 +132,21 @@ def test_stages_compose_as_the_pure_functions(real):
     maps = r["maps"]
     x = detector.adc_decode(r["raw"], r["gain"], r["offset"], sign="add")
     x = detector.linearity_correct(x, maps.linear_corr.astype(np.float32))
-    np.testing.assert_array_equal(pipeline.run_pixel_stages(r["raw"], maps, stop_after="adc", **kw).flux, x)
+    np.testing.assert_array_equal(
+        pipeline.run_pixel_stages(r["raw"], maps, stop_after="adc", **kw).flux, x
+    )
     x = detector.dark_subtract(x, maps.dark, (0.1, 0.2))
-    np.testing.assert_array_equal(pipeline.run_pixel_stages(r["raw"], maps, stop_after="dark", **kw).flux, x)
+    np.testing.assert_array_equal(
+        pipeline.run_pixel_stages(r["raw"], maps, stop_after="dark", **kw).flux, x
+    )
     bad = detector.bad_flat_mask(maps.flat, minimum=cfg.flat_minimum)
     x = detector.flat_field(x, maps.flat, bad)
-    np.testing.assert_array_equal(pipeline.run_pixel_stages(r["raw"], maps, stop_after="flat", **kw).flux, x)
-    np.testing.assert_array_equal(pipeline.run_pixel_stages(r["raw"], maps, **kw).flux, detector.cds(x))
+    np.testing.assert_array_equal(
+        pipeline.run_pixel_stages(r["raw"], maps, stop_after="flat", **kw).flux, x
+    )
+    np.testing.assert_array_equal(
+        pipeline.run_pixel_stages(r["raw"], maps, **kw).flux, detector.cds(x)
+    )
     kw["cfg"] = pipeline.CalibrationConfig()
     fast = pipeline.run_pixel_stages(r["raw"], maps, **kw).flux
     # reads reach ~1.5e4 counts here (ulp 1e-3): the fused kernel rounds in another order
@@ -165,8 +183,14 @@ def test_noiseless_injected_ramp_through_the_real_maps(real, instrument):
         slope = np.maximum(slope, lin(q + ONE_ADU, maps.linear_corr) - lin(q, maps.linear_corr))
     expected = rate * (dt[1] - dt[0])
     for engine in ("numpy", "numba"):
-        p = pipeline.run_pixel_stages(reads, maps, gain=r["gain"], offset=r["offset"], instrument=instrument,
-                                      cfg=pipeline.CalibrationConfig(engine=engine))
+        p = pipeline.run_pixel_stages(
+            reads,
+            maps,
+            gain=r["gain"],
+            offset=r["offset"],
+            instrument=instrument,
+            cfg=pipeline.CalibrationConfig(engine=engine),
+        )
         good = ~p.mask  # static bad pixels and reads at the ends of the ADC range
         assert good.mean() > 0.98
         tol = (slope + F32_CHAIN_ATOL) / np.where(p.static_mask, 1.0, maps.flat)

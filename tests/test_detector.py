@@ -33,8 +33,9 @@ CR_SIGMA = 6.0  # cosmic-ray threshold of CalibrationConfig
 def make_raw_cube():
     """Factory: float64 counts ``(n_time, ny, nx)``, uniform in [low, high)."""
 
-    def _make(n_time: int, ny: int, nx: int, *, low: float = -500.0, high: float = 1.4e5,
-              seed: int = 0) -> np.ndarray:
+    def _make(
+        n_time: int, ny: int, nx: int, *, low: float = -500.0, high: float = 1.4e5, seed: int = 0
+    ) -> np.ndarray:
         return np.random.default_rng(seed).uniform(low, high, size=(n_time, ny, nx))
 
     return _make
@@ -44,8 +45,9 @@ def make_raw_cube():
 def make_dark_map():
     """Factory: dark current map (counts/s) ``(ny, nx)`` with optional injected hot pixels."""
 
-    def _make(ny: int, nx: int, *, hot: list[tuple[int, int]] = (), hot_value: float = 0.5,
-              seed: int = 0) -> np.ndarray:
+    def _make(
+        ny: int, nx: int, *, hot: list[tuple[int, int]] = (), hot_value: float = 0.5, seed: int = 0
+    ) -> np.ndarray:
         rng = np.random.default_rng(seed)
         dark = rng.normal(0.01, 0.002, size=(ny, nx))
         for y, x in hot:
@@ -57,7 +59,10 @@ def make_dark_map():
 
 @pytest.fixture(scope="module")
 def calibration_maps() -> dict[str, io.CalibrationMaps]:
-    return {inst: io.read_calibration(CAL / f"{inst}_calibration_0", inst) for inst in ("AIRS-CH0", "FGS1")}
+    return {
+        inst: io.read_calibration(CAL / f"{inst}_calibration_0", inst)
+        for inst in ("AIRS-CH0", "FGS1")
+    }
 
 
 # --------------------------------------------------------------------------- ADC
@@ -65,9 +70,13 @@ def test_adc_decode_hand_values():
     raw = np.array([[[0, 4369, 65535]]], dtype=np.uint16)
     out = detector.adc_decode(raw, GAIN, OFFSET, sign="add")
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out[0, 0], [-1000.0, 9000.0, 65535 / GAIN - 1000.0], atol=F32_DECODE_TOL)
+    np.testing.assert_allclose(
+        out[0, 0], [-1000.0, 9000.0, 65535 / GAIN - 1000.0], atol=F32_DECODE_TOL
+    )
     sub = detector.adc_decode(raw, GAIN, OFFSET, sign="subtract")
-    np.testing.assert_allclose(sub[0, 0], [1000.0, 11000.0, 65535 / GAIN + 1000.0], atol=F32_DECODE_TOL)
+    np.testing.assert_allclose(
+        sub[0, 0], [1000.0, 11000.0, 65535 / GAIN + 1000.0], atol=F32_DECODE_TOL
+    )
 
 
 @pytest.mark.parametrize(("sign", "encode_offset"), [("add", OFFSET), ("subtract", -OFFSET)])
@@ -101,7 +110,9 @@ def test_adc_unknown_sign_raises():
 
 def test_saturation_mask_flags_range_ends():
     raw = np.array([[[0, 1, 30000, 65534, 65535]]], dtype=np.uint16)
-    np.testing.assert_array_equal(detector.saturation_mask(raw)[0, 0], [True, False, False, False, True])
+    np.testing.assert_array_equal(
+        detector.saturation_mask(raw)[0, 0], [True, False, False, False, True]
+    )
 
 
 # --------------------------------------------------------------------------- masks
@@ -187,7 +198,9 @@ def test_dark_subtract_uses_read_parity(make_raw_cube, make_dark_map):
     # float32 input keeps its dtype
     out32 = detector.dark_subtract(x.astype(np.float32), dark, DT_AIRS)
     assert out32.dtype == np.float32
-    np.testing.assert_array_equal(out32[1::2], x[1::2].astype(np.float32) - (dark * 4.6).astype(np.float32))
+    np.testing.assert_array_equal(
+        out32[1::2], x[1::2].astype(np.float32) - (dark * 4.6).astype(np.float32)
+    )
 
 
 def test_flat_field_divides_and_never_divides_through_bad_pixels(make_raw_cube):
@@ -286,8 +299,15 @@ def make_psf_series():
     """Factory: FGS1-like frames (n, 32, 32) with pointing jitter correlated over
     ``corr_pairs`` frames and ``rms_px`` rms, plus photon + read noise; returns x, var."""
 
-    def _make(n_time: int, *, rms_px: float = 0.1, corr_pairs: float = 1.0, total: float = 2.2e5,
-              read: float = 14.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def _make(
+        n_time: int,
+        *,
+        rms_px: float = 0.1,
+        corr_pairs: float = 1.0,
+        total: float = 2.2e5,
+        read: float = 14.0,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)
         p = gaussian_filter1d(rng.normal(size=(2, n_time)), corr_pairs, axis=1)
         p *= rms_px / p.std(axis=1, keepdims=True)

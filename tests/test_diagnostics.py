@@ -57,8 +57,9 @@ def test_coverage_of_an_over_confident_prediction_is_below_nominal() -> None:
     y, mu = z * 2e-5, np.zeros(z.size)
     cov = dg.coverage_curve(y, mu, np.full(z.size, 1e-5), [0.6827])  # sigma half the true scatter
     # |z_true| <= 0.5 * Phi^-1(0.84135) = 0.5: P = 0.38292
-    assert cov[0] == pytest.approx(2 * NormalDist().cdf(0.5 * NormalDist().inv_cdf((1 + 0.6827) / 2)) - 1,
-                                   abs=COVERAGE_ATOL)
+    assert cov[0] == pytest.approx(
+        2 * NormalDist().cdf(0.5 * NormalDist().inv_cdf((1 + 0.6827) / 2)) - 1, abs=COVERAGE_ATOL
+    )
     with pytest.raises(ValueError, match=r"\(0, 1\)"):
         dg.coverage_curve(y, mu, np.ones(z.size), [1.0])
 
@@ -72,12 +73,26 @@ def test_rmse_per_bin_in_ppm() -> None:
 
 
 def test_runtime_summary_aggregates_per_rule() -> None:
-    bench = pd.DataFrame({"rule": ["a", "a", "b"], "key": ["1", "2", "x"], "s": [1.5, 2.5, 10.0],
-                          "max_rss_mb": [100.0, 300.0, np.nan], "cpu_s": [1.0, 2.0, np.nan]})
+    bench = pd.DataFrame(
+        {
+            "rule": ["a", "a", "b"],
+            "key": ["1", "2", "x"],
+            "s": [1.5, 2.5, 10.0],
+            "max_rss_mb": [100.0, 300.0, np.nan],
+            "cpu_s": [1.0, 2.0, np.nan],
+        }
+    )
     t = dg.runtime_summary(bench)
     assert t["rule"].tolist() == ["b", "a"]  # sorted by total wall time
     a = t.set_index("rule").loc["a"]
-    assert (a["jobs"], a["wall_s"], a["mean_s"], a["max_s"], a["cpu_s"], a["max_rss_mb"]) == (2, 4.0, 2.0, 2.5, 3.0, 300.0)
+    assert (a["jobs"], a["wall_s"], a["mean_s"], a["max_s"], a["cpu_s"], a["max_rss_mb"]) == (
+        2,
+        4.0,
+        2.0,
+        2.5,
+        3.0,
+        300.0,
+    )
     assert np.isnan(t.set_index("rule").loc["b", "cpu_s"])
     assert dg.runtime_summary(bench.iloc[:0]).empty
 
@@ -103,10 +118,22 @@ def synthetic_products(n_visits: int = 1, with_fit: bool = True) -> tuple[xr.Dat
     box = np.where((t > 2.5) & (t < 5.0), 1 - 0.02, 1.0)
     flux = np.broadcast_to(box[None, :, None], (n_visits, t.size, io.N_BINS)).copy()
     cube = xr.Dataset(
-        {"flux": (("visit", "time", "wavelength"), flux),
-         "ingress": (("visit",), np.full(n_visits, 2.5)), "egress": (("visit",), np.full(n_visits, 5.0))},
-        coords={"visit": np.arange(n_visits), "time": t, "wavelength": wl}, attrs={"planet_id": 7})
-    fit = xr.Dataset(attrs={"planet_id": 7, "flag": "ok" if with_fit else "failed", "k_fgs": 0.141, "k_airs": 0.142})
+        {
+            "flux": (("visit", "time", "wavelength"), flux),
+            "ingress": (("visit",), np.full(n_visits, 2.5)),
+            "egress": (("visit",), np.full(n_visits, 5.0)),
+        },
+        coords={"visit": np.arange(n_visits), "time": t, "wavelength": wl},
+        attrs={"planet_id": 7},
+    )
+    fit = xr.Dataset(
+        attrs={
+            "planet_id": 7,
+            "flag": "ok" if with_fit else "failed",
+            "k_fgs": 0.141,
+            "k_airs": 0.142,
+        }
+    )
     if with_fit:
         drift = np.broadcast_to(1 + 1e-3 * t, (n_visits, t.size))
         for name in ("fgs", "airs"):
@@ -126,14 +153,19 @@ def test_light_curve_figure(tmp_path: Path, n_visits: int, with_fit: bool) -> No
     w, h = png_size(path)
     assert (w, h) == (round(fig.get_figwidth() * dg.DPI), round(fig.get_figheight() * dg.DPI))
     if with_fit:  # a perfect model: the residual panel says 0 ppm
-        assert any(t.get_text() == "rms 0 ppm" for t in fig.axes[n_visits].texts)  # row 2: residuals
+        assert any(
+            t.get_text() == "rms 0 ppm" for t in fig.axes[n_visits].texts
+        )  # row 2: residuals
 
 
 def test_spectrum_figure_reports_rmse_against_truth(tmp_path: Path) -> None:
     wl = np.linspace(1.9, 3.9, io.N_BINS)
     wl[0] = 0.7
     truth = np.full(io.N_BINS, 0.015)
-    preds = {"physics": (truth + 1e-4, np.full(io.N_BINS, 5e-5)), "model": (truth, np.full(io.N_BINS, 2e-5))}
+    preds = {
+        "physics": (truth + 1e-4, np.full(io.N_BINS, 5e-5)),
+        "model": (truth, np.full(io.N_BINS, 2e-5)),
+    }
     fig = dg.figure_spectrum(wl, preds, truth=truth, planet=7, split="test")
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert labels == ["physics (RMSE 100 ppm)", "model (RMSE 0 ppm)", "truth"]
@@ -144,19 +176,37 @@ def test_spectrum_figure_reports_rmse_against_truth(tmp_path: Path) -> None:
 
 
 def test_frames_figure(tmp_path: Path) -> None:
-    frames = {i: np.random.default_rng(1).integers(1000, 2000, (2, *io.DETECTOR_SHAPE[i]), dtype=np.uint16)
-              for i in io.INSTRUMENTS}
+    frames = {
+        i: np.random.default_rng(1).integers(
+            1000, 2000, (2, *io.DETECTOR_SHAPE[i]), dtype=np.uint16
+        )
+        for i in io.INSTRUMENTS
+    }
     fig = dg.figure_frames(frames, planet=7)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["AIRS-CH0 raw end read", "FGS1 raw end read", "AIRS-CH0 CDS (end - start)", "FGS1 CDS (end - start)"]
+    assert titles == [
+        "AIRS-CH0 raw end read",
+        "FGS1 raw end read",
+        "AIRS-CH0 CDS (end - start)",
+        "FGS1 CDS (end - start)",
+    ]
     dg.save_figure(fig, tmp_path / "f.png")
     png_size(tmp_path / "f.png")
 
 
 def test_score_table_html_formats_and_escapes() -> None:
-    table = pd.DataFrame({"method": ["<model>"], "split": ["test"], "score": [0.42624651], "rmse_fgs_ppm": [490.2],
-                          "rmse_airs_ppm": [474.5], "coverage_1sigma": [0.616], "coverage_2sigma": [0.98],
-                          "n_planets": [3]})
+    table = pd.DataFrame(
+        {
+            "method": ["<model>"],
+            "split": ["test"],
+            "score": [0.42624651],
+            "rmse_fgs_ppm": [490.2],
+            "rmse_airs_ppm": [474.5],
+            "coverage_1sigma": [0.616],
+            "coverage_2sigma": [0.98],
+            "n_planets": [3],
+        }
+    )
     page = dg.score_table_html(table)
     assert "<td>&lt;model&gt;</td>" in page and "<td>0.4262</td>" in page and "<td>490</td>" in page
     assert page.count("<tr>") == 2
@@ -181,21 +231,32 @@ def write_split_files(tmp_path: Path) -> dict[str, Path]:
         df = pd.DataFrame(np.hstack([mu, s]), columns=io.WL_COLUMNS + io.SIGMA_COLUMNS)
         df.insert(0, "planet_id", ids)
         files[name] = tmp_path / f"{name}.csv"
-        df.sample(frac=1, random_state=1).to_csv(files[name], index=False)  # row order must not matter
+        df.sample(frac=1, random_state=1).to_csv(
+            files[name], index=False
+        )  # row order must not matter
     return files
 
 
 def test_diagnose_split_numbers_and_figures(tmp_path: Path) -> None:
     f = write_split_files(tmp_path)
     out = {k: tmp_path / f"{k}.png" for k in ("per_bin", "zscores", "coverage")}
-    summary = dg.diagnose_split(split="train", predictions={m: f[m] for m in ("calibrated", "overconfident")},
-                                truth=f["truth"], train_labels=f["truth"], wavelengths=f["wavelengths"],
-                                out_per_bin=out["per_bin"], out_zscores=out["zscores"], out_coverage=out["coverage"])
+    summary = dg.diagnose_split(
+        split="train",
+        predictions={m: f[m] for m in ("calibrated", "overconfident")},
+        truth=f["truth"],
+        train_labels=f["truth"],
+        wavelengths=f["wavelengths"],
+        out_per_bin=out["per_bin"],
+        out_zscores=out["zscores"],
+        out_coverage=out["coverage"],
+    )
     # 113,200 elements: std(z) and the 1-sigma coverage are within ~0.01 of their true values
     assert summary["calibrated"]["z_std"] == pytest.approx(1.0, abs=0.01)
     assert summary["calibrated"]["coverage_1sigma"] == pytest.approx(0.6827, abs=0.01)
     assert summary["overconfident"]["z_std"] == pytest.approx(3.0, abs=0.03)
-    assert summary["overconfident"]["coverage_1sigma"] == pytest.approx(0.2611, abs=0.01)  # P(|z| < 1/3)
+    assert summary["overconfident"]["coverage_1sigma"] == pytest.approx(
+        0.2611, abs=0.01
+    )  # P(|z| < 1/3)
     assert summary["calibrated"]["score"] > summary["overconfident"]["score"]
     for p in out.values():
         png_size(p)
@@ -206,7 +267,9 @@ def test_diagnose_split_numbers_and_figures(tmp_path: Path) -> None:
 def test_diagnose_rules_draw_every_figure(small_run: Path) -> None:
     d = small_run / "results" / "diagnostics"
     root = small_run / "results" / "simulated"
-    sample = [p for s in ("train", "test") for p in io.list_planets(root, s)[:2]]  # diagnostics.sample: 2
+    sample = [
+        p for s in ("train", "test") for p in io.list_planets(root, s)[:2]
+    ]  # diagnostics.sample: 2
     drawn = sorted(int(p.name) for p in d.iterdir() if p.name.isdigit())
     assert drawn == sorted(sample)
     for pid in sample:

@@ -76,9 +76,13 @@ def load_rules() -> list:
     )
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
-                          storage_settings=StorageSettings(), snakefile=REPO / "Snakefile",
-                          workdir=REPO)
+        wf = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(),
+            storage_settings=StorageSettings(),
+            snakefile=REPO / "Snakefile",
+            workdir=REPO,
+        )
         return list(wf._workflow.rules)
 
 
@@ -187,7 +191,9 @@ def test_full_env_lists_every_project_dependency() -> None:
 def test_env_installs_the_project(env_file: Path) -> None:
     """A post-deploy script installs this repository (the env file itself cannot: Snakemake
     copies it to .snakemake/conda/, so a relative pip path would point elsewhere)."""
-    sections = [d for d in yaml.safe_load(env_file.read_text())["dependencies"] if isinstance(d, dict)]
+    sections = [
+        d for d in yaml.safe_load(env_file.read_text())["dependencies"] if isinstance(d, dict)
+    ]
     assert not any("pip" in d for d in sections), "no pip section: the post-deploy script installs"
     script = env_file.with_suffix(".post-deploy.sh")
     assert script.is_file(), f"{script.name} missing"
@@ -208,8 +214,10 @@ def test_each_env_covers_what_its_rules_import(job_rules: list) -> None:
             continue
         env_file = (RULES_DIR / rule.conda_env).resolve()
         have = {pypi_name(n) for n in conda_deps(env_file)}
-        need = {canonicalize_name(IMPORT_TO_PYPI.get(m, m))
-                for m in third_party_imports((RULES_DIR / rule.script).resolve())}
+        need = {
+            canonicalize_name(IMPORT_TO_PYPI.get(m, m))
+            for m in third_party_imports((RULES_DIR / rule.script).resolve())
+        }
         for module, extras in RUNTIME_EXTRAS.items():
             if module in need:
                 need |= extras
@@ -219,12 +227,14 @@ def test_each_env_covers_what_its_rules_import(job_rules: list) -> None:
 def test_import_scan_follows_the_package() -> None:
     """The scan above must see torch behind fit_transit (spectramind.physics imports it)."""
     assert {"torch", "xarray", "scipy"} <= third_party_imports(
-        REPO / "workflow" / "scripts" / "fit_transit.py")
+        REPO / "workflow" / "scripts" / "fit_transit.py"
+    )
     assert "torch" not in third_party_imports(REPO / "workflow" / "scripts" / "calibrate.py")
 
 
 def test_import_scan_skips_optional_imports(tmp_path: Path) -> None:
     script = tmp_path / "script.py"
-    script.write_text("import numpy\ntry:\n    import mamba_ssm\nexcept ImportError:\n"
-                      "    mamba_ssm = None\n")
+    script.write_text(
+        "import numpy\ntry:\n    import mamba_ssm\nexcept ImportError:\n    mamba_ssm = None\n"
+    )
     assert third_party_imports(script) == {"numpy"}

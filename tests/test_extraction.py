@@ -27,7 +27,9 @@ VAR_MEDIAN_TOL = 0.1  # median over columns of a variance ratio (see the test)
 
 def reference_column_flux() -> np.ndarray:
     """Real CDS flux per AIRS column 39..320 (counts per pair, 5e3 .. 1e5)."""
-    ref = pd.read_csv(RESOURCES / "derived" / "airs_reference_flux.csv")["cds_flux_counts"].to_numpy()
+    ref = pd.read_csv(RESOURCES / "derived" / "airs_reference_flux.csv")[
+        "cds_flux_counts"
+    ].to_numpy()
     return ref[LO:HI]
 
 
@@ -41,8 +43,14 @@ def make_trace_frames():
     with frames, true variance, true profile (columns sum to 1), flux and background.
     """
 
-    def _make(n_time: int, *, scale: float = 1.0, background: float = BACKGROUND,
-              read: float = READ, seed: int = 0) -> dict[str, np.ndarray]:
+    def _make(
+        n_time: int,
+        *,
+        scale: float = 1.0,
+        background: float = BACKGROUND,
+        read: float = READ,
+        seed: int = 0,
+    ) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
         cols = np.arange(N_COLS)
         centre = 15.6 + 0.4 * cols / N_COLS
@@ -53,14 +61,21 @@ def make_trace_frames():
         model = flux * prof + background
         var = model + 2 * read**2
         frames = model + np.sqrt(var) * rng.standard_normal((n_time, 32, N_COLS))
-        return {"frames": frames, "var": np.broadcast_to(var, frames.shape), "profile": prof,
-                "flux": flux, "background": np.float64(background), "read": read}
+        return {
+            "frames": frames,
+            "var": np.broadcast_to(var, frames.shape),
+            "profile": prof,
+            "flux": flux,
+            "background": np.float64(background),
+            "read": read,
+        }
 
     return _make
 
 
-def expected_sigma(t: dict[str, np.ndarray], mask: np.ndarray, kind: str, *,
-                   background: bool = True) -> np.ndarray:
+def expected_sigma(
+    t: dict[str, np.ndarray], mask: np.ndarray, kind: str, *, background: bool = True
+) -> np.ndarray:
     """Exact std (n, 282) of the box or optimal flux of frames ``t`` under ``mask`` (n, 32, 282).
 
     Both estimators are linear in the pixels: flux = sum_i a_i (x_i - b), b the mean of the
@@ -81,13 +96,19 @@ def expected_sigma(t: dict[str, np.ndarray], mask: np.ndarray, kind: str, *,
     return np.sqrt((a**2 * vb).sum(axis=1) + background * a.sum(axis=1) ** 2 * edge_var)
 
 
-def calibrate(frames: np.ndarray, mask: np.ndarray, read: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibrate(
+    frames: np.ndarray, mask: np.ndarray, read: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Background-subtracted frames, their data-based variance (as the pipeline computes it)
     and the spatial profile."""
     bkg = extraction.edge_background(frames, mask, EDGES)
     d = frames - bkg[:, None, :]
-    var = detector.cds_variance(frames, np.full(frames.shape[1:], read), np.ones(frames.shape[1:]),
-                                np.zeros(frames.shape[1:], bool))
+    var = detector.cds_variance(
+        frames,
+        np.full(frames.shape[1:], read),
+        np.ones(frames.shape[1:]),
+        np.zeros(frames.shape[1:], bool),
+    )
     return d, var, extraction.spatial_profile(d, mask)
 
 
@@ -119,7 +140,9 @@ def test_edge_background_mean_of_unmasked_edge_pixels():
 def test_spatial_profile_of_noiseless_trace_is_exact(make_trace_frames):
     t = make_trace_frames(3, background=0.0, read=0.0)
     model = t["flux"] * t["profile"]
-    prof = extraction.spatial_profile(np.broadcast_to(model, (3, *model.shape)), np.zeros((3, *model.shape), bool))
+    prof = extraction.spatial_profile(
+        np.broadcast_to(model, (3, *model.shape)), np.zeros((3, *model.shape), bool)
+    )
     np.testing.assert_allclose(prof, t["profile"], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(prof.sum(axis=0), 1.0, rtol=1e-12)
     # negative values are clipped; an empty column is uniform
@@ -153,7 +176,7 @@ def test_box_and_optimal_recover_injected_flux(make_trace_frames):
     t = make_trace_frames(n, seed=1)
     mask = np.zeros(t["frames"].shape, bool)
     d, var, prof = calibrate(t["frames"], mask, t["read"])
-    truth = t["flux"] * t["profile"][BOX[0]:BOX[1]].sum(axis=0)
+    truth = t["flux"] * t["profile"][BOX[0] : BOX[1]].sum(axis=0)
     for kind, extract in (("box", extraction.box_extract), ("optimal", extraction.optimal_extract)):
         flux, fvar = extract(d, var, mask, prof, BOX)
         assert flux.shape == fvar.shape == (n, N_COLS)
@@ -219,7 +242,7 @@ def test_masked_core_pixel_gives_unbiased_flux(make_trace_frames):
     mask[::3, 16, 150] = True  # a core pixel hit in every third frame
     frames[mask] = 5e4  # garbage that must not leak into the flux
     d, var, prof = calibrate(frames, mask, t["read"])
-    truth = t["flux"] * t["profile"][BOX[0]:BOX[1]].sum(axis=0)
+    truth = t["flux"] * t["profile"][BOX[0] : BOX[1]].sum(axis=0)
     for kind, extract in (("box", extraction.box_extract), ("optimal", extraction.optimal_extract)):
         flux, _ = extract(d, var, mask, prof, BOX)
         assert np.isfinite(flux).all()
@@ -241,7 +264,7 @@ def test_extraction_column_without_good_pixel():
     x = np.ones((1, 32, 2))
     var = np.ones_like(x)
     mask = np.zeros(x.shape, bool)
-    mask[0, BOX[0]:BOX[1], 1] = True
+    mask[0, BOX[0] : BOX[1], 1] = True
     prof = np.full((32, 2), 1 / 32)
     for extract in (extraction.box_extract, extraction.optimal_extract):
         flux, fvar = extract(x, var, mask, prof, BOX)
@@ -316,10 +339,17 @@ def test_aperture_photometry_recovers_total_background_and_shift(make_psf_frames
     shift = (0.3, -0.2)
     xs, var_s, _ = make_psf_frames(n, shift=shift, seed=6)
     nomask = np.zeros(xs.shape, bool)
-    base = extraction.aperture_photometry(make_psf_frames(n, seed=7)[0], var_s, nomask, template=template,
-                                          static_mask=np.zeros((32, 32), bool), **kw)
-    moved = extraction.aperture_photometry(xs, var_s, nomask, template=template,
-                                           static_mask=np.zeros((32, 32), bool), **kw)
+    base = extraction.aperture_photometry(
+        make_psf_frames(n, seed=7)[0],
+        var_s,
+        nomask,
+        template=template,
+        static_mask=np.zeros((32, 32), bool),
+        **kw,
+    )
+    moved = extraction.aperture_photometry(
+        xs, var_s, nomask, template=template, static_mask=np.zeros((32, 32), bool), **kw
+    )
     dy = moved["centroid_y"].mean() - base["centroid_y"].mean()
     dx = moved["centroid_x"].mean() - base["centroid_x"].mean()
     assert dy == pytest.approx(shift[0], abs=CENTROID_TOL)
@@ -337,8 +367,16 @@ CENTROID_TOL = 0.01
 def test_aperture_photometry_needs_background_pixels():
     x = np.zeros((1, 32, 32))
     with pytest.raises(ValueError, match="annulus"):
-        extraction.aperture_photometry(x, x, x.astype(bool), centre=(15, 15), radius=5, annulus=(9, 14),
-                                       template=x[0], static_mask=np.ones((32, 32), bool))
+        extraction.aperture_photometry(
+            x,
+            x,
+            x.astype(bool),
+            centre=(15, 15),
+            radius=5,
+            annulus=(9, 14),
+            template=x[0],
+            static_mask=np.ones((32, 32), bool),
+        )
 
 
 def test_fill_profile_hand_example():

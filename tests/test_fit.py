@@ -32,7 +32,9 @@ from spectramind.calibration.products import write_netcdf
 from spectramind.physics import fit as pf
 from spectramind.physics.limb_darkening import limb_darkening
 
-WAVELENGTHS = io.read_wavelengths(Path(__file__).resolve().parents[1] / "resources" / "ariel" / "2025" / "wavelengths.csv")
+WAVELENGTHS = io.read_wavelengths(
+    Path(__file__).resolve().parents[1] / "resources" / "ariel" / "2025" / "wavelengths.csv"
+)
 N_BINS = len(WAVELENGTHS)
 N_TIME = 225  # 2-minute bins over the 7.5 h visit (build_cube with time_bin_s = 120)
 DURATION_H = 7.5
@@ -41,7 +43,9 @@ BIN_H = DURATION_H / N_TIME
 
 # A real-looking star row (cf. resources/ariel/2025/train_star_info.csv): b = 9 cos(88.5 deg)
 # = 0.24, T14 = 3.2 h, so ~97 of the 225 bins are in transit.
-STAR = pd.Series({"Rs": 1.05, "Ms": 1.02, "Ts": 5500.0, "Mp": 0.7, "e": 0.0, "P": 3.5, "sma": 9.0, "i": 88.5})
+STAR = pd.Series(
+    {"Rs": 1.05, "Ms": 1.02, "Ts": 5500.0, "Mp": 0.7, "e": 0.0, "P": 3.5, "sma": 9.0, "i": 88.5}
+)
 T0_H = 3.75
 BASE_DEPTH = 0.01
 FEATURE_PPM = 300.0
@@ -65,7 +69,9 @@ TRUE_DEPTH = BASE_DEPTH + FEATURE_PPM * 1e-6 * (2 * feature_template() - 1)  # 0
 
 def random_polynomial(rng: np.random.Generator, u: np.ndarray, degree: int = 5) -> np.ndarray:
     """Random Chebyshev series in ``u`` in [-1, 1] (no constant term) scaled to max |p| = 1."""
-    p = np.polynomial.chebyshev.chebval(u, rng.normal(size=degree + 1) * np.r_[0.0, np.ones(degree)])
+    p = np.polynomial.chebyshev.chebval(
+        u, rng.normal(size=degree + 1) * np.r_[0.0, np.ones(degree)]
+    )
     return p / np.abs(p).max()
 
 
@@ -77,10 +83,20 @@ class Synthetic:
     star: pd.Series
 
 
-def synthetic_cube(*, seed: int = 0, n_visits: int = 1, t0_h: float | tuple[float, ...] = T0_H,
-                   depth: np.ndarray = TRUE_DEPTH, star: pd.Series = STAR, sigma_airs: float = SIGMA_AIRS,
-                   sigma_fgs: float = SIGMA_FGS, drift_amp: float = DRIFT_AMP, jitter: float = JITTER,
-                   regressors: str = "random", transit: bool = True) -> Synthetic:
+def synthetic_cube(
+    *,
+    seed: int = 0,
+    n_visits: int = 1,
+    t0_h: float | tuple[float, ...] = T0_H,
+    depth: np.ndarray = TRUE_DEPTH,
+    star: pd.Series = STAR,
+    sigma_airs: float = SIGMA_AIRS,
+    sigma_fgs: float = SIGMA_FGS,
+    drift_amp: float = DRIFT_AMP,
+    jitter: float = JITTER,
+    regressors: str = "random",
+    transit: bool = True,
+) -> Synthetic:
     """A cube like ``build_cube``'s with flux = c_j T_j(t) (1 + A p_t(t) p_w(lambda_j))
     + jitter_j x(t) + noise (see the module docstring).
 
@@ -91,8 +107,14 @@ def synthetic_cube(*, seed: int = 0, n_visits: int = 1, t0_h: float | tuple[floa
     t0 = np.broadcast_to(np.asarray(t0_h, dtype=float), (n_visits,)).copy()
     u1, u2 = limb_darkening(WAVELENGTHS, float(star["Ts"]))
     sig = np.r_[sigma_fgs, np.full(N_BINS - 1, sigma_airs)]
-    names = ("fgs_centroid_y", "fgs_centroid_x", "airs_trace_y", "airs_trace_width", "airs_background",
-             "fgs_background")
+    names = (
+        "fgs_centroid_y",
+        "fgs_centroid_x",
+        "airs_trace_y",
+        "airs_trace_width",
+        "airs_background",
+        "fgs_background",
+    )
     regs = {n: np.zeros((n_visits, N_TIME)) for n in names}
     flux = np.empty((n_visits, N_TIME, N_BINS))
     windows = []
@@ -100,22 +122,38 @@ def synthetic_cube(*, seed: int = 0, n_visits: int = 1, t0_h: float | tuple[floa
     for v in range(n_visits):
         tr = np.ones((N_TIME, N_BINS))
         if transit:
-            tr = pf.transit(TIME_H, t0_h=t0[v], period_d=float(star["P"]), a_rs=float(star["sma"]),
-                            inc_deg=float(star["i"]), k=np.sqrt(depth), u1=u1, u2=u2).T
-        gain = 1.0 + drift_amp * random_polynomial(rng, TIME_H / 3.75 - 1)[:, None] * random_polynomial(rng, wl_u)
+            tr = pf.transit(
+                TIME_H,
+                t0_h=t0[v],
+                period_d=float(star["P"]),
+                a_rs=float(star["sma"]),
+                inc_deg=float(star["i"]),
+                k=np.sqrt(depth),
+                u1=u1,
+                u2=u2,
+            ).T
+        gain = 1.0 + drift_amp * random_polynomial(rng, TIME_H / 3.75 - 1)[
+            :, None
+        ] * random_polynomial(rng, wl_u)
         c = 1.0 + 1e-3 * rng.normal(size=N_BINS)  # normalisation off by ~0.1 % per bin
         model = c * tr * gain
         if regressors == "random":
             for n in names:
                 regs[n][v] = rng.normal(size=N_TIME)
             # FGS1 moves with its centroid, AIRS with its trace (both standardised regressors)
-            model[:, 0] += jitter * rng.normal() * (regs["fgs_centroid_y"][v] - regs["fgs_centroid_y"][v].mean())
+            model[:, 0] += (
+                jitter
+                * rng.normal()
+                * (regs["fgs_centroid_y"][v] - regs["fgs_centroid_y"][v].mean())
+            )
             x = regs["airs_trace_y"][v] - regs["airs_trace_y"][v].mean()
             model[:, 1:] += jitter * rng.normal(size=N_BINS - 1) * x[:, None]
         flux[v] = model + sig * rng.normal(size=(N_TIME, N_BINS))
         # the window as build_cube finds it: matched filter on the mean normalised flux
         k_mean = float(np.sqrt(np.mean(depth)))
-        t14, t23 = phase.transit_durations(float(star["P"]), float(star["sma"]), float(star["i"]), k_mean)
+        t14, t23 = phase.transit_durations(
+            float(star["P"]), float(star["sma"]), float(star["i"]), k_mean
+        )
         white = np.nanmean(flux[v] / np.nanmedian(flux[v], axis=0), axis=1)
         windows.append(phase.detect_transit(TIME_H, white, t14_h=t14, t23_h=t23, baseline_degree=5))
     var = np.broadcast_to(sig**2, flux.shape).copy()
@@ -129,26 +167,47 @@ def synthetic_cube(*, seed: int = 0, n_visits: int = 1, t0_h: float | tuple[floa
             **{n: (("visit", "time"), r) for n, r in regs.items()},
             "ingress": (("visit",), [w.ingress_h for w in windows], {"units": "h"}),
             "egress": (("visit",), [w.egress_h for w in windows], {"units": "h"}),
-            "ingress_observed": (("visit",), np.array([w.ingress_observed for w in windows], np.uint8)),
-            "egress_observed": (("visit",), np.array([w.egress_observed for w in windows], np.uint8)),
+            "ingress_observed": (
+                ("visit",),
+                np.array([w.ingress_observed for w in windows], np.uint8),
+            ),
+            "egress_observed": (
+                ("visit",),
+                np.array([w.egress_observed for w in windows], np.uint8),
+            ),
             "transit_snr": (("visit",), [w.snr for w in windows]),
         },
-        coords={"visit": np.arange(n_visits), "time": ("time", TIME_H, {"units": "h"}),
-                "wavelength": ("wavelength", WAVELENGTHS, {"units": "um"})},
+        coords={
+            "visit": np.arange(n_visits),
+            "time": ("time", TIME_H, {"units": "h"}),
+            "wavelength": ("wavelength", WAVELENGTHS, {"units": "um"}),
+        },
         attrs={"planet_id": 1234},
     )
     return Synthetic(cube, np.asarray(depth, dtype=float), t0, star)
 
 
-def unit_depth_floor(star: pd.Series = STAR, t0_h: float = T0_H, sigma: float = SIGMA_AIRS) -> np.ndarray:
+def unit_depth_floor(
+    star: pd.Series = STAR, t0_h: float = T0_H, sigma: float = SIGMA_AIRS
+) -> np.ndarray:
     """The smallest possible depth sigma per bin (283,): white noise only, a constant
     baseline, everything else known: sigma / sqrt(sum (s - mean s)^2), s the unit-depth shape."""
     u1, u2 = limb_darkening(WAVELENGTHS, float(star["Ts"]))
     k = np.sqrt(TRUE_DEPTH)
-    tr = pf.transit(TIME_H, t0_h=t0_h, period_d=float(star["P"]), a_rs=float(star["sma"]),
-                    inc_deg=float(star["i"]), k=k, u1=u1, u2=u2)
+    tr = pf.transit(
+        TIME_H,
+        t0_h=t0_h,
+        period_d=float(star["P"]),
+        a_rs=float(star["sma"]),
+        inc_deg=float(star["i"]),
+        k=k,
+        u1=u1,
+        u2=u2,
+    )
     s = (1 - tr) / k[:, None] ** 2
-    return np.r_[SIGMA_FGS, np.full(N_BINS - 1, sigma)] / np.sqrt(((s - s.mean(axis=1, keepdims=True)) ** 2).sum(axis=1))
+    return np.r_[SIGMA_FGS, np.full(N_BINS - 1, sigma)] / np.sqrt(
+        ((s - s.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    )
 
 
 @pytest.fixture
@@ -214,7 +273,9 @@ def test_weighted_lstsq_reduced_chi2_of_correct_variances_is_one():
     n = 20000
     design = np.column_stack([np.ones(n), rng.normal(size=n)])
     var = rng.uniform(0.1, 3.0, n)
-    _, _, chi2 = pf.weighted_lstsq(design, design @ [1.0, 0.5] + rng.normal(size=n) * np.sqrt(var), var)
+    _, _, chi2 = pf.weighted_lstsq(
+        design, design @ [1.0, 0.5] + rng.normal(size=n) * np.sqrt(var), var
+    )
     assert chi2 == pytest.approx(1.0, abs=5 * np.sqrt(2 / n))  # chi2_red has sd sqrt(2 / dof)
 
 
@@ -222,12 +283,16 @@ def test_transit_scalar_and_batched_agree_and_uniform_disc_depth_is_k_squared():
     k = np.array([0.05, 0.1])
     batch = pf.transit(TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=k, u1=0.0, u2=0.0)
     assert batch.shape == (2, N_TIME)
-    single = pf.transit(TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=0.1, u1=0.0, u2=0.0)
+    single = pf.transit(
+        TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=0.1, u1=0.0, u2=0.0
+    )
     assert single.shape == (N_TIME,)
     np.testing.assert_array_equal(batch[1], single)
     # no limb darkening and the planet fully inside the disc (b = 0.24 < 1 - k): flux 1 - k^2
     mid = np.abs(TIME_H - T0_H) < 0.5
-    np.testing.assert_allclose(batch[:, mid], np.broadcast_to(1 - k[:, None] ** 2, (2, mid.sum())), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        batch[:, mid], np.broadcast_to(1 - k[:, None] ** 2, (2, mid.sum())), rtol=0, atol=1e-14
+    )
     np.testing.assert_array_equal(batch[:, np.abs(TIME_H - T0_H) > 2.0], 1.0)
 
 
@@ -236,28 +301,45 @@ def test_white_light_is_the_oot_level_weighted_mean_of_finite_airs_bins():
     flux[0, 0] = [0.5, 1.0, 2.0, 4.0]
     flux[0, 1] = [0.6, np.nan, 2.0, 4.0]
     var = np.ones_like(flux)
-    cube = xr.Dataset({"flux": (("visit", "time", "wavelength"), flux),
-                       "variance": (("visit", "time", "wavelength"), var),
-                       "oot_level": (("visit", "wavelength"), [[9.0, 1.0, 1.0, 2.0]])})
+    cube = xr.Dataset(
+        {
+            "flux": (("visit", "time", "wavelength"), flux),
+            "variance": (("visit", "time", "wavelength"), var),
+            "oot_level": (("visit", "wavelength"), [[9.0, 1.0, 1.0, 2.0]]),
+        }
+    )
     curves = pf.white_light(cube)
     np.testing.assert_array_equal(curves["FGS1"][0], [[0.5, 0.6]])
     # weights 1, 1, 2 -> (1 + 2 + 8) / 4; the NaN bin drops out: (2 + 8) / 3
     np.testing.assert_allclose(curves["AIRS-CH0"][0], [[11 / 4, 10 / 3]], rtol=1e-15)
-    np.testing.assert_allclose(curves["AIRS-CH0"][1], [[6 / 16, 5 / 9]], rtol=1e-15)  # sum w^2 var / (sum w)^2
+    np.testing.assert_allclose(
+        curves["AIRS-CH0"][1], [[6 / 16, 5 / 9]], rtol=1e-15
+    )  # sum w^2 var / (sum w)^2
 
 
 def _linear_problem(seed: int, nb: int = 6, noise: float = 0.0):
     """y_j = c_j (1 - D_j s_j) + c_j g_j f + beta_j x with known everything."""
     rng = np.random.default_rng(seed)
-    tr = pf.transit(TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=np.full(nb, 0.1), u1=0.3, u2=0.2)
+    tr = pf.transit(
+        TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=np.full(nb, 0.1), u1=0.3, u2=0.2
+    )
     shape = ((1 - tr) / 0.01).T
     basis = pf.time_basis(TIME_H, 5)
     f = basis @ rng.normal(size=6)
     f /= np.sqrt(np.mean(f**2))
     regs = rng.normal(size=(N_TIME, 2))
-    c, d, g = 1 + 0.01 * rng.normal(size=nb), 0.01 + 0.001 * rng.normal(size=nb), 0.01 * rng.normal(size=nb)
+    c, d, g = (
+        1 + 0.01 * rng.normal(size=nb),
+        0.01 + 0.001 * rng.normal(size=nb),
+        0.01 * rng.normal(size=nb),
+    )
     beta = 1e-4 * rng.normal(size=(2, nb))
-    y = c * (1 - d * shape) + c * g * f[:, None] + regs @ beta + noise * rng.normal(size=(N_TIME, nb))
+    y = (
+        c * (1 - d * shape)
+        + c * g * f[:, None]
+        + regs @ beta
+        + noise * rng.normal(size=(N_TIME, nb))
+    )
     var = np.full_like(y, max(noise, 1e-4) ** 2)
     return y, var, shape, basis, f, regs, (c, d, g, beta)
 
@@ -286,7 +368,9 @@ def test_fit_bins_variance_matches_scatter_of_noisy_fits():
 
 def test_drift_step_recovers_the_drift_given_every_bin_parameter():
     y, var, shape, basis, f, regs, (c, d, g, beta) = _linear_problem(5)
-    np.testing.assert_allclose(pf.drift_step(y, var, shape, (c, d, c * g, beta), regs, basis), f, atol=1e-9)
+    np.testing.assert_allclose(
+        pf.drift_step(y, var, shape, (c, d, c * g, beta), regs, basis), f, atol=1e-9
+    )
 
 
 def test_chromatic_drift_finds_the_common_time_shape():
@@ -294,7 +378,9 @@ def test_chromatic_drift_finds_the_common_time_shape():
     basis = pf.time_basis(TIME_H, 5)
     f = basis @ rng.normal(size=6)
     g = rng.normal(size=50)
-    resid = 1e-3 * f[:, None] * g + 1e-6 * rng.normal(size=(N_TIME, 50)) + rng.normal(size=50)  # + per-bin offsets
+    resid = (
+        1e-3 * f[:, None] * g + 1e-6 * rng.normal(size=(N_TIME, 50)) + rng.normal(size=50)
+    )  # + per-bin offsets
     est = pf.chromatic_drift(resid, np.ones_like(resid), basis)
     assert np.sqrt(np.mean(est**2)) == pytest.approx(1.0)
     f_c = f - f.mean()
@@ -306,12 +392,16 @@ def test_joint_drift_fit_is_exact_on_noiseless_data_and_widens_the_per_bin_varia
     """As fit_spectrum calls it: the current drift among each bin's columns, gains c_j g_j,
     the shared correction B a. Exact data: a = 0 (the min-norm solution) and D exact."""
     y, var, shape, basis, f, regs, (c, d, g, beta) = _linear_problem(7, nb=40)
-    _, d_j, _, _, correction = pf.joint_drift_fit(y, var, shape, c * g, basis, np.column_stack([f, regs]))
+    _, d_j, _, _, correction = pf.joint_drift_fit(
+        y, var, shape, c * g, basis, np.column_stack([f, regs])
+    )
     np.testing.assert_allclose(d_j, d, rtol=1e-8)
     np.testing.assert_allclose(correction, 0.0, atol=1e-9)
     # with noise: sharing (and fitting) the drift only adds variance to the known-drift fit
     y, var, shape, basis, f, regs, (c, d, g, beta) = _linear_problem(7, nb=40, noise=2e-4)
-    _, _, vd_joint, _, _ = pf.joint_drift_fit(y, var, shape, c * g, basis, np.column_stack([f, regs]))
+    _, _, vd_joint, _, _ = pf.joint_drift_fit(
+        y, var, shape, c * g, basis, np.column_stack([f, regs])
+    )
     _, _, vd_known, *_ = pf._fit_bins(y, var, shape, f, regs)
     ratio = vd_joint / vd_known
     assert np.all(ratio > 0.99) and np.median(ratio) > 1.0  # the chi2 scalings differ by < 1 %
@@ -322,9 +412,23 @@ def test_synthetic_cube_has_the_build_cube_layout_and_the_right_window(make_cube
     syn = make_cube(seed=0)
     cube = syn.cube
     assert dict(cube.sizes) == {"visit": 1, "time": N_TIME, "wavelength": N_BINS}
-    for name in ("flux", "variance", "quality", "oot_level", "fgs_centroid_y", "fgs_centroid_x",
-                 "airs_trace_y", "airs_trace_width", "airs_background", "fgs_background", "ingress",
-                 "egress", "ingress_observed", "egress_observed", "transit_snr"):
+    for name in (
+        "flux",
+        "variance",
+        "quality",
+        "oot_level",
+        "fgs_centroid_y",
+        "fgs_centroid_x",
+        "airs_trace_y",
+        "airs_trace_width",
+        "airs_background",
+        "fgs_background",
+        "ingress",
+        "egress",
+        "ingress_observed",
+        "egress_observed",
+        "transit_snr",
+    ):
         assert name in cube
     t14, _ = phase.transit_durations(3.5, 9.0, 88.5, 0.1)
     assert float(cube["ingress"][0]) == pytest.approx(T0_H - t14 / 2, abs=2 * BIN_H)
@@ -332,10 +436,15 @@ def test_synthetic_cube_has_the_build_cube_layout_and_the_right_window(make_cube
     assert cube["ingress_observed"].values.all() and cube["egress_observed"].values.all()
     assert float(cube["transit_snr"][0]) > 20
     # the noise is the stated white noise: the same seed without noise gives the exact model
-    noise = syn.cube["flux"].values - make_cube(seed=0, sigma_airs=0.0, sigma_fgs=0.0).cube["flux"].values
+    noise = (
+        syn.cube["flux"].values
+        - make_cube(seed=0, sigma_airs=0.0, sigma_fgs=0.0).cube["flux"].values
+    )
     assert np.std(noise[0, :, 1:]) == pytest.approx(SIGMA_AIRS, rel=0.02)  # sd of the sd: 0.3 %
     assert np.std(noise[0, :, 0]) == pytest.approx(SIGMA_FGS, rel=0.25)  # 225 values: sd 4.7 %
-    np.testing.assert_array_equal(syn.cube["variance"].values[0, 0], np.r_[SIGMA_FGS, np.full(N_BINS - 1, SIGMA_AIRS)] ** 2)
+    np.testing.assert_array_equal(
+        syn.cube["variance"].values[0, 0], np.r_[SIGMA_FGS, np.full(N_BINS - 1, SIGMA_AIRS)] ** 2
+    )
 
 
 # --------------------------------------------------------------------------- fit_planet
@@ -409,7 +518,9 @@ def test_white_light_geometry(exact_fits):
         assert abs(w.a_rs - STAR["sma"]) < CFG.prior_sma_frac * STAR["sma"]
         assert abs(w.inc_deg - STAR["i"]) < CFG.prior_inc_deg
         # the white-light depths: FGS1 = wl_1, AIRS ~ the flux-weighted mean depth
-        assert w.k["FGS1"] ** 2 == pytest.approx(syn.depth[0], abs=5 * 2 * w.k["FGS1"] * w.k_err["FGS1"])
+        assert w.k["FGS1"] ** 2 == pytest.approx(
+            syn.depth[0], abs=5 * 2 * w.k["FGS1"] * w.k_err["FGS1"]
+        )
         airs_mean = np.average(syn.depth[1:], weights=OOT_LEVEL[1:])
         assert w.k["AIRS-CH0"] ** 2 == pytest.approx(airs_mean, rel=0.01)  # measured: < 0.2 %
         assert w.drift["FGS1"].shape == w.model["AIRS-CH0"].shape == (1, N_TIME)
@@ -451,7 +562,9 @@ def test_cube_without_a_transit_is_flagged_not_raised(make_cube):
     assert float(syn.cube["transit_snr"][0]) < CFG.min_snr  # the detector finds nothing
     res = pf.fit_planet(syn.cube, syn.star, CFG)
     assert res.flag in ("failed", "low_snr")
-    assert np.all(np.isfinite(res.depth)) and np.all(np.isfinite(res.sigma)) and np.all(res.sigma > 0)
+    assert (
+        np.all(np.isfinite(res.depth)) and np.all(np.isfinite(res.sigma)) and np.all(res.sigma > 0)
+    )
     assert np.all(res.depth >= 0)  # a submission refuses negative depths
     if res.flag == "failed":
         np.testing.assert_array_equal(res.depth, CFG.fallback_depth)
@@ -480,7 +593,9 @@ def test_fit_dataset_round_trips_through_netcdf(exact_fits, tmp_path):
 
 
 def test_fit_dataset_of_a_failed_fit_round_trips(tmp_path):
-    fit = pf.PlanetFit(np.full(N_BINS, 0.0147), np.full(N_BINS, 0.011), np.full(N_BINS, np.nan), "failed", None)
+    fit = pf.PlanetFit(
+        np.full(N_BINS, 0.0147), np.full(N_BINS, 0.011), np.full(N_BINS, np.nan), "failed", None
+    )
     cube = synthetic_cube(seed=0).cube
     ds = pf.fit_dataset(7, cube, fit)
     write_netcdf(ds, tmp_path / "7.nc")
@@ -512,6 +627,10 @@ def test_one_dead_bin_keeps_the_planet_and_widens_only_that_bin(make_cube):
     res = pf.fit_planet(cube, syn.star, CFG)
     assert res.flag == "ok"
     assert res.sigma[dead] == CFG.fallback_sigma
-    assert min(res.depth[dead - 1], res.depth[dead + 1]) <= res.depth[dead] <= max(res.depth[dead - 1], res.depth[dead + 1])
+    assert (
+        min(res.depth[dead - 1], res.depth[dead + 1])
+        <= res.depth[dead]
+        <= max(res.depth[dead - 1], res.depth[dead + 1])
+    )
     others = np.arange(N_BINS) != dead
     assert np.abs((res.depth - syn.depth) / res.sigma)[others].max() < DEPTH_Z_MAX

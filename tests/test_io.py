@@ -42,7 +42,9 @@ def _pyarrow_array(path: Path) -> np.ndarray:
 
 
 def _excerpt(instrument: str) -> np.ndarray:
-    col = pq.read_table(EXCERPTS / f"{instrument}_signal_0__first50frames_flattened.parquet").column(0)
+    col = pq.read_table(
+        EXCERPTS / f"{instrument}_signal_0__first50frames_flattened.parquet"
+    ).column(0)
     return col.to_numpy().reshape(50, 32, WIDTH[instrument])
 
 
@@ -72,7 +74,9 @@ def test_real_calibration_shapes_and_dtypes(real_maps, instrument):
 def test_real_calibration_equals_pyarrow(real_maps, instrument):
     m, d = real_maps[instrument], CAL / f"{instrument}_calibration_0"
     for name in ("dark", "flat", "read", "dead"):
-        np.testing.assert_array_equal(getattr(m, name), _pyarrow_array(d / f"{name}.parquet"), err_msg=name)
+        np.testing.assert_array_equal(
+            getattr(m, name), _pyarrow_array(d / f"{name}.parquet"), err_msg=name
+        )
     raw = _pyarrow_array(d / "linear_corr.parquet")  # (6*32, W): coefficient k is rows 32k..32k+31
     for k in range(6):
         np.testing.assert_array_equal(m.linear_corr[k], raw[32 * k : 32 * (k + 1)])
@@ -110,7 +114,9 @@ def test_write_calibration_round_trip(real_maps, tmp_path):
         io.write_calibration(tmp_path / inst, m)
         back = io.read_calibration(tmp_path / inst, inst)
         for name in io.CALIBRATION_MAPS:
-            np.testing.assert_array_equal(getattr(back, name), getattr(m, name), err_msg=f"{inst} {name}")
+            np.testing.assert_array_equal(
+                getattr(back, name), getattr(m, name), err_msg=f"{inst} {name}"
+            )
         assert back.dead.dtype == np.bool_
 
 
@@ -130,7 +136,9 @@ def test_axis_info(real_axis):
     airs_s, fgs_s = ax.airs_time_h * 3600, ax.fgs_time_h * 3600
     np.testing.assert_allclose(np.diff(airs_s[::2]), 4.8, atol=TIME_ATOL_S)  # pair starts
     np.testing.assert_allclose(np.diff(fgs_s[::2]), 0.4, atol=TIME_ATOL_S)
-    np.testing.assert_allclose(airs_s[1::2] - airs_s[::2], 0.1, atol=TIME_ATOL_S)  # start -> end read
+    np.testing.assert_allclose(
+        airs_s[1::2] - airs_s[::2], 0.1, atol=TIME_ATOL_S
+    )  # start -> end read
     assert fgs_s[-1] == pytest.approx(7.5 * 3600 - 0.2, abs=TIME_ATOL_S)  # 7.5 h visit
 
 
@@ -149,7 +157,9 @@ def test_wavelengths_match_axis(real_wavelengths, real_axis):
     assert np.all(np.diff(wl[1:]) > 0)
     assert wl[1] == pytest.approx(1.9517606900, abs=WL_ATOL * 10)  # printed to 8 decimals
     assert wl[-1] == pytest.approx(3.8950360211953727, rel=REPR_RTOL)
-    np.testing.assert_allclose(wl[1:], real_axis.airs_wavelength_um[39:321][::-1], rtol=0, atol=WL_ATOL)
+    np.testing.assert_allclose(
+        wl[1:], real_axis.airs_wavelength_um[39:321][::-1], rtol=0, atol=WL_ATOL
+    )
 
 
 def test_adc_info(real_adc):
@@ -248,7 +258,9 @@ def test_signal_truncated(tmp_path, keep):
     _assert_names(ei, path)
 
 
-@pytest.mark.parametrize("content", [b"", b"planet_id,wl_1\n1,0.01\n", b"PAR1" + b"\x00" * 64 + b"PAR1"])
+@pytest.mark.parametrize(
+    "content", [b"", b"planet_id,wl_1\n1,0.01\n", b"PAR1" + b"\x00" * 64 + b"PAR1"]
+)
 def test_signal_not_parquet(tmp_path, content):
     path = tmp_path / "FGS1_signal_0.parquet"
     path.write_bytes(content)
@@ -311,7 +323,9 @@ def test_signal_multi_chunk_is_read_in_order(tmp_path):
     np.testing.assert_array_equal(io.read_signal(path, "FGS1"), frames)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.binary(max_size=4096))
 def test_random_bytes_raise_data_error(tmp_path, data):
     path = tmp_path / "AIRS-CH0_signal_0.parquet"
@@ -327,9 +341,13 @@ def _good_bytes() -> bytes:
         return _good_signal(Path(d) / "good.parquet", n=2).read_bytes()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8
+    ),
     cut=st.floats(0.0, 1.0),
 )
 def test_corrupted_parquet_is_data_error_or_valid(tmp_path, edits, cut):
@@ -407,7 +425,10 @@ def test_calibration_missing_map(tmp_path):
 
 # --------------------------------------------------------------------------- discovery
 def _visit(pdir: Path, v: int, *, skip: str | None = None) -> None:
-    frames = {"AIRS-CH0": np.zeros((2, 32, 356), np.uint16), "FGS1": np.zeros((2, 32, 32), np.uint16)}
+    frames = {
+        "AIRS-CH0": np.zeros((2, 32, 356), np.uint16),
+        "FGS1": np.zeros((2, 32, 32), np.uint16),
+    }
     for inst, fr in frames.items():
         if skip != f"{inst}_signal":
             io.write_signal(pdir / f"{inst}_signal_{v}.parquet", fr)
@@ -442,8 +463,11 @@ def test_list_planets_non_numeric_folder(tmp_path, name):
 
 @pytest.mark.parametrize(
     ("skip", "missing"),
-    [("FGS1_signal", "FGS1_signal_1.parquet"), ("FGS1_calibration", "FGS1_calibration_1"),
-     ("AIRS-CH0_calibration", "AIRS-CH0_calibration_1")],
+    [
+        ("FGS1_signal", "FGS1_signal_1.parquet"),
+        ("FGS1_calibration", "FGS1_calibration_1"),
+        ("AIRS-CH0_calibration", "AIRS-CH0_calibration_1"),
+    ],
 )
 def test_list_visits_incomplete(tmp_path, skip, missing):
     pdir = tmp_path / "train" / "5"
@@ -480,7 +504,9 @@ def test_labels_missing_column(tmp_path, labels_df):
 
 def test_labels_extra_column(tmp_path, labels_df):
     path = tmp_path / "train.csv"
-    pd.concat([labels_df, pd.DataFrame({"sigma_1": [0.1] * len(labels_df)})], axis=1).to_csv(path, index=False)
+    pd.concat([labels_df, pd.DataFrame({"sigma_1": [0.1] * len(labels_df)})], axis=1).to_csv(
+        path, index=False
+    )
     with pytest.raises(io.DataError, match=r"missing \[\], extra \['sigma_1'\]") as ei:
         io.read_labels(path)
     _assert_names(ei, path)
@@ -496,8 +522,13 @@ def test_labels_round_trip(tmp_path, labels_df):
 
 @pytest.mark.parametrize(
     ("column", "value", "match"),
-    [("wl_5", "x", "non-numeric"), ("wl_5", np.nan, "non-finite"), ("planet_id", np.nan, "non-negative integers"),
-     ("planet_id", 12.5, "non-negative integers"), ("planet_id", "p1", "non-numeric")],
+    [
+        ("wl_5", "x", "non-numeric"),
+        ("wl_5", np.nan, "non-finite"),
+        ("planet_id", np.nan, "non-negative integers"),
+        ("planet_id", 12.5, "non-negative integers"),
+        ("planet_id", "p1", "non-numeric"),
+    ],
 )
 def test_labels_bad_values(tmp_path, labels_df, column, value, match):
     path = tmp_path / "train.csv"
@@ -524,8 +555,12 @@ def star_df() -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     "edit",
-    [lambda d: d.rename(columns={"sma": "a"}), lambda d: d.drop(columns="e"), lambda d: d.assign(extra=1.0),
-     lambda d: d[["Rs", "planet_id", "Ms", "Ts", "Mp", "e", "P", "sma", "i"]]],
+    [
+        lambda d: d.rename(columns={"sma": "a"}),
+        lambda d: d.drop(columns="e"),
+        lambda d: d.assign(extra=1.0),
+        lambda d: d[["Rs", "planet_id", "Ms", "Ts", "Mp", "e", "P", "sma", "i"]],
+    ],
     ids=["renamed", "missing", "extra", "reordered"],
 )
 def test_star_info_wrong_columns(tmp_path, star_df, edit):
@@ -538,8 +573,12 @@ def test_star_info_wrong_columns(tmp_path, star_df, edit):
 
 @pytest.mark.parametrize(
     ("column", "value", "match"),
-    [("Ts", "hot", "non-numeric"), ("P", np.inf, "non-finite"), ("planet_id", 1.5, "non-negative integers"),
-     ("planet_id", -3, "non-negative integers")],
+    [
+        ("Ts", "hot", "non-numeric"),
+        ("P", np.inf, "non-finite"),
+        ("planet_id", 1.5, "non-negative integers"),
+        ("planet_id", -3, "non-negative integers"),
+    ],
 )
 def test_star_info_bad_values(tmp_path, star_df, column, value, match):
     path = tmp_path / "train_star_info.csv"
@@ -564,10 +603,12 @@ def test_star_info_missing_and_unreadable(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset,AIRS-CH0_adc_gain\n",
-     "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset,AIRS-CH0_adc_gain\n-1000,x,-1000,0.4369\n",
-     "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset,AIRS-CH0_adc_gain\n-1000,0,-1000,0.4369\n",
-     "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset\n-1000,0.4369,-1000\n"],
+    [
+        "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset,AIRS-CH0_adc_gain\n",
+        "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset,AIRS-CH0_adc_gain\n-1000,x,-1000,0.4369\n",
+        "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset,AIRS-CH0_adc_gain\n-1000,0,-1000,0.4369\n",
+        "FGS1_adc_offset,FGS1_adc_gain,AIRS-CH0_adc_offset\n-1000,0.4369,-1000\n",
+    ],
     ids=["no-row", "non-numeric", "zero-gain", "missing-column"],
 )
 def test_adc_info_bad(tmp_path, text):

@@ -19,7 +19,9 @@ from spectramind.lineage import EventLog, LineageError
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST_SCHEMA = REPO / "schemas" / "manifest.schema.json"
 EVENTS_SCHEMA = REPO / "schemas" / "events.schema.json"
-ABC_SHA256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 example
+ABC_SHA256 = (
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 example
+)
 
 
 def test_sha256_file_known_answer(tmp_path: Path) -> None:
@@ -35,12 +37,16 @@ def test_config_hash_ignores_key_order_and_sees_values() -> None:
     b = {"x": 1.5, "data": {"splits": ["train", "test"], "root": None}}
     assert lineage.config_sha256(a) == lineage.config_sha256(b)
     assert lineage.config_sha256(a) != lineage.config_sha256({**a, "x": 1.6})
-    assert lineage.config_sha256(a) != lineage.config_sha256({**a, "data": {"root": None, "splits": ["test", "train"]}})
+    assert lineage.config_sha256(a) != lineage.config_sha256(
+        {**a, "data": {"root": None, "splits": ["test", "train"]}}
+    )
     text = '{"data":{"root":null,"splits":["train","test"]},"x":1.5}'
     assert lineage.config_sha256(a) == hashlib.sha256(text.encode()).hexdigest()
 
 
-def fake_git(root: Path, head: str, refs: dict[str, str] | None = None, packed: str | None = None) -> None:
+def fake_git(
+    root: Path, head: str, refs: dict[str, str] | None = None, packed: str | None = None
+) -> None:
     (root / ".git" / "refs" / "heads").mkdir(parents=True)
     (root / ".git" / "HEAD").write_text(head + "\n")
     for ref, sha in (refs or {}).items():
@@ -56,21 +62,29 @@ def test_git_info_reads_branch_detached_and_packed_refs(tmp_path: Path) -> None:
     assert lineage.git_info(tmp_path / "loose" / "sub") == {"commit": sha, "branch": "main"}
     fake_git(tmp_path / "detached", "b" * 40)
     assert lineage.git_info(tmp_path / "detached") == {"commit": "b" * 40, "branch": None}
-    fake_git(tmp_path / "packed", "ref: refs/heads/dev", packed=f"# pack-refs\n{'c' * 40} refs/heads/dev\n")
+    fake_git(
+        tmp_path / "packed",
+        "ref: refs/heads/dev",
+        packed=f"# pack-refs\n{'c' * 40} refs/heads/dev\n",
+    )
     assert lineage.git_info(tmp_path / "packed") == {"commit": "c" * 40, "branch": "dev"}
     (tmp_path / "nogit").mkdir()
     info = lineage.git_info(tmp_path / "nogit")
     assert info["commit"] is None or len(info["commit"]) == 40  # tmp may sit inside a checkout
 
 
-def test_build_manifest_hashes_files_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_manifest_hashes_files_and_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("results/kaggle/sub").mkdir(parents=True)
     Path("results/a.csv").write_bytes(b"abc")
     Path("results/kaggle/sub/b.bin").write_bytes(b"")
     Path("results/kaggle/.snakemake_timestamp").write_bytes(b"")
     config = {"data": {"root": None, "splits": ["test"]}}
-    m = lineage.build_manifest(config=config, artifacts=["results/a.csv", "results/kaggle"], repo=REPO)
+    m = lineage.build_manifest(
+        config=config, artifacts=["results/a.csv", "results/kaggle"], repo=REPO
+    )
     assert m["artifacts"] == [
         {"path": "results/a.csv", "sha256": ABC_SHA256, "bytes": 3},
         {"path": "results/kaggle/sub/b.bin", "sha256": hashlib.sha256(b"").hexdigest(), "bytes": 0},
@@ -81,13 +95,58 @@ def test_build_manifest_hashes_files_and_folders(tmp_path: Path, monkeypatch: py
     assert json.loads(Path("results/manifest.json").read_text()) == m
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda m: m.pop("config_sha256"), "'config_sha256' is a required property"),
-    (lambda m: m["artifacts"][0].update(sha256="xyz"), "artifacts/0/sha256: 'xyz' does not match"),
-    (lambda m: m["git"].update(commit="HEAD"), "git/commit"),
-    (lambda m: m.update(artifacts=[]), "artifacts: [] should be non-empty"),
-])
-def test_manifest_schema_rejects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change, message: str) -> None:
+def test_manifest_references_sbom_when_it_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("f").write_bytes(b"abc")
+    m = lineage.build_manifest(
+        config={"data": {}}, artifacts=["f"], repo=tmp_path, sbom="sbom.json"
+    )
+    assert "sbom" not in m  # absent file: not referenced
+    bom = {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"name": "a"}] * 3}
+    Path("sbom.json").write_text(json.dumps(bom))
+    m = lineage.build_manifest(
+        config={"data": {}}, artifacts=["f"], repo=tmp_path, sbom="sbom.json"
+    )
+    assert m["sbom"] == {
+        "path": "sbom.json",
+        "sha256": hashlib.sha256(Path("sbom.json").read_bytes()).hexdigest(),
+        "format": "CycloneDX",
+        "spec_version": "1.6",
+        "components": 3,
+    }
+    lineage.write_manifest(m, "manifest.json", MANIFEST_SCHEMA)
+    m["sbom"]["components"] = -1
+    with pytest.raises(LineageError, match="sbom/components"):
+        lineage.validate(m, MANIFEST_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{not json", "not a readable JSON SBOM"), ('{"bomFormat": "SPDX"}', "not a CycloneDX SBOM")],
+)
+def test_sbom_reference_rejects_other_files(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "sbom.json").write_text(text)
+    with pytest.raises(LineageError, match=f"sbom.json: {message}"):
+        lineage.sbom_reference(tmp_path / "sbom.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.pop("config_sha256"), "'config_sha256' is a required property"),
+        (
+            lambda m: m["artifacts"][0].update(sha256="xyz"),
+            "artifacts/0/sha256: 'xyz' does not match",
+        ),
+        (lambda m: m["git"].update(commit="HEAD"), "git/commit"),
+        (lambda m: m.update(artifacts=[]), "artifacts: [] should be non-empty"),
+    ],
+)
+def test_manifest_schema_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change, message: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     Path("f").write_bytes(b"abc")
     m = lineage.build_manifest(config={"data": {}}, artifacts=["f"], repo=tmp_path)
@@ -113,21 +172,44 @@ def record(kind: str, created: float, **extra) -> logging.LogRecord:
     return rec
 
 
-def test_event_log_turns_job_records_into_schema_valid_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_event_log_turns_job_records_into_schema_valid_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     path = tmp_path / "logs" / "events.jsonl"
     h = EventLog(path)
-    h.handle(record("job_info", 1000.0, jobid=3, rule_name="calibrate", wildcards={"planet": "123"}, threads=1))
+    h.handle(
+        record(
+            "job_info",
+            1000.0,
+            jobid=3,
+            rule_name="calibrate",
+            wildcards={"planet": "123"},
+            threads=1,
+        )
+    )
     h.handle(record("job_info", 1001.0, jobid=4, rule_name="train_model", wildcards={}, threads=2))
     h.handle(record("progress", 1001.5))  # other records are ignored
     h.handle(record("job_finished", 1012.25, job_id=3))
     h.handle(record("job_error", 1020.0, jobid=4, rule_name="train_model"))
     events = lineage.validate_events(path, EVENTS_SCHEMA)
     assert [(e["rule"], e["status"]) for e in events] == [
-        ("calibrate", "started"), ("train_model", "started"), ("calibrate", "success"), ("train_model", "error")]
+        ("calibrate", "started"),
+        ("train_model", "started"),
+        ("calibrate", "success"),
+        ("train_model", "error"),
+    ]
     done = events[2]
-    assert done["planet"] == 123 and done["wildcards"] == {"planet": "123"} and done["duration_s"] == 12.25
-    assert done["host"] == socket.gethostname() and done["slurm_job_id"] == "4242" and done["threads"] == 1
+    assert (
+        done["planet"] == 123
+        and done["wildcards"] == {"planet": "123"}
+        and done["duration_s"] == 12.25
+    )
+    assert (
+        done["host"] == socket.gethostname()
+        and done["slurm_job_id"] == "4242"
+        and done["threads"] == 1
+    )
     assert events[3]["planet"] is None and events[3]["duration_s"] == 19.0
     assert events[0]["end"] is None and events[0]["duration_s"] is None
 
@@ -140,12 +222,28 @@ def test_event_log_writes_nothing_when_told_not_to(tmp_path: Path) -> None:
 
 
 def test_events_schema_rejects_inconsistent_events(tmp_path: Path) -> None:
-    good = {"rule": "score", "jobid": 1, "planet": None, "wildcards": {"method": "model"}, "status": "success",
-            "start": "2026-01-01T00:00:00.000+00:00", "end": "2026-01-01T00:00:01.000+00:00", "duration_s": 1.0,
-            "host": "h", "pid": 10, "slurm_job_id": None, "threads": 1}
+    good = {
+        "rule": "score",
+        "jobid": 1,
+        "planet": None,
+        "wildcards": {"method": "model"},
+        "status": "success",
+        "start": "2026-01-01T00:00:00.000+00:00",
+        "end": "2026-01-01T00:00:01.000+00:00",
+        "duration_s": 1.0,
+        "host": "h",
+        "pid": 10,
+        "slurm_job_id": None,
+        "threads": 1,
+    }
     lineage.validate(good, EVENTS_SCHEMA)
-    for bad in ({**good, "status": "done"}, {**good, "end": None}, {**good, "status": "started"},
-                {**good, "duration_s": -1}, {k: v for k, v in good.items() if k != "host"}):
+    for bad in (
+        {**good, "status": "done"},
+        {**good, "end": None},
+        {**good, "status": "started"},
+        {**good, "duration_s": -1},
+        {k: v for k, v in good.items() if k != "host"},
+    ):
         with pytest.raises(LineageError):
             lineage.validate(bad, EVENTS_SCHEMA)
     (tmp_path / "e.jsonl").write_text(json.dumps(good) + "\n{not json\n")
@@ -165,7 +263,9 @@ def test_concurrent_appends_keep_lines_whole(tmp_path: Path) -> None:
         pool.map(_append, [(path, w) for w in range(4)])
     events = lineage.read_events(path)
     assert len(events) == 800
-    assert sorted((e["worker"], e["i"]) for e in events) == [(w, i) for w in range(4) for i in range(200)]
+    assert sorted((e["worker"], e["i"]) for e in events) == [
+        (w, i) for w in range(4) for i in range(200)
+    ]
 
 
 # --------------------------------------------------------------------------- the workflow's lineage
@@ -179,8 +279,13 @@ def test_manifest_of_the_run(small_run: Path) -> None:
     assert m["config_sha256"] == lineage.config_sha256(m["config"])
     assert m["git"] == lineage.git_info(REPO)
     paths = {a["path"] for a in m["artifacts"]}
-    for must in ("results/submission.csv", "results/scores/table.csv", "results/kaggle/bundle.json",
-                 "results/diagnostics/runtime.png", "results/predictions/model/test.csv"):
+    for must in (
+        "results/submission.csv",
+        "results/scores/table.csv",
+        "results/kaggle/bundle.json",
+        "results/diagnostics/runtime.png",
+        "results/predictions/model/test.csv",
+    ):
         assert must in paths
     assert not any(p.startswith("results/manifest") for p in paths)
     for a in m["artifacts"]:
@@ -194,12 +299,23 @@ def test_events_of_the_run(small_run: Path, snakemake_small) -> None:
     started = [e for e in events if e["status"] == "started"]
     ended = [e for e in events if e["status"] == "success"]
     assert not [e for e in events if e["status"] == "error"]
-    assert sorted((e["rule"], e["jobid"]) for e in started) == sorted((e["rule"], e["jobid"]) for e in ended)
+    assert sorted((e["rule"], e["jobid"]) for e in started) == sorted(
+        (e["rule"], e["jobid"]) for e in ended
+    )
     root = small_run / "results" / "simulated"
     planets = {int(p.name) for s in ("train", "test") for p in (root / s).iterdir()}
     assert {e["planet"] for e in ended if e["rule"] == "calibrate"} == planets
-    assert {e["rule"] for e in ended} >= {"simulate_dataset", "calibrate", "phase", "fit_transit", "train_model",
-                                          "predict_model", "submit", "kaggle_bundle", "diagnose_planet"}
+    assert {e["rule"] for e in ended} >= {
+        "simulate_dataset",
+        "calibrate",
+        "phase",
+        "fit_transit",
+        "train_model",
+        "predict_model",
+        "submit",
+        "kaggle_bundle",
+        "diagnose_planet",
+    }
     for e in ended:
         assert e["host"] and e["duration_s"] >= 0 and e["end"] >= e["start"]
     manifest_log = (small_run / "results" / "logs" / "manifest" / "manifest.log").read_text()
@@ -211,8 +327,10 @@ def test_events_of_the_run(small_run: Path, snakemake_small) -> None:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("SPECTRAMIND_SLURM") != "1",
-                    reason="needs the SLURM cluster of .ci/slurm-up.sh (SPECTRAMIND_SLURM=1)")
+@pytest.mark.skipif(
+    os.environ.get("SPECTRAMIND_SLURM") != "1",
+    reason="needs the SLURM cluster of .ci/slurm-up.sh (SPECTRAMIND_SLURM=1)",
+)
 def test_events_under_slurm_carry_the_slurm_job_id(tmp_path: Path, snakemake_small) -> None:
     """One started/success pair per job, from the process that ran it inside its SLURM job
     (the main process and the job-step process only delegate)."""
@@ -220,8 +338,10 @@ def test_events_under_slurm_carry_the_slurm_job_id(tmp_path: Path, snakemake_sma
         (tmp_path / name).symlink_to(REPO / name)
     snakemake_small(tmp_path, "--profile", "profiles/slurm", "results/simulated")
     events = lineage.validate_events(tmp_path / "results" / "logs" / "events.jsonl", EVENTS_SCHEMA)
-    assert [(e["rule"], e["status"]) for e in events] == [("simulate_dataset", "started"),
-                                                          ("simulate_dataset", "success")]
+    assert [(e["rule"], e["status"]) for e in events] == [
+        ("simulate_dataset", "started"),
+        ("simulate_dataset", "success"),
+    ]
     slurm_ids = {e["slurm_job_id"] for e in events}
     assert len(slurm_ids) == 1 and next(iter(slurm_ids)).isdigit()
     log = next((tmp_path / ".snakemake" / "slurm_logs" / "rule_simulate_dataset").glob("*.log"))

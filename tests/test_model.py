@@ -46,9 +46,21 @@ W = 283
 # <= 1e-13 relative; 1e-9 leaves 4 orders of margin.
 TOL_F64 = 1e-9
 # A tiny, fast architecture for the tests (time and wavelength kept small).
-TINY = ModelConfig(fgs_time_bin=1, airs_time_bin=1, airs_wavelength_bins=8, d_model=8, d_state=4, airs_hidden=8,
-                   airs_layers=2, d_fusion=8, n_heads=2, spectral_rank=3)
-FAST = TrainConfig(max_epochs=4, patience=10, batch_size=4, prior_steps=20, threads=1, device="cpu", log_every=1)
+TINY = ModelConfig(
+    fgs_time_bin=1,
+    airs_time_bin=1,
+    airs_wavelength_bins=8,
+    d_model=8,
+    d_state=4,
+    airs_hidden=8,
+    airs_layers=2,
+    d_fusion=8,
+    n_heads=2,
+    spectral_rank=3,
+)
+FAST = TrainConfig(
+    max_epochs=4, patience=10, batch_size=4, prior_steps=20, threads=1, device="cpu", log_every=1
+)
 
 
 # --------------------------------------------------------------------------- factories
@@ -62,35 +74,60 @@ def make_spectra(n: int, *, seed: int = 0) -> np.ndarray:
     return level[:, None] + coef @ modes
 
 
-def make_cube(planet_id: int, spectrum: np.ndarray, *, n_visits: int = 1, n_time: int = 30, seed: int = 0,
-              noise: float = 3e-4) -> tuple[xr.Dataset, xr.Dataset]:
+def make_cube(
+    planet_id: int,
+    spectrum: np.ndarray,
+    *,
+    n_visits: int = 1,
+    n_time: int = 30,
+    seed: int = 0,
+    noise: float = 3e-4,
+) -> tuple[xr.Dataset, xr.Dataset]:
     """A cube and a physics fit of one planet: box transit of depth ``spectrum`` in [10, 20)."""
     rng = np.random.default_rng(seed)
     t = np.linspace(0.1, 7.4, n_time)
     ingress, egress = t[10], t[19]
     box = ((t >= ingress) & (t <= egress)).astype(float)
-    flux = 1.0 - box[None, :, None] * spectrum[None, None, :] + rng.normal(0, noise, (n_visits, n_time, W))
-    star = {"Rs": 1.0, "Ms": 1.0, "Ts": 5500.0 + 10 * (planet_id % 7), "Mp": 0.5, "e": 0.0, "P": 3.0,
-            "sma": 8.0, "i": 88.0}
+    flux = (
+        1.0
+        - box[None, :, None] * spectrum[None, None, :]
+        + rng.normal(0, noise, (n_visits, n_time, W))
+    )
+    star = {
+        "Rs": 1.0,
+        "Ms": 1.0,
+        "Ts": 5500.0 + 10 * (planet_id % 7),
+        "Mp": 0.5,
+        "e": 0.0,
+        "P": 3.0,
+        "sma": 8.0,
+        "i": 88.0,
+    }
     vt = ("visit", "time")
     cube = xr.Dataset(
-        {"flux": (("visit", "time", "wavelength"), flux),
-         "fgs_centroid_y": (vt, 15.3 + rng.normal(0, 0.01, (n_visits, n_time))),
-         "fgs_centroid_x": (vt, 15.7 + rng.normal(0, 0.01, (n_visits, n_time))),
-         "fgs_background": (vt, 30 + rng.normal(0, 1, (n_visits, n_time))),
-         "ingress": (("visit",), [ingress] * n_visits), "egress": (("visit",), [egress] * n_visits),
-         "ingress_observed": (("visit",), np.ones(n_visits, np.uint8)),
-         "egress_observed": (("visit",), np.ones(n_visits, np.uint8)),
-         "transit_snr": (("visit",), [50.0] * n_visits)},
+        {
+            "flux": (("visit", "time", "wavelength"), flux),
+            "fgs_centroid_y": (vt, 15.3 + rng.normal(0, 0.01, (n_visits, n_time))),
+            "fgs_centroid_x": (vt, 15.7 + rng.normal(0, 0.01, (n_visits, n_time))),
+            "fgs_background": (vt, 30 + rng.normal(0, 1, (n_visits, n_time))),
+            "ingress": (("visit",), [ingress] * n_visits),
+            "egress": (("visit",), [egress] * n_visits),
+            "ingress_observed": (("visit",), np.ones(n_visits, np.uint8)),
+            "egress_observed": (("visit",), np.ones(n_visits, np.uint8)),
+            "transit_snr": (("visit",), [50.0] * n_visits),
+        },
         coords={"visit": np.arange(n_visits), "time": t, "wavelength": np.linspace(0.7, 3.9, W)},
         attrs={"planet_id": planet_id, **{f"star_{k}": v for k, v in star.items()}},
     )
     depth = spectrum + rng.normal(0, noise / 2, W)
     model = 1.0 - box * spectrum.mean()
     fit = xr.Dataset(
-        {"depth": (("wavelength",), depth), "depth_sigma": (("wavelength",), np.full(W, noise / 2)),
-         "white_fgs_model": (vt, np.tile(model, (n_visits, 1))),
-         "white_airs_model": (vt, np.tile(model, (n_visits, 1)))},
+        {
+            "depth": (("wavelength",), depth),
+            "depth_sigma": (("wavelength",), np.full(W, noise / 2)),
+            "white_fgs_model": (vt, np.tile(model, (n_visits, 1))),
+            "white_airs_model": (vt, np.tile(model, (n_visits, 1))),
+        },
         coords={"visit": np.arange(n_visits), "time": t},
         attrs={"planet_id": planet_id, "flag": "ok", "white_chi2_red": 1.1, "k_airs_err": 1e-3},
     )
@@ -102,16 +139,27 @@ def make_dataset(n: int, *, seed: int = 0, two_visits: tuple[int, ...] = (1,)):
     spectra = make_spectra(n, seed=seed)
     items = []
     for i in range(n):
-        cube, fit = make_cube(100 + i, spectra[i], n_visits=2 if i in two_visits else 1, seed=seed + i)
-        items.append(planet_features(cube, fit, fgs_time_bin=TINY.fgs_time_bin,
-                                     airs_wavelength_bins=TINY.airs_wavelength_bins))
+        cube, fit = make_cube(
+            100 + i, spectra[i], n_visits=2 if i in two_visits else 1, seed=seed + i
+        )
+        items.append(
+            planet_features(
+                cube,
+                fit,
+                fgs_time_bin=TINY.fgs_time_bin,
+                airs_wavelength_bins=TINY.airs_wavelength_bins,
+            )
+        )
     return stack_planets(items), spectra
 
 
 def tiny_model(feats, labels, cfg: ModelConfig = TINY) -> SpectraModel:
     torch.manual_seed(0)
-    prior = fit_spectral_prior(labels, feature_amplitude(pd.DataFrame(feats.star, columns=list(STAR_KEYS)),
-                                                         labels[:, 1:].mean(1)), rank=cfg.spectral_rank)
+    prior = fit_spectral_prior(
+        labels,
+        feature_amplitude(pd.DataFrame(feats.star, columns=list(STAR_KEYS)), labels[:, 1:].mean(1)),
+        rank=cfg.spectral_rank,
+    )
     model = SpectraModel(config=replace(cfg, spectral_rank=prior.rank))
     model.set_prior(prior)
     model.set_normalisation(normalisation_stats(feats))
@@ -124,8 +172,12 @@ def test_challenge_score_matches_metric() -> None:
     y = make_spectra(5, seed=1)
     mu = y + rng.normal(0, 2e-4, y.shape)
     sigma = rng.uniform(1e-4, 5e-4, y.shape)
-    expected = metric.challenge_score(y, mu, sigma, naive_mean=0.0147, naive_sigma=0.011, clip=False)
-    got = challenge_score(*(torch.as_tensor(a) for a in (y, mu, sigma)), naive_mean=0.0147, naive_sigma=0.011)
+    expected = metric.challenge_score(
+        y, mu, sigma, naive_mean=0.0147, naive_sigma=0.011, clip=False
+    )
+    got = challenge_score(
+        *(torch.as_tensor(a) for a in (y, mu, sigma)), naive_mean=0.0147, naive_sigma=0.011
+    )
     assert abs(float(got) - expected) <= TOL_F64 * abs(expected)
 
 
@@ -133,7 +185,9 @@ def test_challenge_score_perfect_prediction_is_one() -> None:
     y = torch.as_tensor(make_spectra(3))
     sigma = torch.full_like(y, 1e-5)
     sigma[:, 0] = 1e-6
-    assert float(challenge_score(y, y, sigma, naive_mean=0.0147, naive_sigma=0.011)) == pytest.approx(1.0, abs=1e-12)
+    assert float(
+        challenge_score(y, y, sigma, naive_mean=0.0147, naive_sigma=0.011)
+    ) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_second_difference_known_values() -> None:
@@ -144,8 +198,13 @@ def test_second_difference_known_values() -> None:
 def _posterior_inputs(n: int = 3, r: int = 4, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     f64 = torch.float64
-    basis = torch.cat([torch.ones(W, 1, dtype=f64), torch.linalg.qr(torch.randn(W, r - 1, generator=g,
-                                                                                 dtype=f64))[0]], dim=1)
+    basis = torch.cat(
+        [
+            torch.ones(W, 1, dtype=f64),
+            torch.linalg.qr(torch.randn(W, r - 1, generator=g, dtype=f64))[0],
+        ],
+        dim=1,
+    )
     mean = torch.full((n, W), 0.0147, dtype=f64)
     lam = torch.rand(n, r, generator=g, dtype=f64) * 1e-7 + 1e-8
     tau2 = torch.rand(n, W, generator=g, dtype=f64) * 1e-9 + 1e-10
@@ -175,8 +234,16 @@ def test_lowrank_posterior_single_bin_known_value() -> None:
     lam, tau2 = torch.tensor([[3.0]], dtype=f64), torch.full((1, W), 1.0, dtype=f64)
     depth, noise = torch.full((1, W), 2.0, dtype=f64), torch.full((1, W), 4.0, dtype=f64)
     offset = torch.zeros(W, 1, dtype=f64)
-    m, v = lowrank_posterior(mean, basis, lam, tau2, depth=depth, noise_var=noise, offset=offset,
-                             offset_var=torch.ones(1, 1, dtype=f64))
+    m, v = lowrank_posterior(
+        mean,
+        basis,
+        lam,
+        tau2,
+        depth=depth,
+        noise_var=noise,
+        offset=offset,
+        offset_var=torch.ones(1, 1, dtype=f64),
+    )
     assert float(m[0, 0]) == pytest.approx(4.0 / 8.0 * 2.0, rel=1e-12)
     assert float(v[0, 0]) == pytest.approx(4.0 - 16.0 / 8.0, rel=1e-12)
     assert float(m[0, 5]) == pytest.approx(1.0 / 5.0 * 2.0, rel=1e-12)  # tau2 only on bin 5
@@ -213,7 +280,9 @@ def test_prior_recovers_the_label_subspace() -> None:
 
 def test_prior_remainder_is_leave_one_out() -> None:
     y = make_spectra(30, seed=5)
-    exact = fit_spectral_prior(y, np.ones(30), rank=2)  # the 2 modes: nothing left, even out of sample
+    exact = fit_spectral_prior(
+        y, np.ones(30), rank=2
+    )  # the 2 modes: nothing left, even out of sample
     assert exact.tau2.max() <= 1e-12
     one = fit_spectral_prior(y, np.ones(30), rank=1)
     shape = y - y.mean(0) - (y - y.mean(0)).mean(1, keepdims=True)
@@ -304,7 +373,9 @@ def test_untrained_head_returns_the_prior_posterior() -> None:
     model = tiny_model(feats, y)
     out = model(to_tensors(feats))
     assert torch.equal(out["mu"], out["post_mean"])
-    assert torch.allclose(out["sigma"], torch.sqrt(out["post_var"] + TINY.sigma_floor**2), rtol=1e-12)
+    assert torch.allclose(
+        out["sigma"], torch.sqrt(out["post_var"] + TINY.sigma_floor**2), rtol=1e-12
+    )
 
 
 def test_model_without_physics_ignores_the_physics_inputs() -> None:
@@ -342,7 +413,9 @@ def test_loss_terms_known_values() -> None:
     # nonnegativity: one element at -0.011 (one naive sigma) among 4 * 283
     mu = y_t.clone()
     mu[0, 5] = -0.011
-    assert float(LOSS_TERMS["nonnegativity"]({"mu": mu}, None, ctx)) == pytest.approx(1 / (4 * W), rel=1e-12)
+    assert float(LOSS_TERMS["nonnegativity"]({"mu": mu}, None, ctx)) == pytest.approx(
+        1 / (4 * W), rel=1e-12
+    )
     # smoothness: a linear spectrum has no curvature
     lin = torch.linspace(0.01, 0.02, W, dtype=torch.float64).expand(4, W)
     assert float(LOSS_TERMS["smoothness"]({"mu": lin}, None, ctx)) == pytest.approx(0.0, abs=1e-20)
@@ -357,16 +430,22 @@ def test_loss_terms_known_values() -> None:
     # lowrank: the mean + basis combinations are in the subspace; a bin-5 spike of 1 is not
     q = model.prior.ortho
     inside = model.prior.mean + torch.randn(4, q.shape[1], dtype=torch.float64) @ q.T
-    assert float(LOSS_TERMS["lowrank"]({"mu": inside, "tau2": tau2}, None, ctx)) == pytest.approx(0, abs=1e-20)
+    assert float(LOSS_TERMS["lowrank"]({"mu": inside, "tau2": tau2}, None, ctx)) == pytest.approx(
+        0, abs=1e-20
+    )
     spike = torch.zeros(W, dtype=torch.float64)
     spike[5] = 1.0
     expected = float(((spike - q @ (q.T @ spike)) ** 2).sum()) / W
-    got = LOSS_TERMS["lowrank"]({"mu": model.prior.mean + spike.expand(4, W), "tau2": tau2}, None, ctx)
+    got = LOSS_TERMS["lowrank"](
+        {"mu": model.prior.mean + spike.expand(4, W), "tau2": tau2}, None, ctx
+    )
     assert float(got) == pytest.approx(expected, rel=1e-12)
     # gll: minus the challenge score
     sigma = torch.full_like(y_t, 1e-4)
     gll = LOSS_TERMS["gll"]({"mu": y_t, "sigma": sigma}, y_t, ctx)
-    want = metric.challenge_score(y, y, sigma.numpy(), naive_mean=0.0147, naive_sigma=0.011, clip=False)
+    want = metric.challenge_score(
+        y, y, sigma.numpy(), naive_mean=0.0147, naive_sigma=0.011, clip=False
+    )
     assert float(gll) == pytest.approx(-want, rel=1e-12)
 
 
@@ -378,7 +457,9 @@ def test_compute_loss_weights_and_switches() -> None:
     total, terms = compute_loss(out, y_t, _ctx(model), LossConfig())
     assert set(terms) == set(LOSS_TERMS)
     w = LossConfig().weights()
-    assert float(total.detach()) == pytest.approx(sum(w[k] * v for k, v in terms.items()), rel=1e-12)
+    assert float(total.detach()) == pytest.approx(
+        sum(w[k] * v for k, v in terms.items()), rel=1e-12
+    )
     _, only = compute_loss(out, y_t, _ctx(model), LossConfig().symbolic_off())
     assert set(only) == {"gll"}
     with pytest.raises(ValueError, match="unknown loss terms"):
@@ -399,8 +480,17 @@ def _state_equal(a: dict, b: dict) -> bool:
 
 def test_training_is_deterministic_on_cpu() -> None:
     feats, y = make_dataset(6)
-    runs = [fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=FAST,
-                      progress=lambda s: None) for _ in range(2)]
+    runs = [
+        fit_model(
+            feats,
+            y,
+            model_config=TINY,
+            loss_config=LossConfig(),
+            train_config=FAST,
+            progress=lambda s: None,
+        )
+        for _ in range(2)
+    ]
     assert _state_equal(runs[0].model.state_dict(), runs[1].model.state_dict())
     assert runs[0].history.drop(columns="seconds").equals(runs[1].history.drop(columns="seconds"))
 
@@ -408,7 +498,14 @@ def test_training_is_deterministic_on_cpu() -> None:
 def test_tiny_training_lowers_the_loss() -> None:
     feats, y = make_dataset(8, seed=3)
     tc = replace(FAST, max_epochs=8, prior_steps=0, val_fraction=0.0, lr=5e-3, lr_scales=5e-2)
-    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=lambda s: None)
+    res = fit_model(
+        feats,
+        y,
+        model_config=TINY,
+        loss_config=LossConfig(),
+        train_config=tc,
+        progress=lambda s: None,
+    )
     loss = res.history["loss"].to_numpy()[1:]
     assert loss[-1] < loss[0] - 0.05
     assert res.info["epochs_run"] == 8 and res.info["n_val"] == 0
@@ -417,7 +514,14 @@ def test_tiny_training_lowers_the_loss() -> None:
 @pytest.mark.parametrize("n", [2, 3])
 def test_training_works_with_very_few_planets(n: int) -> None:
     feats, y = make_dataset(n)
-    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=FAST, progress=lambda s: None)
+    res = fit_model(
+        feats,
+        y,
+        model_config=TINY,
+        loss_config=LossConfig(),
+        train_config=FAST,
+        progress=lambda s: None,
+    )
     assert res.model.config.spectral_rank == 0  # capped at n_fit - 2
     mu, sigma = predict(res.model, feats)
     assert np.isfinite(mu).all() and (sigma > 0).all()
@@ -426,14 +530,29 @@ def test_training_works_with_very_few_planets(n: int) -> None:
 def test_early_stopping_keeps_the_best_validation_model() -> None:
     feats, y = make_dataset(10, seed=4)
     tc = replace(FAST, max_epochs=6, patience=2, val_fraction=0.3)
-    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=lambda s: None)
+    res = fit_model(
+        feats,
+        y,
+        model_config=TINY,
+        loss_config=LossConfig(),
+        train_config=tc,
+        progress=lambda s: None,
+    )
     h = res.history
     best = int(h["val_score"].idxmax())
     assert res.info["best_epoch"] == int(h.loc[best, "epoch"])
-    mu, sigma = predict(res.model, feats.subset(np.searchsorted(feats.planet_ids, res.info["val_planets"])))
+    mu, sigma = predict(
+        res.model, feats.subset(np.searchsorted(feats.planet_ids, res.info["val_planets"]))
+    )
     yv = y[np.searchsorted(feats.planet_ids, res.info["val_planets"])]
-    got = metric.challenge_score(yv, mu, sigma, naive_mean=res.info["naive_mean"],
-                                 naive_sigma=res.info["naive_sigma"], clip=False)
+    got = metric.challenge_score(
+        yv,
+        mu,
+        sigma,
+        naive_mean=res.info["naive_mean"],
+        naive_sigma=res.info["naive_sigma"],
+        clip=False,
+    )
     assert got == pytest.approx(h.loc[best, "val_score"], rel=1e-9)
 
 
@@ -449,7 +568,14 @@ def test_predict_clips_mu_and_keeps_order() -> None:
 # --------------------------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip_weights_only(tmp_path: Path) -> None:
     feats, y = make_dataset(6)
-    res = fit_model(feats, y, model_config=TINY, loss_config=LossConfig(), train_config=FAST, progress=lambda s: None)
+    res = fit_model(
+        feats,
+        y,
+        model_config=TINY,
+        loss_config=LossConfig(),
+        train_config=FAST,
+        progress=lambda s: None,
+    )
     pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
     save_checkpoint(res.model, pt, js, info=res.info)
     state = torch.load(pt, weights_only=True)  # plain tensors only
@@ -496,7 +622,9 @@ class _Unsafe:
 
 
 # --------------------------------------------------------------------------- entry points
-def _write_products(root: Path, n: int, seed: int, *, with_labels: bool) -> tuple[list[Path], list[Path]]:
+def _write_products(
+    root: Path, n: int, seed: int, *, with_labels: bool
+) -> tuple[list[Path], list[Path]]:
     spectra = make_spectra(n, seed=seed)
     cubes, fits = [], []
     for i in range(n):
@@ -517,16 +645,34 @@ def test_train_then_predict_on_another_data_root(tmp_path: Path) -> None:
     train_root, test_root, ck = tmp_path / "train", tmp_path / "other", tmp_path / "ckpt"
     cubes, fits = _write_products(train_root, 6, seed=1, with_labels=True)
     arch = {k: v for k, v in TINY.to_dict().items() if k != "n_bins"}
-    params = {"device": "cpu", "seed": 3, "architecture": arch,
-              "training": {"max_epochs": 2, "prior_steps": 5, "batch_size": 4, "log_every": 1}}
-    train_from_products(cubes=cubes, fits=fits, labels=train_root, model_params=params, loss_params={},
-                        threads=1, out_model=ck / "model.pt", out_config=ck / "model_config.json",
-                        out_history=ck / "history.csv")
+    params = {
+        "device": "cpu",
+        "seed": 3,
+        "architecture": arch,
+        "training": {"max_epochs": 2, "prior_steps": 5, "batch_size": 4, "log_every": 1},
+    }
+    train_from_products(
+        cubes=cubes,
+        fits=fits,
+        labels=train_root,
+        model_params=params,
+        loss_params={},
+        threads=1,
+        out_model=ck / "model.pt",
+        out_config=ck / "model_config.json",
+        out_history=ck / "history.csv",
+    )
     assert len(pd.read_csv(ck / "history.csv")) == 3  # epoch 0 + 2
     cubes2, fits2 = _write_products(test_root, 3, seed=2, with_labels=False)
     out = tmp_path / "pred.csv"
-    ids, mu, sigma = predict_from_products(cubes=cubes2, fits=fits2, model_path=ck / "model.pt",
-                                           config_path=ck / "model_config.json", device="auto", out=out)
+    ids, mu, sigma = predict_from_products(
+        cubes=cubes2,
+        fits=fits2,
+        model_path=ck / "model.pt",
+        config_path=ck / "model_config.json",
+        device="auto",
+        out=out,
+    )
     df = pd.read_csv(out)
     assert df.shape == (3, 1 + 2 * W) and list(df["planet_id"]) == [2000, 2001, 2002]
     assert (df.filter(like="sigma_").to_numpy() > 0).all()
@@ -549,7 +695,10 @@ def test_math_constants_match_the_metric() -> None:
     from spectramind.model.ops import spectral
 
     assert spectral.FGS_WEIGHT == metric.FGS_WEIGHT
-    assert (spectral.SIGMA_TRUE_FGS, spectral.SIGMA_TRUE_AIRS) == (metric.SIGMA_TRUE_FGS, metric.SIGMA_TRUE_AIRS)
+    assert (spectral.SIGMA_TRUE_FGS, spectral.SIGMA_TRUE_AIRS) == (
+        metric.SIGMA_TRUE_FGS,
+        metric.SIGMA_TRUE_AIRS,
+    )
     assert math.isclose(spectral.SIGMA_FLOOR, metric.SIGMA_FLOOR)
 
 
@@ -567,12 +716,17 @@ def test_config_sections_build_the_configs_and_defaults_agree() -> None:
     assert tc.threads == cfg["model"]["threads"] and tc.seed == cfg["model"]["seed"]
     schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]
     sections = {
-        "architecture": (schema["model"]["properties"]["architecture"]["properties"], ModelConfig()),
+        "architecture": (
+            schema["model"]["properties"]["architecture"]["properties"],
+            ModelConfig(),
+        ),
         "training": (schema["model"]["properties"]["training"]["properties"], TrainConfig()),
         "loss": (schema["loss"]["properties"], LossConfig()),
     }
     for name, (props, defaults) in sections.items():
         for key, spec in props.items():
-            assert spec["default"] == getattr(defaults, key), f"{name}.{key}: schema and dataclass defaults differ"
+            assert spec["default"] == getattr(defaults, key), (
+                f"{name}.{key}: schema and dataclass defaults differ"
+            )
     with pytest.raises(ValueError, match="unknown model training keys"):
         configs_from_params({"training": {"epochs": 3}}, {})

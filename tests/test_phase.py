@@ -28,8 +28,14 @@ def make_white_light_curve():
     5th-order polynomial drift (max |drift| = ``drift``) with white noise; returns t, flux,
     t14, t23."""
 
-    def _make(t0_h: float, *, depth: float = DEPTH, drift: float = DRIFT_AMPLITUDE,
-              noise: float = WHITE_NOISE, seed: int = 0):
+    def _make(
+        t0_h: float,
+        *,
+        depth: float = DEPTH,
+        drift: float = DRIFT_AMPLITUDE,
+        noise: float = WHITE_NOISE,
+        seed: int = 0,
+    ):
         rng = np.random.default_rng(seed)
         edges = phase.bin_edges(DURATION_H, BIN_S)
         t = 0.5 * (edges[:-1] + edges[1:])
@@ -87,8 +93,12 @@ def test_transit_durations_hand_values():
     b = 8.0 * math.cos(math.radians(88.0))
     t14, t23 = phase.transit_durations(3.0, 8.0, 88.0, 0.12)
     s = 8.0 * math.sin(math.radians(88.0))
-    assert t14 == pytest.approx(72.0 / math.pi * math.asin(math.sqrt(1.12**2 - b**2) / s), rel=1e-12)
-    assert t23 == pytest.approx(72.0 / math.pi * math.asin(math.sqrt(0.88**2 - b**2) / s), rel=1e-12)
+    assert t14 == pytest.approx(
+        72.0 / math.pi * math.asin(math.sqrt(1.12**2 - b**2) / s), rel=1e-12
+    )
+    assert t23 == pytest.approx(
+        72.0 / math.pi * math.asin(math.sqrt(0.88**2 - b**2) / s), rel=1e-12
+    )
     # by hand: sqrt(1.2544 - 0.07795) = 1.08464, / 7.99513 = 0.135663, asin = 0.136083 rad
     assert t14 == pytest.approx(3.1188, abs=1e-4)
 
@@ -97,7 +107,9 @@ def test_transit_durations_grazing_and_no_transit():
     # a = 2, i = 60 deg -> b = 1.0: grazing for k = 0.1 (b > 1 - k), no full transit
     t14, t23 = phase.transit_durations(1.0, 2.0, 60.0, 0.1)
     assert t23 == 0.0
-    assert t14 == pytest.approx(24.0 / math.pi * math.asin(math.sqrt(1.21 - 1.0) / math.sqrt(3.0)), rel=1e-9)
+    assert t14 == pytest.approx(
+        24.0 / math.pi * math.asin(math.sqrt(1.21 - 1.0) / math.sqrt(3.0)), rel=1e-9
+    )
     assert phase.transit_durations(1.0, 2.0, 30.0, 0.1) == (0.0, 0.0)  # b = 1.73 > 1 + k
 
 
@@ -105,14 +117,20 @@ def test_trapezoid_values():
     t = np.array([0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0])
     # t0 = 2, T14 = 2 (contacts 1 and 3), T23 = 1 (1.5 .. 2.5)
     np.testing.assert_allclose(phase.trapezoid(t, 2.0, 2.0, 1.0), [0, 0, 1, 1, 1, 0, 0], atol=1e-15)
-    np.testing.assert_allclose(phase.trapezoid(np.array([1.25, 2.75]), 2.0, 2.0, 1.0), [0.5, 0.5], rtol=1e-15)
+    np.testing.assert_allclose(
+        phase.trapezoid(np.array([1.25, 2.75]), 2.0, 2.0, 1.0), [0.5, 0.5], rtol=1e-15
+    )
     # grazing (T23 = 0): a triangle
-    np.testing.assert_allclose(phase.trapezoid(np.array([1.5, 2.0]), 2.0, 2.0, 0.0), [0.5, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(
+        phase.trapezoid(np.array([1.5, 2.0]), 2.0, 2.0, 0.0), [0.5, 1.0], rtol=1e-12
+    )
 
 
 # --------------------------------------------------------------------------- detection
 @pytest.mark.parametrize(("t0_h", "seed"), [(3.1, 1), (4.4, 2), (2.6, 3)])
-def test_detect_transit_recovers_injected_centre_on_drifting_baseline(make_white_light_curve, t0_h, seed):
+def test_detect_transit_recovers_injected_centre_on_drifting_baseline(
+    make_white_light_curve, t0_h, seed
+):
     t, flux, t14, t23 = make_white_light_curve(t0_h, seed=seed)
     win = phase.detect_transit(t, flux, t14_h=t14, t23_h=t23, baseline_degree=5)
     centre = 0.5 * (win.ingress_h + win.egress_h)
@@ -149,11 +167,18 @@ def test_detect_transit_needs_data():
 
 # --------------------------------------------------------------------------- normalisation
 def test_out_of_transit_mask_margin():
-    win = phase.TransitWindow(ingress_h=2.0, egress_h=4.0, ingress_observed=True, egress_observed=True,
-                              snr=10.0, depth=0.01)
+    win = phase.TransitWindow(
+        ingress_h=2.0,
+        egress_h=4.0,
+        ingress_observed=True,
+        egress_observed=True,
+        snr=10.0,
+        depth=0.01,
+    )
     t = np.array([1.0, 1.74, 1.76, 3.0, 4.24, 4.26, 6.0])
-    np.testing.assert_array_equal(phase.out_of_transit_mask(t, win, 0.25),
-                                  [True, True, False, False, False, True, True])
+    np.testing.assert_array_equal(
+        phase.out_of_transit_mask(t, win, 0.25), [True, True, False, False, False, True, True]
+    )
 
 
 def test_normalise_divides_by_out_of_transit_median():

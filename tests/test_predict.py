@@ -35,7 +35,9 @@ def _arrays(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_submission_frame_columns_order_and_values():
     ids, mu, sigma = _arrays(3)
     df = submission_frame(ids, mu, sigma)
-    assert list(df.columns) == ["planet_id"] + [f"wl_{i}" for i in range(1, 284)] + [f"sigma_{i}" for i in range(1, 284)]
+    assert list(df.columns) == ["planet_id"] + [f"wl_{i}" for i in range(1, 284)] + [
+        f"sigma_{i}" for i in range(1, 284)
+    ]
     assert df["planet_id"].dtype == np.int64
     np.testing.assert_array_equal(df["planet_id"], ids)
     np.testing.assert_array_equal(df[io.WL_COLUMNS].to_numpy(), mu)
@@ -60,7 +62,9 @@ def test_submission_frame_refuses_non_finite_or_negative(which, bad):
     ids, mu, sigma = _arrays(3)
     target = mu if which == "mu" else sigma
     target[1, 200] = bad
-    with pytest.raises(PredictionError, match=rf"{which} has 1 non-finite or negative values \(planets \[101\]\)"):
+    with pytest.raises(
+        PredictionError, match=rf"{which} has 1 non-finite or negative values \(planets \[101\]\)"
+    ):
         submission_frame(ids, mu, sigma)
 
 
@@ -119,8 +123,10 @@ def test_write_submission_interrupted_leaves_neither_a_final_nor_a_part_file(tmp
 
 
 @settings(max_examples=25, deadline=None)
-@given(arrays(np.float64, (2, N), elements=st.floats(0, 1, allow_subnormal=False)),
-       arrays(np.float64, (2, N), elements=st.floats(0, 1e3, allow_subnormal=False)))
+@given(
+    arrays(np.float64, (2, N), elements=st.floats(0, 1, allow_subnormal=False)),
+    arrays(np.float64, (2, N), elements=st.floats(0, 1e3, allow_subnormal=False)),
+)
 def test_submission_csv_round_trip_property(tmp_path_factory, mu, sigma):
     path = tmp_path_factory.mktemp("sub") / "s.csv"
     write_submission(submission_frame(np.array([1, 2]), mu, sigma), path)
@@ -141,7 +147,9 @@ def test_constant_baseline_hand_computed():
     assert (mu[0, 0], sigma[0, 0]) == pytest.approx(metric.naive_stats(labels), rel=1e-12)
 
 
-@pytest.mark.parametrize("labels", [np.zeros((0, N)), np.array([[0.01, np.nan]]), np.array([[np.inf]])])
+@pytest.mark.parametrize(
+    "labels", [np.zeros((0, N)), np.array([[0.01, np.nan]]), np.array([[np.inf]])]
+)
 def test_constant_baseline_refuses_empty_or_non_finite_labels(labels):
     with pytest.raises(PredictionError, match="non-empty and finite"):
         constant_baseline(labels, 2)
@@ -149,8 +157,13 @@ def test_constant_baseline_refuses_empty_or_non_finite_labels(labels):
 
 # --------------------------------------------------------------------------- Recalibration
 def test_recalibration_apply_hand_computed():
-    rc = Recalibration(scale_fgs=2.0, floor_fgs=0.0, scale_airs=1.0, floor_airs=4.0,
-                       bias=(0.5,) + (-1.0,) * (N - 1))
+    rc = Recalibration(
+        scale_fgs=2.0,
+        floor_fgs=0.0,
+        scale_airs=1.0,
+        floor_airs=4.0,
+        bias=(0.5,) + (-1.0,) * (N - 1),
+    )
     mu = np.full((2, N), 3.0)
     mu[1, 1] = 0.5  # + bias -1 -> clipped at 0
     sigma = np.full((2, N), 3.0)
@@ -172,8 +185,11 @@ def test_recalibration_identity_and_no_bias():
 
 
 @settings(max_examples=40, deadline=None)
-@given(scale=st.floats(0.1, 10), floor=st.floats(0, 1e-3),
-       sigma=arrays(np.float64, (3, N), elements=st.floats(0, 1e-2)))
+@given(
+    scale=st.floats(0.1, 10),
+    floor=st.floats(0, 1e-3),
+    sigma=arrays(np.float64, (3, N), elements=st.floats(0, 1e-2)),
+)
 def test_recalibrated_sigma_is_at_least_scale_sigma_and_floor(scale, floor, sigma):
     _, out = Recalibration(scale, floor, scale, floor).apply(np.full((3, N), 0.01), sigma)
     assert np.all(out >= scale * sigma * (1 - 1e-12)) and np.all(out >= floor * (1 - 1e-12))
@@ -229,8 +245,12 @@ def test_fit_recalibration_improves_the_challenge_score():
     mu, sigma, y = _residuals(N_PLANETS, 3.0, 0.0, seed=3)
     rc = fit_recalibration(mu, sigma, y)
     naive = metric.naive_stats(y)
-    before = metric.challenge_score(y, mu, sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False)
-    after = metric.challenge_score(y, *rc.apply(mu, sigma), naive_mean=naive[0], naive_sigma=naive[1], clip=False)
+    before = metric.challenge_score(
+        y, mu, sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False
+    )
+    after = metric.challenge_score(
+        y, *rc.apply(mu, sigma), naive_mean=naive[0], naive_sigma=naive[1], clip=False
+    )
     assert after > before + 0.1
 
 
@@ -244,12 +264,16 @@ def test_fit_recalibration_mean_bias_is_the_shrunk_mean_residual():
     rc = fit_recalibration(mu, sigma, y, mean_bias=True, bias_shrinkage=5.0)
     expected = (y - mu).mean(axis=0) * n / (n + 5.0)  # n / (n + k) = 0.5
     np.testing.assert_allclose(rc.bias, expected, rtol=1e-12)
-    assert rc.bias[10] == pytest.approx(1.5e-4, abs=4e-5)  # half of 3e-4 (sd of the mean 4.5e-5 x 0.5)
+    assert rc.bias[10] == pytest.approx(
+        1.5e-4, abs=4e-5
+    )  # half of 3e-4 (sd of the mean 4.5e-5 x 0.5)
     out_mu, _ = rc.apply(mu, sigma)
     np.testing.assert_allclose(out_mu, mu + expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("shapes", [((3, N), (3, N), (2, N)), ((1, N), (1, N), (1, N)), ((N,), (N,), (N,))])
+@pytest.mark.parametrize(
+    "shapes", [((3, N), (3, N), (2, N)), ((1, N), (1, N), (1, N)), ((N,), (N,), (N,))]
+)
 def test_fit_recalibration_refuses_bad_shapes(shapes):
     mu, sigma, y = (np.full(s, 0.01) for s in shapes)
     with pytest.raises(PredictionError, match="recalibration needs"):

@@ -32,11 +32,25 @@ from spectramind.workflow_io import score_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 ARIEL = REPO / "resources" / "ariel"
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+FEW = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 DTYPES = [np.uint16, np.int16, np.int32, np.uint8, np.float32, np.float64, np.bool_]
-TINY = ModelConfig(fgs_time_bin=1, airs_time_bin=1, airs_wavelength_bins=8, d_model=8, d_state=4, airs_hidden=8,
-                   airs_layers=2, d_fusion=8, n_heads=2, spectral_rank=3)
+TINY = ModelConfig(
+    fgs_time_bin=1,
+    airs_time_bin=1,
+    airs_wavelength_bins=8,
+    d_model=8,
+    d_state=4,
+    airs_hidden=8,
+    airs_layers=2,
+    d_fusion=8,
+    n_heads=2,
+    spectral_rank=3,
+)
 
 
 def _names_file(exc: io.DataError, path: Path) -> None:
@@ -54,14 +68,19 @@ def _valid_maps() -> dict[str, bytes]:
     out = {}
     with tempfile.TemporaryDirectory() as d:
         for m in io.CALIBRATION_MAPS:
-            arr = np.zeros((6 * 32 if m == "linear_corr" else 32, 32), bool if m == "dead" else np.float64)
+            arr = np.zeros(
+                (6 * 32 if m == "linear_corr" else 32, 32), bool if m == "dead" else np.float64
+            )
             pq.write_table(_table(arr + 1.0 if m == "flat" else arr), Path(d) / m)
             out[m] = (Path(d) / m).read_bytes()
     return out
 
 
 @SETTINGS
-@given(data=st.binary(max_size=2048), name=st.sampled_from(["dark", "dead", "flat", "read", "linear_corr"]))
+@given(
+    data=st.binary(max_size=2048),
+    name=st.sampled_from(["dark", "dead", "flat", "read", "linear_corr"]),
+)
 def test_calibration_map_random_bytes(tmp_path: Path, data: bytes, name: str) -> None:
     cal = tmp_path / "FGS1_calibration_0"
     cal.mkdir(exist_ok=True)
@@ -75,8 +94,15 @@ def test_calibration_map_random_bytes(tmp_path: Path, data: bytes, name: str) ->
 
 
 @SETTINGS
-@given(rows=st.integers(0, 40), cols=st.integers(0, 40), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
-def test_read_map_random_shapes_and_dtypes(tmp_path: Path, rows: int, cols: int, dtype: type, seed: int) -> None:
+@given(
+    rows=st.integers(0, 40),
+    cols=st.integers(0, 40),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**16),
+)
+def test_read_map_random_shapes_and_dtypes(
+    tmp_path: Path, rows: int, cols: int, dtype: type, seed: int
+) -> None:
     """A map of any shape and dtype: exactly the array written, or a DataError naming the file."""
     rng = np.random.default_rng(seed)
     arr = (rng.random((rows, cols)) * 100).astype(dtype)
@@ -95,10 +121,15 @@ def test_read_map_random_shapes_and_dtypes(tmp_path: Path, rows: int, cols: int,
 
 
 @FEW
-@given(n_rows=st.integers(0, 6), n_cols=st.sampled_from([0, 1, 31, 1023, 1024, 1025, 2048]),
-       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
-def test_read_signal_random_shapes_and_dtypes(tmp_path: Path, n_rows: int, n_cols: int, dtype: type, seed: int
-                                              ) -> None:
+@given(
+    n_rows=st.integers(0, 6),
+    n_cols=st.sampled_from([0, 1, 31, 1023, 1024, 1025, 2048]),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**16),
+)
+def test_read_signal_random_shapes_and_dtypes(
+    tmp_path: Path, n_rows: int, n_cols: int, dtype: type, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 2**16, (n_rows, n_cols)).astype(dtype)
     path = tmp_path / "FGS1_signal_0.parquet"
@@ -157,8 +188,29 @@ def _stars_text() -> str:
 
 
 CELLS = st.one_of(
-    st.sampled_from(["", "nan", "NaN", "inf", "-inf", "1e400", "-1", "0", "x", "1.5", "True", "\"", "1,2", "NA",
-                     "9" * 30, "0x1F", " 7 ", "\x00", "é"]),
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e400",
+            "-1",
+            "0",
+            "x",
+            "1.5",
+            "True",
+            '"',
+            "1,2",
+            "NA",
+            "9" * 30,
+            "0x1F",
+            " 7 ",
+            "\x00",
+            "é",
+        ]
+    ),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(max_size=6),
 )
@@ -179,14 +231,24 @@ def _check_labels(df: pd.DataFrame) -> None:
 
 
 def _check_stars(df: pd.DataFrame) -> None:
-    assert list(df.columns) == io.STAR_COLUMNS[1:] and df.index.dtype == np.int64 and df.index.is_unique
+    assert (
+        list(df.columns) == io.STAR_COLUMNS[1:]
+        and df.index.dtype == np.int64
+        and df.index.is_unique
+    )
     assert np.isfinite(df.to_numpy(dtype=float)).all()
 
 
 @SETTINGS
-@given(edits=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 300), CELLS), min_size=1, max_size=4),
-       which=st.sampled_from(["labels", "star_info"]))
-@example(edits=[(1, 0, "9.223372036854776e+18")], which="labels")  # found by fuzzing: overflowed int64
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 300), CELLS), min_size=1, max_size=4
+    ),
+    which=st.sampled_from(["labels", "star_info"]),
+)
+@example(
+    edits=[(1, 0, "9.223372036854776e+18")], which="labels"
+)  # found by fuzzing: overflowed int64
 @example(edits=[(2, 0, "9007199254740993")], which="star_info")  # 2**53 + 1: not exact as float64
 def test_edited_tables_read_valid_or_raise(tmp_path: Path, edits: list, which: str) -> None:
     """Random cell edits of a valid labels / star table (header included): a DataError naming
@@ -203,8 +265,10 @@ def test_edited_tables_read_valid_or_raise(tmp_path: Path, edits: list, which: s
 
 
 # --------------------------------------------------------------------------- predictions, submission
-ARRAY_SHAPES = st.one_of(hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
-                         st.tuples(st.integers(0, 3), st.sampled_from([282, 283, 284])))
+ARRAY_SHAPES = st.one_of(
+    hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    st.tuples(st.integers(0, 3), st.sampled_from([282, 283, 284])),
+)
 
 
 @SETTINGS
@@ -213,13 +277,23 @@ def test_submission_frame_random_arrays(data: st.DataObject) -> None:
     n = data.draw(st.integers(0, 3))
     ids = data.draw(hnp.arrays(np.int64, n, elements=st.integers(0, 5)), label="ids")
     shape = data.draw(st.just((n, io.N_BINS)) | ARRAY_SHAPES, label="shape")
-    mu = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-1, 1) | st.just(np.nan)), label="mu")
-    sigma = data.draw(hnp.arrays(np.float64, shape, elements=st.floats(-1, 1) | st.just(np.inf)), label="sigma")
+    mu = data.draw(
+        hnp.arrays(np.float64, shape, elements=st.floats(-1, 1) | st.just(np.nan)), label="mu"
+    )
+    sigma = data.draw(
+        hnp.arrays(np.float64, shape, elements=st.floats(-1, 1) | st.just(np.inf)), label="sigma"
+    )
     try:
         df = predict.submission_frame(ids, mu, sigma)
     except predict.PredictionError:
-        ok = (mu.shape == sigma.shape == (n, io.N_BINS) and np.isfinite(mu).all() and np.isfinite(sigma).all()
-              and (mu >= 0).all() and (sigma >= 0).all() and len(set(ids.tolist())) == n)
+        ok = (
+            mu.shape == sigma.shape == (n, io.N_BINS)
+            and np.isfinite(mu).all()
+            and np.isfinite(sigma).all()
+            and (mu >= 0).all()
+            and (sigma >= 0).all()
+            and len(set(ids.tolist())) == n
+        )
         assert not ok
     else:
         values = df.iloc[:, 1:].to_numpy()
@@ -243,7 +317,9 @@ def test_validate_submission_random_bytes(tmp_path: Path, data: bytes) -> None:
 def _truth_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="spectramind-props-"))
     rng = np.random.default_rng(0)
-    labels = pd.DataFrame(0.0147 + 0.002 * rng.standard_normal((3, io.N_BINS)), columns=io.WL_COLUMNS)
+    labels = pd.DataFrame(
+        0.0147 + 0.002 * rng.standard_normal((3, io.N_BINS)), columns=io.WL_COLUMNS
+    )
     labels.insert(0, "planet_id", [10, 20, 30])
     labels.to_csv(root / "train.csv", index=False)
     return root
@@ -262,13 +338,16 @@ def test_score_predictions_random_bytes(tmp_path: Path, data: bytes) -> None:
 
 
 @FEW
-@given(edits=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 600), CELLS), min_size=1, max_size=4))
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 600), CELLS), min_size=1, max_size=4)
+)
 def test_score_predictions_edited_file(tmp_path: Path, edits: list) -> None:
     """A valid predictions file with random cell edits: a score in [0, 1] or a typed error."""
     root = _truth_root()
     labels = pd.read_csv(root / "train.csv")
-    good = predict.submission_frame(labels["planet_id"], labels[io.WL_COLUMNS].to_numpy(),
-                                    np.full((3, io.N_BINS), 1e-4))
+    good = predict.submission_frame(
+        labels["planet_id"], labels[io.WL_COLUMNS].to_numpy(), np.full((3, io.N_BINS), 1e-4)
+    )
     path = tmp_path / "predictions.csv"
     path.write_bytes(_edit_cells(good.to_csv(index=False), edits).encode("utf-8", "surrogatepass"))
     try:
@@ -290,20 +369,28 @@ def test_align_and_score_mutated_frames(data: st.DataObject) -> None:
     y = 0.0147 + 0.002 * rng.standard_normal((n, io.N_BINS))
     truth = pd.DataFrame(y, columns=io.WL_COLUMNS)
     truth.insert(0, "planet_id", np.arange(n) * 10)
-    pred = predict.submission_frame(truth["planet_id"], np.abs(y + 1e-4), np.full((n, io.N_BINS), 2e-4))
+    pred = predict.submission_frame(
+        truth["planet_id"], np.abs(y + 1e-4), np.full((n, io.N_BINS), 2e-4)
+    )
     pred = pred.sample(frac=1, random_state=int(rng.integers(1000))).reset_index(drop=True)
     for col in data.draw(st.lists(st.sampled_from(list(pred.columns)), max_size=2), label="drop"):
         pred = pred.drop(columns=col, errors="ignore")
     if data.draw(st.booleans(), label="extra column"):
         pred = pd.concat([pred, pd.DataFrame({"extra": [1.0] * n})], axis=1)
-    values = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-3, 3) | st.text(max_size=2)
+    values = (
+        st.floats(allow_nan=True, allow_infinity=True) | st.integers(-3, 3) | st.text(max_size=2)
+    )
     for _ in range(data.draw(st.integers(0, 3), label="n edits")):
         col = data.draw(st.sampled_from(list(pred.columns)), label="column")
         pred = pred.astype({col: object})
-        pred.loc[data.draw(st.integers(0, n - 1), label="row"), col] = data.draw(values, label="value")
+        pred.loc[data.draw(st.integers(0, n - 1), label="row"), col] = data.draw(
+            values, label="value"
+        )
     try:
         a = metric.align(truth, pred)
-        score = metric.challenge_score(a.y_true, a.mu, a.sigma, naive_mean=0.0147, naive_sigma=0.011)
+        score = metric.challenge_score(
+            a.y_true, a.mu, a.sigma, naive_mean=0.0147, naive_sigma=0.011
+        )
     except metric.MetricError:
         return
     assert a.planet_ids.tolist() == truth["planet_id"].tolist()
@@ -322,10 +409,15 @@ def _checkpoint_bytes() -> tuple[bytes, str]:
 
 
 @FEW
-@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=6),
-       cut=st.floats(0.0, 1.0), random=st.binary(max_size=512), use_random=st.booleans())
-def test_checkpoint_random_or_damaged_weights(tmp_path: Path, edits: list, cut: float, random: bytes,
-                                             use_random: bool) -> None:
+@given(
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=6),
+    cut=st.floats(0.0, 1.0),
+    random=st.binary(max_size=512),
+    use_random=st.booleans(),
+)
+def test_checkpoint_random_or_damaged_weights(
+    tmp_path: Path, edits: list, cut: float, random: bytes, use_random: bool
+) -> None:
     pt_bytes, config = _checkpoint_bytes()
     data = bytearray(pt_bytes)
     for pos, value in edits:
@@ -344,8 +436,11 @@ def test_checkpoint_random_or_damaged_weights(tmp_path: Path, edits: list, cut: 
 
 
 @FEW
-@given(data=st.text(max_size=300).map(str.encode) | st.binary(max_size=300)
-       | st.sampled_from([b"0", b"[]", b"null", b'"x"', b"{}", b'{"format": "spectramind-model"}']))
+@given(
+    data=st.text(max_size=300).map(str.encode)
+    | st.binary(max_size=300)
+    | st.sampled_from([b"0", b"[]", b"null", b'"x"', b"{}", b'{"format": "spectramind-model"}'])
+)
 def test_checkpoint_random_config(tmp_path: Path, data: bytes) -> None:
     pt_bytes, _ = _checkpoint_bytes()
     pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
@@ -356,11 +451,19 @@ def test_checkpoint_random_config(tmp_path: Path, data: bytes) -> None:
     assert str(js) in str(exc.value)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edit=st.dictionaries(st.sampled_from(["d_model", "n_heads", "airs_encoder", "spectral_rank", "d_state",
-                                              "fusion", "bogus"]),
-                            st.integers(-2, 40) | st.sampled_from(["cnn", "gnn", "concat", "x", None]),
-                            min_size=1, max_size=3))
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edit=st.dictionaries(
+        st.sampled_from(
+            ["d_model", "n_heads", "airs_encoder", "spectral_rank", "d_state", "fusion", "bogus"]
+        ),
+        st.integers(-2, 40) | st.sampled_from(["cnn", "gnn", "concat", "x", None]),
+        min_size=1,
+        max_size=3,
+    )
+)
 def test_checkpoint_config_edits(tmp_path: Path, edit: dict) -> None:
     """Random edits of the model section: loads (the edit kept the network) or CheckpointError."""
     pt_bytes, config = _checkpoint_bytes()

@@ -75,8 +75,18 @@ def report_variable(html: str, name: str) -> dict:
 def report(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The report of the tiny run, written through `spectramind report`."""
     out = tmp_path_factory.mktemp("report") / "report.html"
-    rc = cli.main(["report", str(out), "--snakefile", str(REPO / "Snakefile"), "-d", str(small_run),
-                   "--configfile", str(SMALL_CONFIG)])
+    rc = cli.main(
+        [
+            "report",
+            str(out),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(small_run),
+            "--configfile",
+            str(SMALL_CONFIG),
+        ]
+    )
     assert rc == 0 and out.is_file()
     return out
 
@@ -87,20 +97,29 @@ def test_every_result_has_a_caption_and_a_category(report: Path, small_run: Path
     results = report_variable(html, "results")
     categories = report_variable(html, "categories")
     assert set(categories) == CATEGORIES
-    figures = {str(p.relative_to(small_run)) for p in (small_run / "results" / "diagnostics").rglob("*.png")}
+    figures = {
+        str(p.relative_to(small_run))
+        for p in (small_run / "results" / "diagnostics").rglob("*.png")
+    }
     assert figures <= set(results)  # every figure of the run is in the report
-    assert "results/scores/table.csv" in results and "results/diagnostics/score_table.html" in results
+    assert (
+        "results/scores/table.csv" in results and "results/diagnostics/score_table.html" in results
+    )
     filed = {path for sub in categories.values() for paths in sub.values() for path in paths}
     assert filed == set(results)
     for path, entry in results.items():
         caption = entry["caption"]
         assert len(re.sub("<[^>]+>", "", caption).strip()) > 80, path
         assert "System Message" not in caption and "ERROR" not in caption, (path, caption)
-        assert "{{" not in caption and "snakemake." not in caption, (path, caption)  # Jinja rendered
+        assert "{{" not in caption and "snakemake." not in caption, (
+            path,
+            caption,
+        )  # Jinja rendered
     planet = next(p for p in results if p.endswith("/spectrum.png"))
     assert f"planet {planet.split('/')[2]}" in results[planet]["caption"]
-    assert set(categories["Planets"]) == {p.split("/")[2] for p in figures if p.count("/") == 3 and
-                                          p.split("/")[2].isdigit()}
+    assert set(categories["Planets"]) == {
+        p.split("/")[2] for p in figures if p.count("/") == 3 and p.split("/")[2].isdigit()
+    }
 
 
 def chromium() -> str:
@@ -119,9 +138,22 @@ def test_figures_render_in_headless_chromium(report: Path, small_run: Path, tmp_
     end = html.rindex("</body>")
     page = tmp_path / "report_check.html"
     page.write_text(html[:end] + RENDER_CHECK + html[end:])
-    res = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S, check=False)
+    res = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=CHROMIUM_TIMEOUT_S,
+        check=False,
+    )
     m = re.search(r'<pre id="render-check">(.*?)</pre>', res.stdout, flags=re.S)
     assert m, f"the page did not finish the check (rc {res.returncode}):\n{res.stderr[-3000:]}"
     check = json.loads(m.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
@@ -132,4 +164,6 @@ def test_figures_render_in_headless_chromium(report: Path, small_run: Path, tmp_
         shown = check["images"][str(fig.relative_to(small_run))]
         assert shown["shown"], fig
         assert (shown["width"], shown["height"]) == png_size(fig), fig  # decoded at full size
-    assert "SpectraMind V50 turns raw Ariel" in check["brand"]  # the main page's workflow description
+    assert (
+        "SpectraMind V50 turns raw Ariel" in check["brand"]
+    )  # the main page's workflow description

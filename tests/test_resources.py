@@ -33,7 +33,12 @@ def test_readme_lists_every_digest():
 
 def test_every_real_file_is_listed():
     """No unlisted (unverified) file hides in the real-data folders."""
-    on_disk = {p.relative_to(ARIEL).as_posix() for d in ("2024", "2025") for p in (ARIEL / d).rglob("*") if p.is_file()}
+    on_disk = {
+        p.relative_to(ARIEL).as_posix()
+        for d in ("2024", "2025")
+        for p in (ARIEL / d).rglob("*")
+        if p.is_file()
+    }
     assert on_disk == set(_listed())
 
 

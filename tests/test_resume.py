@@ -35,21 +35,32 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PRODUCTS = ("series", "cubes", "physics", "recalibration", "predictions")
-STARTUP_TIMEOUT_S = 300  # Snakemake start-up and the first calibrate job's imports, on a busy 2-core machine
+STARTUP_TIMEOUT_S = (
+    300  # Snakemake start-up and the first calibrate job's imports, on a busy 2-core machine
+)
 RUN_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("resume") / "data"
-    sim.simulate_dataset(root, n_train=2, n_test=1, seed=1, time_scale=250, second_visit_fraction=0.1,
-                         log=lambda msg: None)
+    sim.simulate_dataset(
+        root,
+        n_train=2,
+        n_test=1,
+        seed=1,
+        time_scale=250,
+        second_visit_fraction=0.1,
+        log=lambda msg: None,
+    )
     return root
 
 
 def targets(root: Path, *, predictions: bool = True) -> list[str]:
     planets = [p for s in ("train", "test") for p in io.list_planets(root, s)]
-    return [f"results/cubes/{p}.nc" for p in planets] + ["results/predictions/physics/test.csv"] * predictions
+    return [f"results/cubes/{p}.nc" for p in planets] + [
+        "results/predictions/physics/test.csv"
+    ] * predictions
 
 
 def command(wd: Path, root: Path, *extra: str, predictions: bool = True) -> list[str]:
@@ -57,8 +68,19 @@ def command(wd: Path, root: Path, *extra: str, predictions: bool = True) -> list
         if not (wd / name).exists():
             (wd / name).symlink_to(REPO / name)
     (wd / "test_config.yaml").write_text(yaml.safe_dump({"data": {"root": str(root)}}))
-    return [str(SNAKEMAKE), *targets(root, predictions=predictions), "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
-            "--cores", "2", *extra, "--configfile", str(wd / "test_config.yaml")]
+    return [
+        str(SNAKEMAKE),
+        *targets(root, predictions=predictions),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(wd),
+        "--cores",
+        "2",
+        *extra,
+        "--configfile",
+        str(wd / "test_config.yaml"),
+    ]
 
 
 def run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
@@ -98,12 +120,17 @@ def running_calibrations(wd: Path) -> list[str]:
     return [p.stem for p in logs if not (wd / "results" / "series" / f"{p.stem}.nc").exists()]
 
 
-def interrupt_during_calibration(cmd: list[str], wd: Path, send: Callable[[subprocess.Popen], None]
-                                 ) -> tuple[subprocess.CompletedProcess, list[str]]:
+def interrupt_during_calibration(
+    cmd: list[str], wd: Path, send: Callable[[subprocess.Popen], None]
+) -> tuple[subprocess.CompletedProcess, list[str]]:
     """Start ``cmd``, call ``send(process)`` once a calibrate job is running, wait for the exit."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
-        assert wait_for(lambda: bool(running_calibrations(wd)) or proc.poll() is not None, STARTUP_TIMEOUT_S)
+        assert wait_for(
+            lambda: bool(running_calibrations(wd)) or proc.poll() is not None, STARTUP_TIMEOUT_S
+        )
         assert proc.poll() is None, "the run ended before a calibrate job started"
         interrupted = running_calibrations(wd)
         assert interrupted, "the calibrate job finished before the interrupt could be sent"
@@ -120,10 +147,13 @@ def assert_no_partial_files(wd: Path) -> None:
     assert not list(wd.glob("results/**/*.part"))
 
 
-def test_ctrl_c_then_rerun_matches_an_uninterrupted_run(root: Path, reference: dict[str, str], tmp_path: Path
-                                                        ) -> None:
+def test_ctrl_c_then_rerun_matches_an_uninterrupted_run(
+    root: Path, reference: dict[str, str], tmp_path: Path
+) -> None:
     cmd = command(tmp_path, root)
-    res, interrupted = interrupt_during_calibration(cmd, tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT))
+    res, interrupted = interrupt_during_calibration(
+        cmd, tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT)
+    )
     assert res.returncode != 0
     assert "Terminating processes on user request" in res.stdout
     assert "KeyboardInterrupt" in res.stdout  # the calibrate jobs were stopped mid-way ...
@@ -135,11 +165,14 @@ def test_ctrl_c_then_rerun_matches_an_uninterrupted_run(root: Path, reference: d
     assert digests(tmp_path) == reference
 
 
-def test_sigint_to_snakemake_then_rerun_incomplete_matches(root: Path, reference: dict[str, str], tmp_path: Path
-                                                           ) -> None:
+def test_sigint_to_snakemake_then_rerun_incomplete_matches(
+    root: Path, reference: dict[str, str], tmp_path: Path
+) -> None:
     """Cubes only (the calibration chain): the Ctrl-C test covers the rest of the targets."""
     cmd = command(tmp_path, root, predictions=False)
-    res, interrupted = interrupt_during_calibration(cmd, tmp_path, lambda p: p.send_signal(signal.SIGINT))
+    res, interrupted = interrupt_during_calibration(
+        cmd, tmp_path, lambda p: p.send_signal(signal.SIGINT)
+    )
     assert res.returncode != 0
     assert "Terminating processes on user request" in res.stdout
     assert_no_partial_files(tmp_path)
@@ -151,4 +184,6 @@ def test_sigint_to_snakemake_then_rerun_incomplete_matches(root: Path, reference
             assert f"results/series/{planet}.nc" in again.stderr + again.stdout
         run(command(tmp_path, root, "--rerun-incomplete", predictions=False))
     got = digests(tmp_path)
-    assert got == {k: v for k, v in reference.items() if k.startswith(("results/series/", "results/cubes/"))}
+    assert got == {
+        k: v for k, v in reference.items() if k.startswith(("results/series/", "results/cubes/"))
+    }

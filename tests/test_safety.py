@@ -34,11 +34,26 @@ from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-PYTHON_FILES = sorted([*(REPO / "src" / "spectramind").rglob("*.py"), *(REPO / "workflow" / "scripts").glob("*.py"),
-                       *(REPO / "benchmarks").glob("*.py")])
+PYTHON_FILES = sorted(
+    [
+        *(REPO / "src" / "spectramind").rglob("*.py"),
+        *(REPO / "workflow" / "scripts").glob("*.py"),
+        *(REPO / "benchmarks").glob("*.py"),
+    ]
+)
 RULE_FILES = sorted([REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")])
-TINY = ModelConfig(fgs_time_bin=1, airs_time_bin=1, airs_wavelength_bins=8, d_model=8, d_state=4, airs_hidden=8,
-                   airs_layers=2, d_fusion=8, n_heads=2, spectral_rank=3)
+TINY = ModelConfig(
+    fgs_time_bin=1,
+    airs_time_bin=1,
+    airs_wavelength_bins=8,
+    d_model=8,
+    d_state=4,
+    airs_hidden=8,
+    airs_layers=2,
+    d_fusion=8,
+    n_heads=2,
+    spectral_rank=3,
+)
 
 
 # --------------------------------------------------------------------------- static checks
@@ -56,22 +71,48 @@ def unsafe_calls(tree: ast.AST) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found += [f"line {node.lineno}: import {m}" for m in mods if m in ("pickle", "dill", "shelve", "marshal")]
+            mods = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            found += [
+                f"line {node.lineno}: import {m}"
+                for m in mods
+                if m in ("pickle", "dill", "shelve", "marshal")
+            ]
         if not isinstance(node, ast.Call):
             continue
         name = ast.unparse(node.func)
         where = f"line {node.lineno}: {name}"
-        if name in ("eval", "exec", "os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput") \
-                or name.startswith(("os.exec", "os.spawn")):
+        if name in (
+            "eval",
+            "exec",
+            "os.system",
+            "os.popen",
+            "subprocess.getoutput",
+            "subprocess.getstatusoutput",
+        ) or name.startswith(("os.exec", "os.spawn")):
             found.append(f"{where} runs text")
         if name.startswith("subprocess.") and _is_true(_keyword(node, "shell")):
             found.append(f"{where}(shell=True)")
-        if name in ("yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.full_load", "yaml.unsafe_load_all"):
+        if name in (
+            "yaml.load",
+            "yaml.load_all",
+            "yaml.unsafe_load",
+            "yaml.full_load",
+            "yaml.unsafe_load_all",
+        ):
             loader = _keyword(node, "Loader")
-            if not (loader is not None and ast.unparse(loader) in ("yaml.SafeLoader", "yaml.CSafeLoader")):
+            if not (
+                loader is not None
+                and ast.unparse(loader) in ("yaml.SafeLoader", "yaml.CSafeLoader")
+            ):
                 found.append(f"{where} (use yaml.safe_load)")
-        if name.endswith(("pd.read_pickle", "joblib.load")) or name in ("pickle.load", "pickle.loads"):
+        if name.endswith(("pd.read_pickle", "joblib.load")) or name in (
+            "pickle.load",
+            "pickle.loads",
+        ):
             found.append(f"{where} unpickles")
         if name.endswith("np.load") and _is_true(_keyword(node, "allow_pickle")):
             found.append(f"{where}(allow_pickle=True)")
@@ -82,39 +123,60 @@ def unsafe_calls(tree: ast.AST) -> list[str]:
 
 def test_no_shell_eval_unsafe_yaml_or_pickle_in_python() -> None:
     assert len(PYTHON_FILES) > 20
-    found = {str(f.relative_to(REPO)): bad for f in PYTHON_FILES if (bad := unsafe_calls(ast.parse(f.read_text())))}
+    found = {
+        str(f.relative_to(REPO)): bad
+        for f in PYTHON_FILES
+        if (bad := unsafe_calls(ast.parse(f.read_text())))
+    }
     assert not found, found
 
 
 def test_torch_load_is_called_with_weights_only() -> None:
-    calls = [(f, n) for f in PYTHON_FILES for n in ast.walk(ast.parse(f.read_text()))
-             if isinstance(n, ast.Call) and ast.unparse(n.func) == "torch.load"]
+    calls = [
+        (f, n)
+        for f in PYTHON_FILES
+        for n in ast.walk(ast.parse(f.read_text()))
+        if isinstance(n, ast.Call) and ast.unparse(n.func) == "torch.load"
+    ]
     assert calls, "the checkpoint loader should call torch.load"
     for f, call in calls:
         assert _is_true(_keyword(call, "weights_only")), f"{f}:{call.lineno}"
 
 
 def test_yaml_is_read_with_safe_load() -> None:
-    calls = [ast.unparse(n.func) for f in PYTHON_FILES for n in ast.walk(ast.parse(f.read_text()))
-             if isinstance(n, ast.Call) and ast.unparse(n.func).startswith("yaml.")]
+    calls = [
+        ast.unparse(n.func)
+        for f in PYTHON_FILES
+        for n in ast.walk(ast.parse(f.read_text()))
+        if isinstance(n, ast.Call) and ast.unparse(n.func).startswith("yaml.")
+    ]
     assert "yaml.safe_load" in calls
     assert {c for c in calls if "load" in c} == {"yaml.safe_load"}
 
 
 @pytest.mark.parametrize(
     "code",
-    ["import os\nos.system('ls ' + path)", "import subprocess\nsubprocess.run(cmd, shell=True)",
-     "import yaml\nyaml.load(text, Loader=yaml.Loader)", "import yaml\nyaml.full_load(text)",
-     "import torch\ntorch.load(path)", "import torch\ntorch.load(path, weights_only=False)",
-     "import pickle\npickle.loads(data)", "import numpy as np\nnp.load(p, allow_pickle=True)", "eval(text)"],
+    [
+        "import os\nos.system('ls ' + path)",
+        "import subprocess\nsubprocess.run(cmd, shell=True)",
+        "import yaml\nyaml.load(text, Loader=yaml.Loader)",
+        "import yaml\nyaml.full_load(text)",
+        "import torch\ntorch.load(path)",
+        "import torch\ntorch.load(path, weights_only=False)",
+        "import pickle\npickle.loads(data)",
+        "import numpy as np\nnp.load(p, allow_pickle=True)",
+        "eval(text)",
+    ],
 )
 def test_unsafe_call_detector_can_fail(code: str) -> None:
     assert unsafe_calls(ast.parse(code))
 
 
 def test_safe_calls_pass_the_detector() -> None:
-    code = ("import subprocess, torch, yaml\nsubprocess.run(['git', 'rev-parse', 'HEAD'], check=False)\n"
-            "torch.load(p, map_location='cpu', weights_only=True)\nyaml.safe_load(text)\n")
+    code = (
+        "import subprocess, torch, yaml\nsubprocess.run(['git', 'rev-parse', 'HEAD'], check=False)\n"
+        "torch.load(p, map_location='cpu', weights_only=True)\nyaml.safe_load(text)\n"
+    )
     assert unsafe_calls(ast.parse(code)) == []
 
 
@@ -139,14 +201,17 @@ def test_rules_run_scripts_not_shell_commands() -> None:
 
 
 def test_rule_directive_detector_can_fail() -> None:
-    assert rule_directives('rule x:\n    input: "a"\n    shell:\n        "cat {input}"\n') == [("x", "shell")]
+    assert rule_directives('rule x:\n    input: "a"\n    shell:\n        "cat {input}"\n') == [
+        ("x", "shell")
+    ]
 
 
 def planet_constraints(text: str) -> list[str]:
     """Every constraint given to the planet wildcard: in ``wildcard_constraints:`` blocks
     (``planet=r"..."``) and inline in paths (``{planet,...}``)."""
-    return [m.group(1) for m in re.finditer(r'^\s+planet\s*=\s*r?"([^"]*)"', text, flags=re.M)] + \
-        re.findall(r"\{planet\s*,\s*([^}]*)\}", text)
+    return [
+        m.group(1) for m in re.finditer(r'^\s+planet\s*=\s*r?"([^"]*)"', text, flags=re.M)
+    ] + re.findall(r"\{planet\s*,\s*([^}]*)\}", text)
 
 
 def test_planet_wildcard_is_digits_only() -> None:
@@ -196,21 +261,46 @@ def _workdir(wd: Path) -> Path:
 @pytest.mark.slow
 def test_target_paths_cannot_smuggle_text_into_a_job(tmp_path: Path) -> None:
     wd = _workdir(tmp_path / "wd")
-    evil = ["results/cubes/abc.nc", "results/cubes/1;touch PWNED.nc", "results/cubes/1 $(touch PWNED).nc",
-            "results/physics/../../PWNED.nc"]
+    evil = [
+        "results/cubes/abc.nc",
+        "results/cubes/1;touch PWNED.nc",
+        "results/cubes/1 $(touch PWNED).nc",
+        "results/physics/../../PWNED.nc",
+    ]
     for target in evil:
-        res = subprocess.run([str(SNAKEMAKE), target, "--snakefile", str(REPO / "Snakefile"), "--directory",
-                              str(wd), "-n"], capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [
+                str(SNAKEMAKE),
+                target,
+                "--snakefile",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(wd),
+                "-n",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert res.returncode != 0
-        assert f"No rule to produce {os.path.normpath(target)}" in res.stdout + res.stderr, res.stdout[-2000:]
+        assert f"No rule to produce {os.path.normpath(target)}" in res.stdout + res.stderr, (
+            res.stdout[-2000:]
+        )
     assert not list(tmp_path.rglob("PWNED*"))
 
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("safety") / "data"
-    sim.simulate_dataset(root, n_train=2, n_test=1, seed=1, time_scale=250, second_visit_fraction=0.0,
-                         log=lambda msg: None)
+    sim.simulate_dataset(
+        root,
+        n_train=2,
+        n_test=1,
+        seed=1,
+        time_scale=250,
+        second_visit_fraction=0.0,
+        log=lambda msg: None,
+    )
     return root
 
 
@@ -231,24 +321,44 @@ def test_report_contains_no_script_from_data(tiny_root: Path, tmp_path: Path) ->
     # method or split name came from data)
     table = wd / "results" / "scores" / "table.csv"
     table.parent.mkdir(parents=True)
-    pd.DataFrame({"method": [EVIL_CELL], "split": ["test"], "score": [0.5]}).to_csv(table, index=False)
-    res = subprocess.run([str(SNAKEMAKE), "results/scores/table.csv", "--snakefile", str(REPO / "Snakefile"),
-                          "--directory", str(wd), "--configfile", str(wd / "evil.yaml"), "--report",
-                          "report.html"], capture_output=True, text=True, timeout=300)
+    pd.DataFrame({"method": [EVIL_CELL], "split": ["test"], "score": [0.5]}).to_csv(
+        table, index=False
+    )
+    res = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "results/scores/table.csv",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(wd),
+            "--configfile",
+            str(wd / "evil.yaml"),
+            "--report",
+            "report.html",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     page = (wd / "report.html").read_text()
     desc = re.search(r'var workflow_desc = "(.*?)";\n', page, flags=re.S)
     assert desc, "no workflow description in the report"
     text = desc.group(1)
     assert "javascript:alert(1)" in text  # the data root is shown ...
-    assert "javascript:" not in re.sub(r">[^<]*<", "><", text)  # ... as text only, never inside a tag
+    assert "javascript:" not in re.sub(
+        r">[^<]*<", "><", text
+    )  # ... as text only, never inside a tag
     assert "&#60;b&#62;RAW" not in text  # the raw directive did not pass its HTML through
     assert not re.search(r"href=\\?[\"']\s*javascript:", page, flags=re.I)
     assert EVIL_CELL not in page
 
 
 def test_score_table_html_escapes_cells() -> None:
-    table = pd.DataFrame({"method": [EVIL_CELL], "split": ["<img src=x onerror=alert(2)>"], "score": [0.5]})
+    table = pd.DataFrame(
+        {"method": [EVIL_CELL], "split": ["<img src=x onerror=alert(2)>"], "score": [0.5]}
+    )
     page = score_table_html(table, title="<script>alert(3)</script>")
     assert "<script" not in page
     assert "&lt;script&gt;alert(&#x27;cell&#x27;)&lt;/script&gt;" in page

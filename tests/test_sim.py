@@ -62,10 +62,14 @@ def _sha256(path: Path) -> str:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
-def _decode(frames: np.ndarray, adc: tuple[float, float], coeffs: np.ndarray | None = None) -> np.ndarray:
+def _decode(
+    frames: np.ndarray, adc: tuple[float, float], coeffs: np.ndarray | None = None
+) -> np.ndarray:
     """Host decode x = adu / gain + offset, then (optionally) the linear_corr polynomial."""
     gain, offset = adc
     x = frames.astype(np.float64) / gain + offset
@@ -100,7 +104,10 @@ def test_invert_linearity_inverts_real_polynomial(real_maps, instrument):
     lin32 = linear.astype(np.float32)
     raw32 = sim.invert_linearity(lin32, coeffs)
     assert raw32.dtype == np.float32
-    assert np.abs(sim.polyval_pixels(raw32.astype(np.float64), coeffs) - linear).max() < LINEARITY_TOL_F32
+    assert (
+        np.abs(sim.polyval_pixels(raw32.astype(np.float64), coeffs) - linear).max()
+        < LINEARITY_TOL_F32
+    )
 
 
 def test_polyval_pixels_lowest_power_first():
@@ -150,7 +157,9 @@ def test_column_depths_flip(real_wavelengths, real_axis):
     np.testing.assert_array_equal(depth[321:], 1)
     # the bin each column gets has that column's wavelength
     idx = depth[cols].astype(int)
-    np.testing.assert_allclose(real_wavelengths[idx], real_axis.airs_wavelength_um[cols], atol=WL_ATOL)
+    np.testing.assert_allclose(
+        real_wavelengths[idx], real_axis.airs_wavelength_um[cols], atol=WL_ATOL
+    )
 
 
 def test_pair_times_and_subsampled_axis(real_axis):
@@ -193,18 +202,23 @@ def test_plan_dataset_with_stars_uses_their_rows(tmp_path):
     stars.to_csv(path, index=False)
     plan = sim.plan_dataset(n_train=2, n_test=1, seed=9, stars=path)
     assert [(p.planet_id, p.split) for p in plan] == [
-        (int(stars.planet_id[0]), "train"), (int(stars.planet_id[1]), "train"), (int(stars.planet_id[2]), "test")
+        (int(stars.planet_id[0]), "train"),
+        (int(stars.planet_id[1]), "train"),
+        (int(stars.planet_id[2]), "test"),
     ]
     with pytest.raises(io.DataError, match="4 star rows, need 5") as ei:
         sim.plan_dataset(n_train=3, n_test=2, seed=9, stars=path)
     assert ei.value.path == path
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    ({"n_train": 0, "n_test": 0}, "n_train \\+ n_test > 0"),
-    ({"n_train": -1, "n_test": 3}, "n_train \\+ n_test > 0"),
-    ({"n_train": 1, "n_test": 1, "second_visit_fraction": 1.5}, "second_visit_fraction"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"n_train": 0, "n_test": 0}, "n_train \\+ n_test > 0"),
+        ({"n_train": -1, "n_test": 3}, "n_train \\+ n_test > 0"),
+        ({"n_train": 1, "n_test": 1, "second_visit_fraction": 1.5}, "second_visit_fraction"),
+    ],
+)
 def test_plan_dataset_rejects_bad_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         sim.plan_dataset(seed=0, **kw)
@@ -217,7 +231,9 @@ def test_draw_spectrum_depth_distribution():
     shapes = io.read_labels(ARIEL / "2024" / "train_labels.csv").to_numpy()
     h_median = float(np.median([sim.scale_height_rs(r, sim.DEPTH_MEAN) for r in rows]))
     rng = np.random.default_rng(2025)
-    spectra = np.array([sim.draw_spectrum(rng, shapes, rows[j % len(rows)], h_median) for j in range(N_DRAWS)])
+    spectra = np.array(
+        [sim.draw_spectrum(rng, shapes, rows[j % len(rows)], h_median) for j in range(N_DRAWS)]
+    )
     assert spectra.shape == (N_DRAWS, 283)
     assert np.all(np.isfinite(spectra)) and spectra.min() > 0
     depth = spectra.mean(axis=1)
@@ -232,7 +248,9 @@ def test_draw_spectrum_depth_distribution():
 # --------------------------------------------------------------------------- one visit
 def _truncated(axis: io.AxisInfo, n_fgs: int, n_airs: int = 64) -> io.AxisInfo:
     return dataclasses.replace(
-        axis, fgs_time_h=axis.fgs_time_h[:n_fgs], airs_time_h=axis.airs_time_h[:n_airs],
+        axis,
+        fgs_time_h=axis.fgs_time_h[:n_fgs],
+        airs_time_h=axis.airs_time_h[:n_airs],
         airs_integration_s=axis.airs_integration_s[:n_airs],
     )
 
@@ -241,20 +259,33 @@ def _pair_mid_times(times_h: np.ndarray, k: int) -> np.ndarray:
     return times_h[sim.pair_times(times_h, k)].reshape(-1, 2).mean(axis=1)
 
 
-def test_time_scale_noise_shrinks_as_sqrt_k(real_maps, real_axis, real_adc, real_wavelengths, test_star):
+def test_time_scale_noise_shrinks_as_sqrt_k(
+    real_maps, real_axis, real_adc, real_wavelengths, test_star
+):
     """Frame-to-frame scatter of the FGS1 CDS total out of transit, K = 1 vs K = 16 (1000 pairs each)."""
     spectrum = np.full(283, sim.DEPTH_MEAN)
     scatter = {}
     for k, n_frames in ((1, 2000), (16, 32000)):
         axis = _truncated(real_axis, n_frames)
         frames, truth = sim.simulate_visit(
-            star=test_star, spectrum=spectrum, maps=real_maps, axis=axis, adc=real_adc, seed=(3, 1, 0),
-            time_scale=k, wavelengths=real_wavelengths, brightness=1.0,
+            star=test_star,
+            spectrum=spectrum,
+            maps=real_maps,
+            axis=axis,
+            adc=real_adc,
+            seed=(3, 1, 0),
+            time_scale=k,
+            wavelengths=real_wavelengths,
+            brightness=1.0,
         )
         assert frames["FGS1"].shape == (2 * math.ceil(n_frames / 2 / k), 32, 32)
-        total = _cds(_decode(frames["FGS1"], real_adc["FGS1"], real_maps["FGS1"].linear_corr)).sum(axis=(1, 2))
+        total = _cds(_decode(frames["FGS1"], real_adc["FGS1"], real_maps["FGS1"].linear_corr)).sum(
+            axis=(1, 2)
+        )
         t = _pair_mid_times(axis.fgs_time_h, k)
-        out = sim.light_curves(t, test_star, truth.t0_h, spectrum[:1], real_wavelengths[:1])[0] == 1.0
+        out = (
+            sim.light_curves(t, test_star, truth.t0_h, spectrum[:1], real_wavelengths[:1])[0] == 1.0
+        )
         both_out = out[1:] & out[:-1]
         assert both_out.sum() > 400  # enough out-of-transit pairs for a ~5 % std
         scatter[k] = _robust_std(np.diff(total)[both_out]) / math.sqrt(2)
@@ -268,13 +299,22 @@ def transit_visit(real_maps, real_axis, real_adc, real_wavelengths, test_star):
     spectrum[0] = 0.0147
     spectrum[142:] = 0.02
     frames, truth = sim.simulate_visit(
-        star=test_star, spectrum=spectrum, maps=real_maps, axis=real_axis, adc=real_adc, seed=(1, 2, 0),
-        time_scale=25, wavelengths=real_wavelengths, brightness=1.0,
+        star=test_star,
+        spectrum=spectrum,
+        maps=real_maps,
+        axis=real_axis,
+        adc=real_adc,
+        seed=(1, 2, 0),
+        time_scale=25,
+        wavelengths=real_wavelengths,
+        brightness=1.0,
     )
     return frames, truth, spectrum
 
 
-def _fit_depth_scale(flux: np.ndarray, lc: np.ndarray, t_h: np.ndarray, pointing: np.ndarray, star_flux: float):
+def _fit_depth_scale(
+    flux: np.ndarray, lc: np.ndarray, t_h: np.ndarray, pointing: np.ndarray, star_flux: float
+):
     """Least squares flux ~ Chebyshev_5(t) + b (1 - lc) + pointing terms; returns -b / star_flux.
 
     The gain drift is a 5th-order polynomial in time over [0, 7.5] h (exactly the basis
@@ -283,7 +323,9 @@ def _fit_depth_scale(flux: np.ndarray, lc: np.ndarray, t_h: np.ndarray, pointing
     """
     u = 2 * t_h / 7.5 - 1
     dy, dx = pointing.T
-    design = np.column_stack([np.polynomial.chebyshev.chebvander(u, 5), 1 - lc, dy, dx, dy**2, dx**2, dx * dy])
+    design = np.column_stack(
+        [np.polynomial.chebyshev.chebvander(u, 5), 1 - lc, dy, dx, dy**2, dx**2, dx * dy]
+    )
     keep = np.ones(flux.size, dtype=bool)
     for _ in range(3):  # drop cosmic-ray hits (> 5 robust sigma)
         coef, *_ = np.linalg.lstsq(design[keep], flux[keep], rcond=None)
@@ -292,14 +334,20 @@ def _fit_depth_scale(flux: np.ndarray, lc: np.ndarray, t_h: np.ndarray, pointing
     return -coef[6] / star_flux
 
 
-def _background(maps: io.CalibrationMaps, rate: float, dt: float, rows: slice, cols: slice) -> float:
+def _background(
+    maps: io.CalibrationMaps, rate: float, dt: float, rows: slice, cols: slice
+) -> float:
     live = ~maps.dead[rows, cols]
     return float(((maps.flat[rows, cols] * rate + maps.dark[rows, cols]) * dt)[live].sum())
 
 
-def test_transit_in_fgs1(transit_visit, real_maps, real_axis, real_adc, real_wavelengths, test_star):
+def test_transit_in_fgs1(
+    transit_visit, real_maps, real_axis, real_adc, real_wavelengths, test_star
+):
     frames, truth, spectrum = transit_visit
-    total = _cds(_decode(frames["FGS1"], real_adc["FGS1"], real_maps["FGS1"].linear_corr)).sum(axis=(1, 2))
+    total = _cds(_decode(frames["FGS1"], real_adc["FGS1"], real_maps["FGS1"].linear_corr)).sum(
+        axis=(1, 2)
+    )
     t = _pair_mid_times(real_axis.fgs_time_h, 25)
     lc = sim.light_curves(t, test_star, truth.t0_h, spectrum[:1], real_wavelengths[:1])[0]
     out, centre = lc == 1.0, lc < 1 - 0.9 * (1 - lc.min())
@@ -309,16 +357,22 @@ def test_transit_in_fgs1(transit_visit, real_maps, real_axis, real_adc, real_wav
     raw_drop = 1 - np.median(total[centre]) / np.median(total[out])
     assert abs(raw_drop - model_drop) < 2 * truth.drift_amplitude + RAW_DROP_NOISE
     dt = sim.FGS_DT[1] - sim.FGS_DT[0]
-    star_flux = np.median(total[out]) - _background(real_maps["FGS1"], sim.FGS_BACKGROUND, dt, slice(None), slice(None))
+    star_flux = np.median(total[out]) - _background(
+        real_maps["FGS1"], sim.FGS_BACKGROUND, dt, slice(None), slice(None)
+    )
     scale = _fit_depth_scale(total, lc, t, truth.pointing, star_flux)
     assert scale == pytest.approx(1.0, abs=FGS_DEPTH_RTOL)
 
 
-def test_transit_in_airs_follows_flipped_spectrum(transit_visit, real_maps, real_axis, real_adc, test_star):
+def test_transit_in_airs_follows_flipped_spectrum(
+    transit_visit, real_maps, real_axis, real_adc, test_star
+):
     """Columns 60:160 (long wavelengths, wl_161..261, depth 0.02) vs 200:300 (wl_21..121, 0.01)."""
     frames, truth, _ = transit_visit
     maps = real_maps["AIRS-CH0"]
-    cds = _cds(_decode(frames["AIRS-CH0"], real_adc["AIRS-CH0"], maps.linear_corr))[:, 8:24, :].sum(axis=1)
+    cds = _cds(_decode(frames["AIRS-CH0"], real_adc["AIRS-CH0"], maps.linear_corr))[:, 8:24, :].sum(
+        axis=1
+    )
     t = _pair_mid_times(real_axis.airs_time_h, 25)
     t_fgs = _pair_mid_times(real_axis.fgs_time_h, 25)
     pointing = np.stack([np.interp(t, t_fgs, truth.pointing[:, i]) for i in (0, 1)], axis=1)
@@ -328,13 +382,26 @@ def test_transit_in_airs_follows_flipped_spectrum(transit_visit, real_maps, real
         flux = cds[:, cols].sum(axis=1)
         wl = real_axis.airs_wavelength_um[cols]
         lc = sim.light_curves(t, test_star, truth.t0_h, np.full(wl.size, depth), wl).mean(axis=0)
-        star_flux = np.median(flux[lc == 1.0]) - _background(maps, sim.AIRS_BACKGROUND, dt, slice(8, 24), cols)
-        assert _fit_depth_scale(flux, lc, t, pointing, star_flux) == pytest.approx(1.0, abs=AIRS_DEPTH_RTOL)
+        star_flux = np.median(flux[lc == 1.0]) - _background(
+            maps, sim.AIRS_BACKGROUND, dt, slice(8, 24), cols
+        )
+        assert _fit_depth_scale(flux, lc, t, pointing, star_flux) == pytest.approx(
+            1.0, abs=AIRS_DEPTH_RTOL
+        )
 
 
-def test_simulate_visit_deterministic_and_seeded(real_maps, real_axis, real_adc, real_wavelengths, test_star):
-    kw = dict(star=test_star, spectrum=np.full(283, 0.01), maps=real_maps, axis=_truncated(real_axis, 200, 20),
-              adc=real_adc, time_scale=1, wavelengths=real_wavelengths)
+def test_simulate_visit_deterministic_and_seeded(
+    real_maps, real_axis, real_adc, real_wavelengths, test_star
+):
+    kw = dict(
+        star=test_star,
+        spectrum=np.full(283, 0.01),
+        maps=real_maps,
+        axis=_truncated(real_axis, 200, 20),
+        adc=real_adc,
+        time_scale=1,
+        wavelengths=real_wavelengths,
+    )
     a, ta = sim.simulate_visit(seed=(1, 2, 3), **kw)
     b, tb = sim.simulate_visit(seed=(1, 2, 3), **kw)
     c, _ = sim.simulate_visit(seed=(1, 2, 4), **kw)
@@ -346,7 +413,9 @@ def test_simulate_visit_deterministic_and_seeded(real_maps, real_axis, real_adc,
     assert 0.004 <= ta.drift_amplitude <= 0.015
 
 
-def test_short_visit_pointing_stays_small(real_maps, real_axis, real_adc, real_wavelengths, test_star):
+def test_short_visit_pointing_stays_small(
+    real_maps, real_axis, real_adc, real_wavelengths, test_star
+):
     """A visit shorter than the 30 s red-jitter timescale: the pointing rms stays ~0.1 px.
 
     (Regression: the red series was scaled to 0.06 px rms without removing its mean, so a
@@ -354,8 +423,15 @@ def test_short_visit_pointing_stays_small(real_maps, real_axis, real_adc, real_w
     were cast to uint16.)
     """
     frames, truth = sim.simulate_visit(
-        star=test_star, spectrum=np.full(283, 0.01), maps=real_maps, axis=_truncated(real_axis, 50, 50),
-        adc=real_adc, seed=(0, 1, 0), time_scale=1, wavelengths=real_wavelengths, brightness=1.0,
+        star=test_star,
+        spectrum=np.full(283, 0.01),
+        maps=real_maps,
+        axis=_truncated(real_axis, 50, 50),
+        adc=real_adc,
+        seed=(0, 1, 0),
+        time_scale=1,
+        wavelengths=real_wavelengths,
+        brightness=1.0,
     )
     rms = np.sqrt(np.mean(truth.pointing**2, axis=0))
     assert np.all(rms < 0.3)
@@ -373,7 +449,9 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("sim")
     runs = {}
     for name, seed in (("a", SEED), ("a2", SEED), ("b", SEED + 1)):
-        truths = sim.simulate_dataset(root / name, n_train=2, n_test=1, seed=seed, time_scale=K, log=lambda m: None)
+        truths = sim.simulate_dataset(
+            root / name, n_train=2, n_test=1, seed=seed, time_scale=K, log=lambda m: None
+        )
         runs[name] = (root / name, truths)
     return runs
 
@@ -382,13 +460,24 @@ def test_dataset_layout(dataset):
     out, truths = dataset["a"]
     plan = sim.plan_dataset(n_train=2, n_test=1, seed=SEED)
     assert sum(p.n_visits for p in plan) == 4  # 10 % of 3 planets rounds to one second visit
-    expected = {"adc_info.csv", "axis_info.parquet", "wavelengths.csv", "train.csv", "test_truth.csv",
-                "sim_truth.csv", "train_star_info.csv", "test_star_info.csv"}
+    expected = {
+        "adc_info.csv",
+        "axis_info.parquet",
+        "wavelengths.csv",
+        "train.csv",
+        "test_truth.csv",
+        "sim_truth.csv",
+        "train_star_info.csv",
+        "test_star_info.csv",
+    }
     for p in plan:
         for v in range(p.n_visits):
             for inst in io.INSTRUMENTS:
                 expected.add(f"{p.split}/{p.planet_id}/{inst}_signal_{v}.parquet")
-                expected |= {f"{p.split}/{p.planet_id}/{inst}_calibration_{v}/{m}.parquet" for m in io.CALIBRATION_MAPS}
+                expected |= {
+                    f"{p.split}/{p.planet_id}/{inst}_calibration_{v}/{m}.parquet"
+                    for m in io.CALIBRATION_MAPS
+                }
     assert set(_hashes(out)) == expected
     for split in ("train", "test"):
         assert io.list_planets(out, split) == sorted(p.planet_id for p in plan if p.split == split)
@@ -424,8 +513,12 @@ def test_dataset_axis_info(dataset, real_axis):
     n_fgs = pq.read_metadata(signal.with_name("FGS1_signal_0.parquet")).num_rows
     assert ax.airs_time_h.size == ax.airs_integration_s.size == n_airs
     assert ax.fgs_time_h.size == n_fgs
-    np.testing.assert_array_equal(ax.airs_time_h, real_axis.airs_time_h[sim.pair_times(real_axis.airs_time_h, K)])
-    np.testing.assert_array_equal(ax.fgs_time_h, real_axis.fgs_time_h[sim.pair_times(real_axis.fgs_time_h, K)])
+    np.testing.assert_array_equal(
+        ax.airs_time_h, real_axis.airs_time_h[sim.pair_times(real_axis.airs_time_h, K)]
+    )
+    np.testing.assert_array_equal(
+        ax.fgs_time_h, real_axis.fgs_time_h[sim.pair_times(real_axis.fgs_time_h, K)]
+    )
     np.testing.assert_array_equal(ax.airs_wavelength_um, real_axis.airs_wavelength_um)
     np.testing.assert_array_equal(ax.airs_integration_s, np.tile([0.1, 4.5], n_airs // 2))
     assert ax.fgs_time_h[-1] > 7.4  # the same 7.5 h visit, fewer pairs
@@ -450,18 +543,24 @@ def test_dataset_tables(dataset, ariel):
     assert list(zip(sim_truth.planet_id, sim_truth.visit, strict=True)) == expected_rows
     t0 = [tr.t0_h for p in plan for tr in truths[p.planet_id]]
     np.testing.assert_array_equal(sim_truth.t0_h.to_numpy(), t0)
-    assert sim_truth.t0_h.between(1.5, 6.0).all() and sim_truth.drift_amplitude.between(0.004, 0.015).all()
+    assert (
+        sim_truth.t0_h.between(1.5, 6.0).all()
+        and sim_truth.drift_amplitude.between(0.004, 0.015).all()
+    )
     for name in ("adc_info.csv", "wavelengths.csv"):
         assert _sha256(out / name) == _sha256(ariel / "2025" / name)
     for cal in out.rglob("*_calibration_*"):
         inst = cal.name.split("_calibration_")[0]
         for m in io.CALIBRATION_MAPS:
-            assert _sha256(cal / f"{m}.parquet") == _sha256(ariel / "2025" / "calibration" / f"{inst}_calibration_0" / f"{m}.parquet")
+            assert _sha256(cal / f"{m}.parquet") == _sha256(
+                ariel / "2025" / "calibration" / f"{inst}_calibration_0" / f"{m}.parquet"
+            )
 
 
 def test_dataset_byte_identical_with_same_seed(dataset):
     a, a2, b = (_hashes(dataset[n][0]) for n in ("a", "a2", "b"))
     assert a == a2
+
     def signals(hashes: dict[str, str]) -> set[str]:
         return {v for k, v in hashes.items() if "_signal_" in k}
 
@@ -484,20 +583,45 @@ def custom_inputs(tmp_path_factory, ariel):
     fgs = io.read_calibration(cal / "FGS1_calibration_0", "FGS1")
     fgs = dataclasses.replace(fgs, flat=fgs.flat * 0.5)
     io.write_calibration(cal / "FGS1_calibration_0", fgs)
-    return {"stars": d / "stars.csv", "spectra": d / "spectra.csv", "calibration": cal,
-            "star_ids": stars.planet_id.astype(np.int64).tolist(), "labels": spectra, "fgs": fgs}
+    return {
+        "stars": d / "stars.csv",
+        "spectra": d / "spectra.csv",
+        "calibration": cal,
+        "star_ids": stars.planet_id.astype(np.int64).tolist(),
+        "labels": spectra,
+        "fgs": fgs,
+    }
 
 
 def test_cli_custom_inputs_used_as_given(custom_inputs, tmp_path, capsys):
     ci = custom_inputs
     out = tmp_path / "custom"
-    args = ["simulate", str(out), "--n-train", "2", "--n-test", "1", "--seed", "5", "--time-scale", "500",
-            "--stars", str(ci["stars"]), "--spectra", str(ci["spectra"]), "--calibration", str(ci["calibration"]),
-            "--second-visit-fraction", "0"]
+    args = [
+        "simulate",
+        str(out),
+        "--n-train",
+        "2",
+        "--n-test",
+        "1",
+        "--seed",
+        "5",
+        "--time-scale",
+        "500",
+        "--stars",
+        str(ci["stars"]),
+        "--spectra",
+        str(ci["spectra"]),
+        "--calibration",
+        str(ci["calibration"]),
+        "--second-visit-fraction",
+        "0",
+    ]
     assert cli.main(args) == 0
     assert "wrote" in capsys.readouterr().err
     ids = ci["star_ids"]
-    assert io.list_planets(out, "train") == sorted(ids[:2]) and io.list_planets(out, "test") == [ids[2]]
+    assert io.list_planets(out, "train") == sorted(ids[:2]) and io.list_planets(out, "test") == [
+        ids[2]
+    ]
     given = ci["labels"].set_index("planet_id")
     for label_file, sel in (("train.csv", ids[:2]), ("test_truth.csv", ids[2:])):
         got = io.read_labels(out / label_file)
@@ -511,8 +635,17 @@ def test_cli_custom_inputs_used_as_given(custom_inputs, tmp_path, capsys):
             np.testing.assert_array_equal(getattr(written, m), getattr(ci["fgs"], m))
     # the simulation itself used the halved flat: same seed, real maps -> twice the FGS1 light
     ref = tmp_path / "reference"
-    sim.simulate_dataset(ref, n_train=2, n_test=1, seed=5, time_scale=500, stars=ci["stars"],
-                         spectra=ci["spectra"], second_visit_fraction=0, log=lambda m: None)
+    sim.simulate_dataset(
+        ref,
+        n_train=2,
+        n_test=1,
+        seed=5,
+        time_scale=500,
+        stars=ci["stars"],
+        spectra=ci["spectra"],
+        second_visit_fraction=0,
+        log=lambda m: None,
+    )
     adc = io.read_adc_info(out / "adc_info.csv")["FGS1"]
     rel = f"train/{ids[0]}/FGS1_signal_0.parquet"
     halved = _cds(_decode(io.read_signal(out / rel, "FGS1"), adc)).sum(axis=(1, 2))
@@ -524,9 +657,25 @@ def test_cli_missing_stars_file_exit_code_2(tmp_path):
     missing = tmp_path / "no_such_stars.csv"
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "spectramind.cli", "simulate", str(out), "--n-train", "1", "--n-test", "1",
-         "--seed", "1", "--stars", str(missing)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "spectramind.cli",
+            "simulate",
+            str(out),
+            "--n-train",
+            "1",
+            "--n-test",
+            "1",
+            "--seed",
+            "1",
+            "--stars",
+            str(missing),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2
     assert str(missing) in proc.stderr and "file not found" in proc.stderr
@@ -538,7 +687,20 @@ def test_cli_missing_stars_file_exit_code_2(tmp_path):
 def test_cli_missing_input_exit_code_2(tmp_path, capsys, option):
     missing = tmp_path / "missing_input"
     out = tmp_path / "out"
-    rc = cli.main(["simulate", str(out), "--n-train", "1", "--n-test", "1", "--seed", "1", option, str(missing)])
+    rc = cli.main(
+        [
+            "simulate",
+            str(out),
+            "--n-train",
+            "1",
+            "--n-test",
+            "1",
+            "--seed",
+            "1",
+            option,
+            str(missing),
+        ]
+    )
     assert rc == 2
     assert str(missing) in capsys.readouterr().err
     assert not out.exists()
@@ -547,8 +709,22 @@ def test_cli_missing_input_exit_code_2(tmp_path, capsys, option):
 def test_cli_spectra_without_a_planet(tmp_path, custom_inputs, capsys):
     spectra = tmp_path / "spectra.csv"
     custom_inputs["labels"].iloc[:2].to_csv(spectra, index=False)
-    rc = cli.main(["simulate", str(tmp_path / "out"), "--n-train", "2", "--n-test", "1", "--seed", "1",
-                   "--stars", str(custom_inputs["stars"]), "--spectra", str(spectra)])
+    rc = cli.main(
+        [
+            "simulate",
+            str(tmp_path / "out"),
+            "--n-train",
+            "2",
+            "--n-test",
+            "1",
+            "--seed",
+            "1",
+            "--stars",
+            str(custom_inputs["stars"]),
+            "--spectra",
+            str(spectra),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert str(spectra) in err and f"no spectrum for planet {custom_inputs['star_ids'][2]}" in err

@@ -31,14 +31,25 @@ SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"
 TIMEOUT_S = 1200
 KILL_AFTER_S = 60
 POLL_S = 2.0  # squeue polling interval; jobs stay visible MinJobAge (300 s) after they end
-RULES = {"simulate_dataset", "calibrate", "phase", "fit_transit", "recalibrate_physics",
-         "predict_physics", "predict_constant", "score", "score_table"}
+RULES = {
+    "simulate_dataset",
+    "calibrate",
+    "phase",
+    "fit_transit",
+    "recalibrate_physics",
+    "predict_physics",
+    "predict_constant",
+    "score",
+    "score_table",
+}
 
 pytestmark = [
     pytest.mark.slurm,
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("SPECTRAMIND_SLURM") != "1",
-                       reason="needs a SLURM cluster: SPECTRAMIND_SLURM=1 (see .ci/slurm-up.sh)"),
+    pytest.mark.skipif(
+        os.environ.get("SPECTRAMIND_SLURM") != "1",
+        reason="needs a SLURM cluster: SPECTRAMIND_SLURM=1 (see .ci/slurm-up.sh)",
+    ),
 ]
 
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)")
@@ -61,8 +72,12 @@ class SqueuePoller(threading.Thread):
         self.poll()
 
     def poll(self) -> None:
-        res = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%M|%N|%C|%m|%l"],
-                             capture_output=True, text=True, timeout=30)
+        res = subprocess.run(
+            ["squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%M|%N|%C|%m|%l"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         for line in res.stdout.splitlines():
             jobid, *fields = line.strip().split("|")
             self.seen[jobid] = tuple(fields)
@@ -82,8 +97,11 @@ def profile_set_resources(**overrides: dict) -> list[str]:
     per_rule = {rule: dict(values) for rule, values in profile.get("set-resources", {}).items()}
     for rule, values in overrides.items():
         per_rule.setdefault(rule, {}).update(values)
-    return [f"{rule}:{key}={value}" for rule, values in per_rule.items()
-            for key, value in values.items()]
+    return [
+        f"{rule}:{key}={value}"
+        for rule, values in per_rule.items()
+        for key, value in values.items()
+    ]
 
 
 @pytest.fixture
@@ -99,18 +117,34 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_small_workflow_runs_under_slurm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cmd = ["timeout", "-s", "INT", "-k", str(KILL_AFTER_S), str(TIMEOUT_S),
-           str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(REPO / "profiles" / "slurm"),
-           "--configfile", str(workdir / "slurm.yaml"),
-           # the CI cluster has no accounts and no GPU: train on CPU
-           "--slurm-no-account",
-           "--set-resources", *profile_set_resources(train_model={"gpu": 0})]
+    cmd = [
+        "timeout",
+        "-s",
+        "INT",
+        "-k",
+        str(KILL_AFTER_S),
+        str(TIMEOUT_S),
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--configfile",
+        str(workdir / "slurm.yaml"),
+        # the CI cluster has no accounts and no GPU: train on CPU
+        "--slurm-no-account",
+        "--set-resources",
+        *profile_set_resources(train_model={"gpu": 0}),
+    ]
     poller = SqueuePoller()
     poller.start()
     t0 = time.monotonic()
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S + 2 * KILL_AFTER_S)
+        res = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=TIMEOUT_S + 2 * KILL_AFTER_S
+        )
     finally:
         poller.stop()
     wall_s = time.monotonic() - t0
@@ -139,14 +173,21 @@ def test_small_workflow_runs_under_slurm(workdir: Path, capsys: pytest.CaptureFi
         assert "--executor slurm-jobstep" in text and f"(Rule: {rule})" in text, log
         if rule in requests:  # the profile's per-rule request reached sbatch
             want = requests[rule]
-            assert (mem, cpus, limit) == (f"{want['mem_mb']}M", str(want["cpus_per_task"]),
-                                          f"{want['runtime']}:00"), (rule, mem, cpus, limit)
-        lines.append(f"  SLURM job {slurm_id:>5}  {state:<9} {elapsed:>6}  {node}  cpus={cpus} "
-                     f"mem={mem:<6} limit={limit:<8} "
-                     f"{log.parent.relative_to(workdir / '.snakemake' / 'slurm_logs')}")
+            assert (mem, cpus, limit) == (
+                f"{want['mem_mb']}M",
+                str(want["cpus_per_task"]),
+                f"{want['runtime']}:00",
+            ), (rule, mem, cpus, limit)
+        lines.append(
+            f"  SLURM job {slurm_id:>5}  {state:<9} {elapsed:>6}  {node}  cpus={cpus} "
+            f"mem={mem:<6} limit={limit:<8} "
+            f"{log.parent.relative_to(workdir / '.snakemake' / 'slurm_logs')}"
+        )
     assert (workdir / "results" / "scores" / "table.csv").is_file()
 
     with capsys.disabled():
-        print(f"\n[slurm] run {run_id}: {len(submitted)} jobs, all COMPLETED under SLURM, "
-              f"wall time {wall_s:.0f} s")
+        print(
+            f"\n[slurm] run {run_id}: {len(submitted)} jobs, all COMPLETED under SLURM, "
+            f"wall time {wall_s:.0f} s"
+        )
         print("\n".join(lines))

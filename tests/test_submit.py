@@ -25,8 +25,12 @@ SCHEMA = REPO / "schemas" / "submission.schema.json"
 def make_submission(ids=(11, 22, 33), seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     n = len(ids)
-    df = pd.DataFrame(np.hstack([rng.uniform(0.01, 0.02, (n, io.N_BINS)), rng.uniform(1e-5, 1e-4, (n, io.N_BINS))]),
-                      columns=io.WL_COLUMNS + io.SIGMA_COLUMNS)
+    df = pd.DataFrame(
+        np.hstack(
+            [rng.uniform(0.01, 0.02, (n, io.N_BINS)), rng.uniform(1e-5, 1e-4, (n, io.N_BINS))]
+        ),
+        columns=io.WL_COLUMNS + io.SIGMA_COLUMNS,
+    )
     df.insert(0, "planet_id", np.asarray(ids, dtype=np.int64))
     return df
 
@@ -34,7 +38,11 @@ def make_submission(ids=(11, 22, 33), seed: int = 0) -> pd.DataFrame:
 def test_schema_is_valid_draft_2020_12() -> None:
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["columns"]["const"] == ["planet_id", *io.WL_COLUMNS, *io.SIGMA_COLUMNS]
+    assert schema["properties"]["columns"]["const"] == [
+        "planet_id",
+        *io.WL_COLUMNS,
+        *io.SIGMA_COLUMNS,
+    ]
 
 
 def test_valid_submission_passes_and_round_trips_through_csv(tmp_path: Path) -> None:
@@ -54,12 +62,15 @@ def test_document_maps_non_finite_values_to_null() -> None:
     assert doc["planet_ids"] == [5]
 
 
-@pytest.mark.parametrize(("column", "value", "message"), [
-    ("wl_7", np.nan, "rows/1/wl_7: None is not of type 'number'"),
-    ("sigma_283", np.inf, "rows/1/sigma_283: None is not of type 'number'"),
-    ("sigma_1", -1e-6, "rows/1/sigma_1: -1e-06 is less than the minimum of 0"),
-    ("wl_200", -0.5, "rows/1/wl_200: -0.5 is less than the minimum of 0"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("wl_7", np.nan, "rows/1/wl_7: None is not of type 'number'"),
+        ("sigma_283", np.inf, "rows/1/sigma_283: None is not of type 'number'"),
+        ("sigma_1", -1e-6, "rows/1/sigma_1: -1e-06 is less than the minimum of 0"),
+        ("wl_200", -0.5, "rows/1/wl_200: -0.5 is less than the minimum of 0"),
+    ],
+)
 def test_bad_values_are_named(column: str, value: float, message: str) -> None:
     df = make_submission()
     df.loc[1, column] = value
@@ -70,8 +81,11 @@ def test_bad_values_are_named(column: str, value: float, message: str) -> None:
 
 def test_missing_extra_and_reordered_columns_fail() -> None:
     df = make_submission()
-    for bad in (df.drop(columns=["sigma_100"]), df.assign(extra=1.0),
-                df[["planet_id", *io.SIGMA_COLUMNS, *io.WL_COLUMNS]]):
+    for bad in (
+        df.drop(columns=["sigma_100"]),
+        df.assign(extra=1.0),
+        df[["planet_id", *io.SIGMA_COLUMNS, *io.WL_COLUMNS]],
+    ):
         with pytest.raises(SubmissionError, match="columns"):
             validate_submission(bad, SCHEMA)
 
@@ -84,7 +98,9 @@ def test_duplicated_planet_fails() -> None:
 
 def test_every_planet_of_the_split_present_once() -> None:
     df = make_submission(ids=(1, 2, 3))
-    with pytest.raises(SubmissionError, match=r"1 planet\(s\) missing \[4\], 1 not in the split \[3\]"):
+    with pytest.raises(
+        SubmissionError, match=r"1 planet\(s\) missing \[4\], 1 not in the split \[3\]"
+    ):
         validate_submission(df, SCHEMA, planets=[1, 2, 4])
 
 
@@ -112,9 +128,13 @@ def test_write_validated_copies_bytes_and_refuses_bad_input(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_submit_rule_writes_the_configured_predictions(small_run: Path) -> None:
     sub = small_run / "results" / "submission.csv"
-    pred = small_run / "results" / "predictions" / "model" / "test.csv"  # config: method model, split test
+    pred = (
+        small_run / "results" / "predictions" / "model" / "test.csv"
+    )  # config: method model, split test
     assert sub.read_bytes() == pred.read_bytes()
-    test_ids = io.read_star_info(small_run / "results" / "simulated" / "test_star_info.csv").index.tolist()
+    test_ids = io.read_star_info(
+        small_run / "results" / "simulated" / "test_star_info.csv"
+    ).index.tolist()
     df = validate_submission(sub, SCHEMA, planets=test_ids)
     assert sorted(df["planet_id"]) == sorted(test_ids)
     log = (small_run / "results" / "logs" / "submit" / "submit.log").read_text()

@@ -24,8 +24,16 @@ WAVELENGTH_ATOL = 1e-12  # the coordinate is copied from wavelengths.csv, not re
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(CONFIG), *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(CONFIG),
+        *args,
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
@@ -43,7 +51,14 @@ def test_dry_run_lists_every_rule(tmp_path: Path) -> None:
     for name in ("config", "schemas", "workflow", "resources"):
         (tmp_path / name).symlink_to(REPO / name)
     out = snakemake(tmp_path, "-n").stdout
-    for rule in ("simulate_dataset", "calibrate", "phase", "fit_transit", "predict_physics", "score_table"):
+    for rule in (
+        "simulate_dataset",
+        "calibrate",
+        "phase",
+        "fit_transit",
+        "predict_physics",
+        "score_table",
+    ):
         assert rule in out
 
 
@@ -61,7 +76,9 @@ def test_cubes(workdir: Path) -> None:
     wl = io.read_wavelengths(root / "wavelengths.csv")
     truth = pd.read_csv(root / "sim_truth.csv")
     stars = pd.concat([io.read_star_info(root / f"{s}_star_info.csv") for s in ("train", "test")])
-    labels = pd.concat([io.read_labels(root / "train.csv"), io.read_labels(root / "test_truth.csv")])
+    labels = pd.concat(
+        [io.read_labels(root / "train.csv"), io.read_labels(root / "test_truth.csv")]
+    )
     cubes = sorted((workdir / "results" / "cubes").glob("*.nc"))
     assert len(cubes) == 5
     for path in cubes:
@@ -71,7 +88,9 @@ def test_cubes(workdir: Path) -> None:
             assert cube["flux"].dims == ("visit", "time", "wavelength")
             assert json.loads(cube.attrs["stages"])["phase"] == "COMPLETE"
             star = stars.loc[pid]
-            t14, _ = phase.transit_durations(star["P"], star["sma"], star["i"], float(np.sqrt(labels.loc[pid].mean())))
+            t14, _ = phase.transit_durations(
+                star["P"], star["sma"], star["i"], float(np.sqrt(labels.loc[pid].mean()))
+            )
             for v in range(cube.sizes["visit"]):
                 t0 = truth.query("planet_id == @pid and visit == @v")["t0_h"].item()
                 assert abs(cube["ingress"].values[v] - (t0 - t14 / 2)) < CONTACT_TOLERANCE_H

@@ -53,13 +53,19 @@ def test_labels_path_in_a_root_or_given_directly(data_root):
 
 def test_labels_array_in_file_order(data_root):
     root, train, _ = data_root
-    np.testing.assert_array_equal(labels_array(root, "train"), np.vstack([train[30], train[10], train[20]]))
+    np.testing.assert_array_equal(
+        labels_array(root, "train"), np.vstack([train[30], train[10], train[20]])
+    )
 
 
 def test_truth_for_follows_the_requested_order(data_root):
     root, train, test = data_root
-    np.testing.assert_array_equal(truth_for(root, "train", [20, 30, 10]), np.vstack([train[20], train[30], train[10]]))
-    np.testing.assert_array_equal(truth_for(root, "train", np.array([10], dtype=np.int64)), train[10][None])
+    np.testing.assert_array_equal(
+        truth_for(root, "train", [20, 30, 10]), np.vstack([train[20], train[30], train[10]])
+    )
+    np.testing.assert_array_equal(
+        truth_for(root, "train", np.array([10], dtype=np.int64)), train[10][None]
+    )
     np.testing.assert_array_equal(truth_for(root, "test", [8, 7]), np.vstack([test[8], test[7]]))
 
 
@@ -71,7 +77,9 @@ def test_truth_for_a_missing_planet_is_a_data_error(data_root):
 
 
 def test_load_physics_reads_ids_depth_and_sigma_in_file_order(tmp_path):
-    cube = xr.Dataset(coords={"wavelength": np.linspace(0.7, 3.9, N), "time": np.arange(3.0), "visit": [0]})
+    cube = xr.Dataset(
+        coords={"wavelength": np.linspace(0.7, 3.9, N), "time": np.arange(3.0), "visit": [0]}
+    )
     files, expected = [], []
     for pid, d in ((42, 0.01), (7, 0.02)):
         fit = PlanetFit(np.full(N, d), np.full(N, d / 100), np.ones(N), "failed", None)
@@ -119,11 +127,24 @@ def test_score_predictions_refuses_a_missing_planet(data_root, tmp_path):
 
 
 def test_score_table_rows_sorted_by_split_then_method(tmp_path):
-    keys = ("score", "rmse_fgs_ppm", "rmse_airs_ppm", "coverage_1sigma", "coverage_2sigma", "n_planets")
+    keys = (
+        "score",
+        "rmse_fgs_ppm",
+        "rmse_airs_ppm",
+        "coverage_1sigma",
+        "coverage_2sigma",
+        "n_planets",
+    )
     files = []
-    for i, (method, split) in enumerate([("physics", "test"), ("constant", "train"), ("constant", "test"),
-                                         ("model", "test")]):
-        d = {"method": method, "split": split, **{k: i + j / 10 for j, k in enumerate(keys)}, "per_bin": [0.0] * N}
+    for i, (method, split) in enumerate(
+        [("physics", "test"), ("constant", "train"), ("constant", "test"), ("model", "test")]
+    ):
+        d = {
+            "method": method,
+            "split": split,
+            **{k: i + j / 10 for j, k in enumerate(keys)},
+            "per_bin": [0.0] * N,
+        }
         d["n_planets"] = 10 + i
         path = tmp_path / f"{method}_{split}.json"
         path.write_text(json.dumps(d))
@@ -131,7 +152,11 @@ def test_score_table_rows_sorted_by_split_then_method(tmp_path):
     table = score_table(files)
     assert list(table.columns) == ["method", "split", *keys]
     assert list(zip(table["split"], table["method"], strict=True)) == [
-        ("test", "constant"), ("test", "model"), ("test", "physics"), ("train", "constant")]
+        ("test", "constant"),
+        ("test", "model"),
+        ("test", "physics"),
+        ("train", "constant"),
+    ]
     assert table["score"].tolist() == [2.0, 3.0, 0.0, 1.0]
     assert table["n_planets"].tolist() == [12, 13, 10, 11]
     assert list(table.index) == [0, 1, 2, 3]

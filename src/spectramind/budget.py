@@ -60,13 +60,15 @@ def read_benchmarks(root: str | Path) -> pd.DataFrame:
         bench = pd.read_csv(path, sep="\t", na_values=["-", "NA"])
         if bench.empty:
             continue
-        rows.append({
-            "rule": path.parent.name,
-            "key": path.stem,
-            "s": float(bench["s"].mean()),
-            "max_rss_mb": float(pd.to_numeric(bench.get("max_rss"), errors="coerce").max()),
-            "cpu_s": float(pd.to_numeric(bench.get("cpu_time"), errors="coerce").mean()),
-        })
+        rows.append(
+            {
+                "rule": path.parent.name,
+                "key": path.stem,
+                "s": float(bench["s"].mean()),
+                "max_rss_mb": float(pd.to_numeric(bench.get("max_rss"), errors="coerce").max()),
+                "cpu_s": float(pd.to_numeric(bench.get("cpu_time"), errors="coerce").mean()),
+            }
+        )
     return pd.DataFrame(rows, columns=["rule", "key", "s", "max_rss_mb", "cpu_s"])
 
 
@@ -125,29 +127,39 @@ def project(
             mean_s, projected_s = float(group["s"].mean()), float(group["s"].sum())
             mean_cpu_s = float(group["cpu_s"].mean())
             max_s, n_measured = float(group["s"].max()), 0
-        rows.append({
-            "rule": rule,
-            "scaling": PER_PLANET if per_planet else FIXED,
-            "jobs": len(group),
-            "planets": n_measured,
-            "mean_s": mean_s,
-            "max_s": max_s,
-            "mean_cpu_s": mean_cpu_s,
-            "threads": n_threads,
-            "max_rss_mb": float(group["max_rss_mb"].max()),
-            "projected_h": projected_s / 3600.0,
-        })
+        rows.append(
+            {
+                "rule": rule,
+                "scaling": PER_PLANET if per_planet else FIXED,
+                "jobs": len(group),
+                "planets": n_measured,
+                "mean_s": mean_s,
+                "max_s": max_s,
+                "mean_cpu_s": mean_cpu_s,
+                "threads": n_threads,
+                "max_rss_mb": float(group["max_rss_mb"].max()),
+                "projected_h": projected_s / 3600.0,
+            }
+        )
     rows.sort(key=lambda row: -row["projected_h"])
     total = sum(row["projected_h"] for row in rows)
     for row in rows:
         row["share"] = row["projected_h"] / total if total > 0 else 0.0
-    rows.append({
-        "rule": TOTAL, "scaling": "", "jobs": sum(row["jobs"] for row in rows),
-        "planets": max(row["planets"] for row in rows), "mean_s": math.nan, "max_s": math.nan,
-        "mean_cpu_s": math.nan, "threads": 0,
-        "max_rss_mb": max(row["max_rss_mb"] for row in rows),
-        "projected_h": total, "share": 1.0,
-    })
+    rows.append(
+        {
+            "rule": TOTAL,
+            "scaling": "",
+            "jobs": sum(row["jobs"] for row in rows),
+            "planets": max(row["planets"] for row in rows),
+            "mean_s": math.nan,
+            "max_s": math.nan,
+            "mean_cpu_s": math.nan,
+            "threads": 0,
+            "max_rss_mb": max(row["max_rss_mb"] for row in rows),
+            "projected_h": total,
+            "share": 1.0,
+        }
+    )
     return pd.DataFrame(rows).set_index("rule")
 
 
@@ -199,8 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=9.0, help="wall-time budget (h)")
     parser.add_argument("--exclude", nargs="*", default=["simulate_dataset"], help="rules left out")
     args = parser.parse_args(argv)
-    table = project(read_benchmarks(args.benchmarks), n_planets=args.planets, cores=args.cores,
-                    exclude=args.exclude)
+    table = project(
+        read_benchmarks(args.benchmarks),
+        n_planets=args.planets,
+        cores=args.cores,
+        exclude=args.exclude,
+    )
     print(summary(table, n_planets=args.planets, cores=args.cores, hours=args.hours))
     try:
         check_budget(table, args.hours)

@@ -54,31 +54,66 @@ def _error(message: str, code: int = 2) -> typer.Exit:
 
 
 # --------------------------------------------------------------------------- simulate
-@app.command(help="Write a simulated dataset in the exact Ariel Data Challenge 2025 layout: raw FGS1/AIRS-CH0 "
-                  "frames, calibration maps, star info, labels (train.csv) and test truth (test_truth.csv).")
+@app.command(
+    help="Write a simulated dataset in the exact Ariel Data Challenge 2025 layout: raw FGS1/AIRS-CH0 "
+    "frames, calibration maps, star info, labels (train.csv) and test truth (test_truth.csv)."
+)
 def simulate(
     out: Annotated[Path, typer.Argument(help="output data root (created)", show_default=False)],
-    n_train: Annotated[int, typer.Option("--n-train", help="planets in the train split", show_default=False)],
-    n_test: Annotated[int, typer.Option("--n-test", help="planets in the test split", show_default=False)],
-    seed: Annotated[int, typer.Option("--seed", help="random seed (deterministic output)", show_default=False)],
-    time_scale: Annotated[int, typer.Option(
-        "--time-scale", help="K: K times fewer frame pairs over the same 7.5 h, noise / sqrt(K); 1 = full size")] = 1,
-    stars: Annotated[Path | None, typer.Option(
-        "--stars", help="CSV in the star_info format; planet ids and geometry come from its rows")] = None,
-    spectra: Annotated[Path | None, typer.Option(
-        "--spectra", help="CSV in the train.csv format: true spectra used as given")] = None,
-    calibration: Annotated[Path | None, typer.Option(
-        "--calibration", help="folder with AIRS-CH0_calibration_0/ and FGS1_calibration_0/ maps (default: the real maps)")] = None,
-    second_visit_fraction: Annotated[float, typer.Option(
-        "--second-visit-fraction", help="fraction of planets observed twice (at least one when > 0)")] = 0.1,
+    n_train: Annotated[
+        int, typer.Option("--n-train", help="planets in the train split", show_default=False)
+    ],
+    n_test: Annotated[
+        int, typer.Option("--n-test", help="planets in the test split", show_default=False)
+    ],
+    seed: Annotated[
+        int, typer.Option("--seed", help="random seed (deterministic output)", show_default=False)
+    ],
+    time_scale: Annotated[
+        int,
+        typer.Option(
+            "--time-scale",
+            help="K: K times fewer frame pairs over the same 7.5 h, noise / sqrt(K); 1 = full size",
+        ),
+    ] = 1,
+    stars: Annotated[
+        Path | None,
+        typer.Option(
+            "--stars",
+            help="CSV in the star_info format; planet ids and geometry come from its rows",
+        ),
+    ] = None,
+    spectra: Annotated[
+        Path | None,
+        typer.Option("--spectra", help="CSV in the train.csv format: true spectra used as given"),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            help="folder with AIRS-CH0_calibration_0/ and FGS1_calibration_0/ maps (default: the real maps)",
+        ),
+    ] = None,
+    second_visit_fraction: Annotated[
+        float,
+        typer.Option(
+            "--second-visit-fraction",
+            help="fraction of planets observed twice (at least one when > 0)",
+        ),
+    ] = 0.1,
 ) -> None:
     from spectramind.sim import simulate_dataset
 
     t = time.perf_counter()
     try:
         simulate_dataset(
-            out, n_train=n_train, n_test=n_test, seed=seed, time_scale=time_scale,
-            stars=None if stars is None else str(stars), spectra=None if spectra is None else str(spectra),
+            out,
+            n_train=n_train,
+            n_test=n_test,
+            seed=seed,
+            time_scale=time_scale,
+            stars=None if stars is None else str(stars),
+            spectra=None if spectra is None else str(spectra),
             calibration=None if calibration is None else str(calibration),
             second_visit_fraction=second_visit_fraction,
             log=lambda msg: print(msg, file=sys.stderr, flush=True),
@@ -98,18 +133,24 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not _KEY.match(key):
-            raise UsageError(f"--config {item!r}: expected KEY=VALUE with KEY like data.root or "
-                             "calibration.time_bin_s")
+            raise UsageError(
+                f"--config {item!r}: expected KEY=VALUE with KEY like data.root or "
+                "calibration.time_bin_s"
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise UsageError(f"--config {item!r}: the value is not valid YAML ({exc.problem})") from None
+            raise UsageError(
+                f"--config {item!r}: the value is not valid YAML ({exc.problem})"
+            ) from None
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise UsageError(f"--config {item!r}: {part} is set to a value and used as a section")
+                raise UsageError(
+                    f"--config {item!r}: {part} is set to a value and used as a section"
+                )
             node = child
         node[parts[-1]] = value
     return out
@@ -123,16 +164,33 @@ def _find_snakefile(snakefile: Path | None, directory: Path | None) -> Path:
     for base in (directory or Path.cwd(), Path(__file__).resolve().parents[2]):
         if (base / "Snakefile").is_file():
             return (base / "Snakefile").resolve()
-    raise UsageError("no Snakefile in the working directory or in the source checkout; run from the "
-                     "repository or pass --snakefile")
+    raise UsageError(
+        "no Snakefile in the working directory or in the source checkout; run from the "
+        "repository or pass --snakefile"
+    )
 
 
-def snakemake_command(targets: Sequence[str], *, cores: str, profile: Path | None = None, dry_run: bool = False,
-                      configfiles: Sequence[Path] = (), override_file: Path | None = None,
-                      snakefile: Path | None = None, directory: Path | None = None,
-                      extra: Sequence[str] = ()) -> list[str]:
+def snakemake_command(
+    targets: Sequence[str],
+    *,
+    cores: str,
+    profile: Path | None = None,
+    dry_run: bool = False,
+    configfiles: Sequence[Path] = (),
+    override_file: Path | None = None,
+    snakefile: Path | None = None,
+    directory: Path | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
     """The ``python -m snakemake`` command line a workflow command runs."""
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(_find_snakefile(snakefile, directory))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--snakefile",
+        str(_find_snakefile(snakefile, directory)),
+    ]
     if directory is not None:
         cmd += ["--directory", str(directory)]
     if not (cores == "all" or cores.isdigit() and int(cores) > 0):
@@ -148,10 +206,21 @@ def snakemake_command(targets: Sequence[str], *, cores: str, profile: Path | Non
     return cmd + list(extra)
 
 
-def _run_workflow(ctx: typer.Context, targets: Sequence[str], *, what: str, config: list[str] | None,
-                  configfile: list[Path] | None, cores: str, profile: Path | None, dry_run: bool,
-                  snakefile: Path | None, directory: Path | None, extra_config: dict[str, Any] | None = None,
-                  snakemake_args: Sequence[str] = ()) -> None:
+def _run_workflow(
+    ctx: typer.Context,
+    targets: Sequence[str],
+    *,
+    what: str,
+    config: list[str] | None,
+    configfile: list[Path] | None,
+    cores: str,
+    profile: Path | None,
+    dry_run: bool,
+    snakefile: Path | None,
+    directory: Path | None,
+    extra_config: dict[str, Any] | None = None,
+    snakemake_args: Sequence[str] = (),
+) -> None:
     import yaml
 
     try:
@@ -166,127 +235,310 @@ def _run_workflow(ctx: typer.Context, targets: Sequence[str], *, what: str, conf
             if overrides:
                 override_file = Path(tmp) / "overrides.yaml"
                 override_file.write_text(yaml.safe_dump(overrides, sort_keys=False))
-            cmd = snakemake_command(targets, cores=cores, profile=profile, dry_run=dry_run,
-                                    configfiles=configfile or [], override_file=override_file,
-                                    snakefile=snakefile, directory=directory,
-                                    extra=[*snakemake_args, *ctx.args])
+            cmd = snakemake_command(
+                targets,
+                cores=cores,
+                profile=profile,
+                dry_run=dry_run,
+                configfiles=configfile or [],
+                override_file=override_file,
+                snakefile=snakefile,
+                directory=directory,
+                extra=[*snakemake_args, *ctx.args],
+            )
             typer.secho("$ " + " ".join(cmd), fg=typer.colors.BRIGHT_BLACK, err=True)
             if overrides:
-                typer.secho("  config overrides: " + yaml.safe_dump(overrides, default_flow_style=True).strip(),
-                            fg=typer.colors.BRIGHT_BLACK, err=True)
-            rc = subprocess.run(cmd, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+                typer.secho(
+                    "  config overrides: "
+                    + yaml.safe_dump(overrides, default_flow_style=True).strip(),
+                    fg=typer.colors.BRIGHT_BLACK,
+                    err=True,
+                )
+            rc = subprocess.run(
+                cmd, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            ).returncode
     except UsageError as exc:
         raise _error(f"{ctx.command.name}: {exc}") from None
     if rc != 0:
-        raise _error(f"{ctx.command.name}: Snakemake failed with exit status {rc} while {what} "
-                     "(the failing rule and its log are named above)", code=rc)
-    typer.secho(f"spectramind {ctx.command.name}: done ({what}{', dry run' if dry_run else ''})",
-                fg=typer.colors.GREEN, err=True)
+        raise _error(
+            f"{ctx.command.name}: Snakemake failed with exit status {rc} while {what} "
+            "(the failing rule and its log are named above)",
+            code=rc,
+        )
+    typer.secho(
+        f"spectramind {ctx.command.name}: done ({what}{', dry run' if dry_run else ''})",
+        fg=typer.colors.GREEN,
+        err=True,
+    )
 
 
-ConfigOpt = Annotated[list[str] | None, typer.Option(
-    "--config", "-C", metavar="KEY=VALUE",
-    help="override a config key (dotted for nested keys, value in YAML), e.g. calibration.time_bin_s=360; repeatable")]
-ConfigFileOpt = Annotated[list[Path] | None, typer.Option(
-    "--configfile", metavar="FILE", help="config file merged over config/config.yaml; repeatable")]
-CoresOpt = Annotated[str, typer.Option("--cores", "-c", help="cores Snakemake may use: a number or 'all'")]
-ProfileOpt = Annotated[Path | None, typer.Option(
-    "--profile", help="Snakemake profile folder, e.g. profiles/slurm or profiles/local", show_default=False)]
+ConfigOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--config",
+        "-C",
+        metavar="KEY=VALUE",
+        help="override a config key (dotted for nested keys, value in YAML), e.g. calibration.time_bin_s=360; repeatable",
+    ),
+]
+ConfigFileOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--configfile",
+        metavar="FILE",
+        help="config file merged over config/config.yaml; repeatable",
+    ),
+]
+CoresOpt = Annotated[
+    str, typer.Option("--cores", "-c", help="cores Snakemake may use: a number or 'all'")
+]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="Snakemake profile folder, e.g. profiles/slurm or profiles/local",
+        show_default=False,
+    ),
+]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="only show what would run")]
-SnakefileOpt = Annotated[Path | None, typer.Option(
-    "--snakefile", help="the workflow's Snakefile (default: ./Snakefile, else the source checkout's)",
-    show_default=False)]
-DirectoryOpt = Annotated[Path | None, typer.Option(
-    "--directory", "-d", help="working directory holding results/ (default: the current one)", show_default=False)]
+SnakefileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--snakefile",
+        help="the workflow's Snakefile (default: ./Snakefile, else the source checkout's)",
+        show_default=False,
+    ),
+]
+DirectoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--directory",
+        "-d",
+        help="working directory holding results/ (default: the current one)",
+        show_default=False,
+    ),
+]
 
 
-@app.command(context_settings=_WORKFLOW_CONTEXT,
-             help="Calibrate every planet into its cube results/cubes/PLANET.nc (ADC, linearity, dark, flat, CDS, "
-                  "photometry, trace extraction, phase). Simulates the default dataset first when data.root is null.")
-def calibrate(ctx: typer.Context, config: ConfigOpt = None, configfile: ConfigFileOpt = None, cores: CoresOpt = "all",
-              profile: ProfileOpt = None, dry_run: DryRunOpt = False, snakefile: SnakefileOpt = None,
-              directory: DirectoryOpt = None) -> None:
-    _run_workflow(ctx, ["calibrate_all"], what="calibrating every planet", config=config, configfile=configfile,
-                  cores=cores, profile=profile, dry_run=dry_run, snakefile=snakefile, directory=directory)
+@app.command(
+    context_settings=_WORKFLOW_CONTEXT,
+    help="Calibrate every planet into its cube results/cubes/PLANET.nc (ADC, linearity, dark, flat, CDS, "
+    "photometry, trace extraction, phase). Simulates the default dataset first when data.root is null.",
+)
+def calibrate(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    configfile: ConfigFileOpt = None,
+    cores: CoresOpt = "all",
+    profile: ProfileOpt = None,
+    dry_run: DryRunOpt = False,
+    snakefile: SnakefileOpt = None,
+    directory: DirectoryOpt = None,
+) -> None:
+    _run_workflow(
+        ctx,
+        ["calibrate_all"],
+        what="calibrating every planet",
+        config=config,
+        configfile=configfile,
+        cores=cores,
+        profile=profile,
+        dry_run=dry_run,
+        snakefile=snakefile,
+        directory=directory,
+    )
 
 
-@app.command(context_settings=_WORKFLOW_CONTEXT,
-             help="Train the model on the train split (cubes and physics fits made first): results/model/model.pt, "
-                  "model_config.json and history.csv.")
-def train(ctx: typer.Context, config: ConfigOpt = None, configfile: ConfigFileOpt = None, cores: CoresOpt = "all",
-          profile: ProfileOpt = None, dry_run: DryRunOpt = False, snakefile: SnakefileOpt = None,
-          directory: DirectoryOpt = None) -> None:
-    _run_workflow(ctx, ["train_model"], what="training the model", config=config, configfile=configfile,
-                  cores=cores, profile=profile, dry_run=dry_run, snakefile=snakefile, directory=directory)
+@app.command(
+    context_settings=_WORKFLOW_CONTEXT,
+    help="Train the model on the train split (cubes and physics fits made first): results/model/model.pt, "
+    "model_config.json and history.csv.",
+)
+def train(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    configfile: ConfigFileOpt = None,
+    cores: CoresOpt = "all",
+    profile: ProfileOpt = None,
+    dry_run: DryRunOpt = False,
+    snakefile: SnakefileOpt = None,
+    directory: DirectoryOpt = None,
+) -> None:
+    _run_workflow(
+        ctx,
+        ["train_model"],
+        what="training the model",
+        config=config,
+        configfile=configfile,
+        cores=cores,
+        profile=profile,
+        dry_run=dry_run,
+        snakefile=snakefile,
+        directory=directory,
+    )
 
 
-@app.command(context_settings=_WORKFLOW_CONTEXT,
-             help="Predict spectra (mu, sigma per bin) in submission format: results/predictions/METHOD/SPLIT.csv "
-                  "for each --method and --split (each split must be in data.splits).")
-def predict(ctx: typer.Context,
-            method: Annotated[list[str] | None, typer.Option(
-                "--method", "-m", help="constant, physics or model; repeatable (default: all three)")] = None,
-            split: Annotated[list[str] | None, typer.Option(
-                "--split", "-s", help="train or test; repeatable (default: test)")] = None,
-            config: ConfigOpt = None, configfile: ConfigFileOpt = None, cores: CoresOpt = "all",
-            profile: ProfileOpt = None, dry_run: DryRunOpt = False, snakefile: SnakefileOpt = None,
-            directory: DirectoryOpt = None) -> None:
+@app.command(
+    context_settings=_WORKFLOW_CONTEXT,
+    help="Predict spectra (mu, sigma per bin) in submission format: results/predictions/METHOD/SPLIT.csv "
+    "for each --method and --split (each split must be in data.splits).",
+)
+def predict(
+    ctx: typer.Context,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method", "-m", help="constant, physics or model; repeatable (default: all three)"
+        ),
+    ] = None,
+    split: Annotated[
+        list[str] | None,
+        typer.Option("--split", "-s", help="train or test; repeatable (default: test)"),
+    ] = None,
+    config: ConfigOpt = None,
+    configfile: ConfigFileOpt = None,
+    cores: CoresOpt = "all",
+    profile: ProfileOpt = None,
+    dry_run: DryRunOpt = False,
+    snakefile: SnakefileOpt = None,
+    directory: DirectoryOpt = None,
+) -> None:
     methods, splits = method or list(METHODS), split or ["test"]
     bad = [m for m in methods if m not in METHODS] + [s for s in splits if s not in SPLITS]
     if bad:
-        raise _error(f"predict: unknown method or split {bad}; methods: {', '.join(METHODS)}; splits: "
-                     f"{', '.join(SPLITS)}")
+        raise _error(
+            f"predict: unknown method or split {bad}; methods: {', '.join(METHODS)}; splits: "
+            f"{', '.join(SPLITS)}"
+        )
     targets = [f"results/predictions/{m}/{s}.csv" for m in methods for s in splits]
-    _run_workflow(ctx, targets, what=f"predicting {', '.join(splits)} with {', '.join(methods)}", config=config,
-                  configfile=configfile, cores=cores, profile=profile, dry_run=dry_run, snakefile=snakefile,
-                  directory=directory)
+    _run_workflow(
+        ctx,
+        targets,
+        what=f"predicting {', '.join(splits)} with {', '.join(methods)}",
+        config=config,
+        configfile=configfile,
+        cores=cores,
+        profile=profile,
+        dry_run=dry_run,
+        snakefile=snakefile,
+        directory=directory,
+    )
 
 
-@app.command(context_settings=_WORKFLOW_CONTEXT,
-             help="Diagnostic figures in results/diagnostics/: raw frames, light curves and spectrum of a sample of "
-                  "planets (diagnostics.planets / diagnostics.sample), score and RMSE per bin, z-scores, coverage, "
-                  "run time per rule.")
-def diagnose(ctx: typer.Context, config: ConfigOpt = None, configfile: ConfigFileOpt = None, cores: CoresOpt = "all",
-             profile: ProfileOpt = None, dry_run: DryRunOpt = False, snakefile: SnakefileOpt = None,
-             directory: DirectoryOpt = None) -> None:
-    _run_workflow(ctx, ["diagnose"], what="drawing the diagnostics", config=config, configfile=configfile,
-                  cores=cores, profile=profile, dry_run=dry_run, snakefile=snakefile, directory=directory)
+@app.command(
+    context_settings=_WORKFLOW_CONTEXT,
+    help="Diagnostic figures in results/diagnostics/: raw frames, light curves and spectrum of a sample of "
+    "planets (diagnostics.planets / diagnostics.sample), score and RMSE per bin, z-scores, coverage, "
+    "run time per rule.",
+)
+def diagnose(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    configfile: ConfigFileOpt = None,
+    cores: CoresOpt = "all",
+    profile: ProfileOpt = None,
+    dry_run: DryRunOpt = False,
+    snakefile: SnakefileOpt = None,
+    directory: DirectoryOpt = None,
+) -> None:
+    _run_workflow(
+        ctx,
+        ["diagnose"],
+        what="drawing the diagnostics",
+        config=config,
+        configfile=configfile,
+        cores=cores,
+        profile=profile,
+        dry_run=dry_run,
+        snakefile=snakefile,
+        directory=directory,
+    )
 
 
-@app.command(context_settings=_WORKFLOW_CONTEXT,
-             help="Write results/submission.csv (validated against schemas/submission.schema.json) from the "
-                  "submission.method predictions of the submission.split split; with --kaggle also the offline "
-                  "Kaggle bundle results/kaggle/.")
-def submit(ctx: typer.Context,
-           method: Annotated[str | None, typer.Option(
-               "--method", "-m", help="constant, physics or model (default: config submission.method)",
-               show_default=False)] = None,
-           split: Annotated[str | None, typer.Option(
-               "--split", "-s", help="train or test (default: config submission.split)", show_default=False)] = None,
-           kaggle: Annotated[bool, typer.Option("--kaggle/--no-kaggle", help="also build the Kaggle bundle")] = False,
-           config: ConfigOpt = None, configfile: ConfigFileOpt = None, cores: CoresOpt = "all",
-           profile: ProfileOpt = None, dry_run: DryRunOpt = False, snakefile: SnakefileOpt = None,
-           directory: DirectoryOpt = None) -> None:
+@app.command(
+    context_settings=_WORKFLOW_CONTEXT,
+    help="Write results/submission.csv (validated against schemas/submission.schema.json) from the "
+    "submission.method predictions of the submission.split split; with --kaggle also the offline "
+    "Kaggle bundle results/kaggle/.",
+)
+def submit(
+    ctx: typer.Context,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            "-m",
+            help="constant, physics or model (default: config submission.method)",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            "-s",
+            help="train or test (default: config submission.split)",
+            show_default=False,
+        ),
+    ] = None,
+    kaggle: Annotated[
+        bool, typer.Option("--kaggle/--no-kaggle", help="also build the Kaggle bundle")
+    ] = False,
+    config: ConfigOpt = None,
+    configfile: ConfigFileOpt = None,
+    cores: CoresOpt = "all",
+    profile: ProfileOpt = None,
+    dry_run: DryRunOpt = False,
+    snakefile: SnakefileOpt = None,
+    directory: DirectoryOpt = None,
+) -> None:
     if method is not None and method not in METHODS:
         raise _error(f"submit: --method {method!r}: expected one of {', '.join(METHODS)}")
     if split is not None and split not in SPLITS:
         raise _error(f"submit: --split {split!r}: expected one of {', '.join(SPLITS)}")
     sub = {k: v for k, v in (("method", method), ("split", split)) if v is not None}
     targets = ["submit"] + (["results/kaggle"] if kaggle else [])
-    _run_workflow(ctx, targets, what="writing the submission" + (" and the Kaggle bundle" if kaggle else ""),
-                  config=config, configfile=configfile, cores=cores, profile=profile, dry_run=dry_run,
-                  snakefile=snakefile, directory=directory, extra_config={"submission": sub} if sub else None)
+    _run_workflow(
+        ctx,
+        targets,
+        what="writing the submission" + (" and the Kaggle bundle" if kaggle else ""),
+        config=config,
+        configfile=configfile,
+        cores=cores,
+        profile=profile,
+        dry_run=dry_run,
+        snakefile=snakefile,
+        directory=directory,
+        extra_config={"submission": sub} if sub else None,
+    )
 
 
-@app.command(context_settings=_WORKFLOW_CONTEXT,
-             help="Write the HTML report of the finished run (snakemake --report): every figure and the score "
-                  "table with its caption.")
-def report(ctx: typer.Context,
-           out: Annotated[Path, typer.Argument(help="the report file")] = Path("results/report.html"),
-           config: ConfigOpt = None, configfile: ConfigFileOpt = None,
-           snakefile: SnakefileOpt = None, directory: DirectoryOpt = None) -> None:
-    _run_workflow(ctx, [], what=f"writing {out}", config=config, configfile=configfile, cores="1", profile=None,
-                  dry_run=False, snakefile=snakefile, directory=directory, snakemake_args=["--report", str(out)])
+@app.command(
+    context_settings=_WORKFLOW_CONTEXT,
+    help="Write the HTML report of the finished run (snakemake --report): every figure and the score "
+    "table with its caption.",
+)
+def report(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="the report file")] = Path("results/report.html"),
+    config: ConfigOpt = None,
+    configfile: ConfigFileOpt = None,
+    snakefile: SnakefileOpt = None,
+    directory: DirectoryOpt = None,
+) -> None:
+    _run_workflow(
+        ctx,
+        [],
+        what=f"writing {out}",
+        config=config,
+        configfile=configfile,
+        cores="1",
+        profile=None,
+        dry_run=False,
+        snakefile=snakefile,
+        directory=directory,
+        snakemake_args=["--report", str(out)],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

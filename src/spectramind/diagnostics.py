@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from spectramind import io, metric
@@ -70,7 +71,9 @@ DPI = 110
 
 
 # --------------------------------------------------------------------------- numbers
-def _arrays(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(
+    y: np.ndarray, mu: np.ndarray, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, mu, sigma = (np.asarray(a, dtype=float) for a in (y, mu, sigma))
     if not (y.shape == mu.shape == sigma.shape):
         raise ValueError(f"shapes differ: y {y.shape}, mu {mu.shape}, sigma {sigma.shape}")
@@ -83,8 +86,12 @@ def z_scores(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return (y - mu) / np.maximum(sigma, metric.SIGMA_FLOOR)
 
 
-def coverage_curve(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray,
-                   nominal: Sequence[float] | np.ndarray = NOMINAL_LEVELS) -> np.ndarray:
+def coverage_curve(
+    y: np.ndarray,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    nominal: Sequence[float] | np.ndarray = NOMINAL_LEVELS,
+) -> np.ndarray:
     """Empirical coverage of the central Gaussian intervals of probabilities ``nominal``.
 
     For each p: the fraction of elements with ``|z| <= Phi^-1((1 + p) / 2)`` (p = 0.6827 is
@@ -110,12 +117,20 @@ def runtime_summary(bench: pd.DataFrame) -> pd.DataFrame:
     """Per rule: jobs, total/mean/max wall seconds, total CPU seconds, peak RSS (MB), sorted
     by total wall time (``bench`` as :func:`spectramind.budget.read_benchmarks` returns it)."""
     if bench.empty:
-        return pd.DataFrame(columns=["rule", "jobs", "wall_s", "mean_s", "max_s", "cpu_s", "max_rss_mb"])
+        return pd.DataFrame(
+            columns=["rule", "jobs", "wall_s", "mean_s", "max_s", "cpu_s", "max_rss_mb"]
+        )
     g = bench.groupby("rule")
-    table = pd.DataFrame({
-        "jobs": g["s"].size(), "wall_s": g["s"].sum(), "mean_s": g["s"].mean(), "max_s": g["s"].max(),
-        "cpu_s": g["cpu_s"].sum(min_count=1), "max_rss_mb": g["max_rss_mb"].max(),
-    }).reset_index()
+    table = pd.DataFrame(
+        {
+            "jobs": g["s"].size(),
+            "wall_s": g["s"].sum(),
+            "mean_s": g["s"].mean(),
+            "max_s": g["s"].max(),
+            "cpu_s": g["cpu_s"].sum(min_count=1),
+            "max_rss_mb": g["max_rss_mb"].max(),
+        }
+    ).reset_index()
     return table.sort_values("wall_s", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -146,11 +161,18 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     fig.savefig(path, dpi=DPI, format="png")
 
 
-def _image(ax, img: np.ndarray, title: str, label: str, fig: Figure) -> None:
+def _image(ax: Axes, img: np.ndarray, title: str, label: str, fig: Figure) -> None:
     finite = img[np.isfinite(img)]
-    lo, hi = (np.percentile(finite, [1, 99.5]) if finite.size else (0, 1))
-    im = ax.imshow(img, origin="lower", aspect="auto", vmin=lo, vmax=hi if hi > lo else lo + 1,
-                   cmap="magma", interpolation="nearest")
+    lo, hi = np.percentile(finite, [1, 99.5]) if finite.size else (0, 1)
+    im = ax.imshow(
+        img,
+        origin="lower",
+        aspect="auto",
+        vmin=lo,
+        vmax=hi if hi > lo else lo + 1,
+        cmap="magma",
+        interpolation="nearest",
+    )
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("detector column")
     ax.set_ylabel("row")
@@ -165,8 +187,12 @@ def figure_frames(frames: Mapping[str, np.ndarray], *, planet: int | str, visit:
     """
     fig = Figure(figsize=(12, 6.4), layout="constrained")
     axes = fig.subplots(2, 2, width_ratios=[3.2, 1])
-    for row, (kind, fn) in enumerate((("raw end read", lambda f: f[1].astype(float)),
-                                      ("CDS (end - start)", lambda f: f[1].astype(float) - f[0].astype(float)))):
+    for row, (kind, fn) in enumerate(
+        (
+            ("raw end read", lambda f: f[1].astype(float)),
+            ("CDS (end - start)", lambda f: f[1].astype(float) - f[0].astype(float)),
+        )
+    ):
         for col, inst in enumerate(("AIRS-CH0", "FGS1")):
             ax = axes[row, col]
             if inst not in frames:
@@ -176,7 +202,9 @@ def figure_frames(frames: Mapping[str, np.ndarray], *, planet: int | str, visit:
             if inst == "AIRS-CH0":
                 for c in AIRS_SPECTRAL_COLUMNS:
                     ax.axvline(c - 0.5, color="cyan", lw=0.8, ls="--")
-    axes[0, 0].text(AIRS_SPECTRAL_COLUMNS[0] + 2, 30, "spectral bins 39:321", color="cyan", fontsize=8, va="top")
+    axes[0, 0].text(
+        AIRS_SPECTRAL_COLUMNS[0] + 2, 30, "spectral bins 39:321", color="cyan", fontsize=8, va="top"
+    )
     fig.suptitle(f"Planet {planet}, visit {visit}: first frame pair (raw ADU, before calibration)")
     return fig
 
@@ -189,7 +217,9 @@ def figure_light_curves(fit: xr.Dataset, cube: xr.Dataset) -> Figure:
     t = cube["time"].values
     nv = cube.sizes["visit"]
     fig = Figure(figsize=(max(6.5 * nv, 9.0), 7.5), layout="constrained")
-    axes = np.asarray(fig.subplots(4, nv, sharex=True, height_ratios=[3, 1.2, 3, 1.2], squeeze=False))
+    axes = np.asarray(
+        fig.subplots(4, nv, sharex=True, height_ratios=[3, 1.2, 3, 1.2], squeeze=False)
+    )
     has_fit = "white_fgs" in fit
     for v in range(nv):
         for k, (name, inst) in enumerate((("fgs", "FGS1"), ("airs", "AIRS-CH0"))):
@@ -199,15 +229,28 @@ def figure_light_curves(fit: xr.Dataset, cube: xr.Dataset) -> Figure:
                 drift = fit[f"white_{name}_drift"].values[v]
                 model = fit[f"white_{name}_model"].values[v]
                 ax.plot(t, flux / drift, ".", ms=3.5, color="0.35", label="data / drift")
-                ax.plot(t, model / drift, "-", color="C3", lw=1.6,
-                        label=f"fitted model / drift, Rp/Rs = {fit.attrs.get(f'k_{name}', float('nan')):.4f}")
+                ax.plot(
+                    t,
+                    model / drift,
+                    "-",
+                    color="C3",
+                    lw=1.6,
+                    label=f"fitted model / drift, Rp/Rs = {fit.attrs.get(f'k_{name}', float('nan')):.4f}",
+                )
                 resid = (flux - model) * PPM
                 axr.plot(t, resid, ".", ms=3, color="0.35")
                 axr.axhline(0, color="C3", lw=1)
                 rms = float(np.sqrt(np.nanmean(resid**2)))
-                axr.text(0.01, 0.95, f"rms {rms:.0f} ppm", transform=axr.transAxes, fontsize=8, va="top")
+                axr.text(
+                    0.01, 0.95, f"rms {rms:.0f} ppm", transform=axr.transAxes, fontsize=8, va="top"
+                )
             else:
-                white = np.nanmean(cube["flux"].values[v, :, :1] if name == "fgs" else cube["flux"].values[v, :, 1:], axis=1)
+                white = np.nanmean(
+                    cube["flux"].values[v, :, :1]
+                    if name == "fgs"
+                    else cube["flux"].values[v, :, 1:],
+                    axis=1,
+                )
                 ax.plot(t, white, ".", ms=3.5, color="0.35", label="normalised flux (no fit)")
             for a in (ax, axr):
                 for edge in ("ingress", "egress"):
@@ -218,13 +261,22 @@ def figure_light_curves(fit: xr.Dataset, cube: xr.Dataset) -> Figure:
             ax.legend(fontsize=7, loc="lower left")
         axes[-1, v].set_xlabel("time since visit start (h)")
     flag = fit.attrs.get("flag", "?")
-    fig.suptitle(f"Planet {planet}: white light curves, fitted transit (fit flag {flag})\n"
-                 "dotted: detected ingress / egress", fontsize=10)
+    fig.suptitle(
+        f"Planet {planet}: white light curves, fitted transit (fit flag {flag})\n"
+        "dotted: detected ingress / egress",
+        fontsize=10,
+    )
     return fig
 
 
-def figure_spectrum(wavelength: np.ndarray, predictions: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
-                    truth: np.ndarray | None = None, planet: int | str = "", split: str = "") -> Figure:
+def figure_spectrum(
+    wavelength: np.ndarray,
+    predictions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    truth: np.ndarray | None = None,
+    planet: int | str = "",
+    split: str = "",
+) -> Figure:
     """mu +/- sigma of each method (ppm) against wavelength, and the truth when known.
 
     ``predictions``: ``{method: (mu (283,), sigma (283,))}``; bin 0 (FGS1, wl_1) is drawn
@@ -258,12 +310,21 @@ def figure_spectrum(wavelength: np.ndarray, predictions: Mapping[str, tuple[np.n
     ax_a.grid(alpha=0.3)
     ax_f.grid(alpha=0.3)
     title = f"Planet {planet}" + (f" ({split} split)" if split else "")
-    fig.suptitle(title + ": predicted spectrum mu +/- 1 sigma" + (" against the truth" if truth is not None else ""))
+    fig.suptitle(
+        title
+        + ": predicted spectrum mu +/- 1 sigma"
+        + (" against the truth" if truth is not None else "")
+    )
     return fig
 
 
-def figure_per_bin(wavelength: np.ndarray, per_method: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
-                   split: str = "", score_floor: float = -1.0) -> Figure:
+def figure_per_bin(
+    wavelength: np.ndarray,
+    per_method: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    split: str = "",
+    score_floor: float = -1.0,
+) -> Figure:
     """Unclipped challenge score and RMSE (ppm) of each bin for each method.
 
     ``per_method``: ``{method: (score per bin (283,), rmse_ppm per bin (283,))}``. Scores
@@ -294,8 +355,10 @@ def figure_per_bin(wavelength: np.ndarray, per_method: Mapping[str, tuple[np.nda
     aa.legend(fontsize=8)
     for ax in (af, aa, rf, ra):
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Score and RMSE per wavelength bin{f' ({split} split)' if split else ''}; the FGS1 bin "
-                 f"weighs {metric.FGS_WEIGHT:g}x in the score")
+    fig.suptitle(
+        f"Score and RMSE per wavelength bin{f' ({split} split)' if split else ''}; the FGS1 bin "
+        f"weighs {metric.FGS_WEIGHT:g}x in the score"
+    )
     return fig
 
 
@@ -309,22 +372,34 @@ def figure_zscores(zs: Mapping[str, np.ndarray], *, split: str = "", bins: int =
     for i, (ax, (method, z)) in enumerate(zip(axes, zs.items(), strict=False)):
         z = np.asarray(z, dtype=float).ravel()
         inside = z[np.abs(z) <= Z_RANGE]
-        ax.hist(inside, bins=bins, range=(-Z_RANGE, Z_RANGE), density=False,
-                weights=np.full(inside.size, 1.0 / (z.size * (2 * Z_RANGE / bins))),
-                color=_colour(method, i), alpha=0.6, label=f"{method}")
+        ax.hist(
+            inside,
+            bins=bins,
+            range=(-Z_RANGE, Z_RANGE),
+            density=False,
+            weights=np.full(inside.size, 1.0 / (z.size * (2 * Z_RANGE / bins))),
+            color=_colour(method, i),
+            alpha=0.6,
+            label=f"{method}",
+        )
         ax.plot(grid, pdf, "k-", lw=1.2, label="N(0, 1)")
         out = int(z.size - inside.size)
-        ax.set_title(f"{method}: std(z) = {np.std(z):.2f}, |z| > {Z_RANGE:g}: {out / z.size:.1%}", fontsize=9)
+        ax.set_title(
+            f"{method}: std(z) = {np.std(z):.2f}, |z| > {Z_RANGE:g}: {out / z.size:.1%}", fontsize=9
+        )
         ax.set_xlabel("z = (truth - mu) / sigma")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("density")
-    fig.suptitle(f"z-scores{f' ({split} split)' if split else ''}: a calibrated sigma follows N(0, 1); "
-                 "wider = over-confident")
+    fig.suptitle(
+        f"z-scores{f' ({split} split)' if split else ''}: a calibrated sigma follows N(0, 1); "
+        "wider = over-confident"
+    )
     return fig
 
 
-def figure_coverage(curves: Mapping[str, np.ndarray], *, nominal: np.ndarray = NOMINAL_LEVELS,
-                    split: str = "") -> Figure:
+def figure_coverage(
+    curves: Mapping[str, np.ndarray], *, nominal: np.ndarray = NOMINAL_LEVELS, split: str = ""
+) -> Figure:
     """Empirical against nominal coverage of the central intervals, per method."""
     fig = Figure(figsize=(5.5, 5), layout="constrained")
     ax = fig.subplots()
@@ -340,8 +415,10 @@ def figure_coverage(curves: Mapping[str, np.ndarray], *, nominal: np.ndarray = N
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
-    ax.set_title(f"Coverage{f' ({split} split)' if split else ''}: below the diagonal = over-confident",
-                 fontsize=10)
+    ax.set_title(
+        f"Coverage{f' ({split} split)' if split else ''}: below the diagonal = over-confident",
+        fontsize=10,
+    )
     return fig
 
 
@@ -358,39 +435,63 @@ def figure_runtime(summary: pd.DataFrame) -> Figure:
     y = np.arange(len(s))
     ax.barh(y + 0.2, s["wall_s"], height=0.4, color="C0", label="wall (sum over jobs)")
     ax.barh(y - 0.2, s["cpu_s"].fillna(0), height=0.4, color="C1", label="CPU (sum over jobs)")
-    ax.set_yticks(y, [f"{r} ({j} job{'s' if j != 1 else ''})" for r, j in zip(s["rule"], s["jobs"], strict=True)])
+    ax.set_yticks(
+        y,
+        [
+            f"{r} ({j} job{'s' if j != 1 else ''})"
+            for r, j in zip(s["rule"], s["jobs"], strict=True)
+        ],
+    )
     xmax = float(np.nanmax(s[["wall_s", "cpu_s"]].to_numpy(dtype=float)))
-    for yi, (wall, mean, rss) in enumerate(zip(s["wall_s"], s["mean_s"], s["max_rss_mb"], strict=True)):
+    for yi, (wall, mean, rss) in enumerate(
+        zip(s["wall_s"], s["mean_s"], s["max_rss_mb"], strict=True)
+    ):
         rss_txt = f", {rss:.0f} MB" if np.isfinite(rss) else ""
         ax.text(wall + 0.01 * xmax, yi + 0.2, f"{mean:.1f} s/job{rss_txt}", va="center", fontsize=7)
     ax.set_xlim(0, xmax * 1.25)
     ax.set_xlabel("seconds")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3, axis="x")
-    ax.set_title(f"Run time per rule (benchmark files; total wall {summary['wall_s'].sum() / 60:.1f} min "
-                 "of job time, jobs may overlap)", fontsize=10)
+    ax.set_title(
+        f"Run time per rule (benchmark files; total wall {summary['wall_s'].sum() / 60:.1f} min "
+        "of job time, jobs may overlap)",
+        fontsize=10,
+    )
     return fig
 
 
 def score_table_html(table: pd.DataFrame, *, title: str = "Challenge scores") -> str:
     """The score table (``results/scores/table.csv``) as a standalone HTML page."""
-    fmt = {"score": "{:.4f}", "rmse_fgs_ppm": "{:.0f}", "rmse_airs_ppm": "{:.0f}",
-           "coverage_1sigma": "{:.3f}", "coverage_2sigma": "{:.3f}"}
+    fmt = {
+        "score": "{:.4f}",
+        "rmse_fgs_ppm": "{:.0f}",
+        "rmse_airs_ppm": "{:.0f}",
+        "coverage_1sigma": "{:.3f}",
+        "coverage_2sigma": "{:.3f}",
+    }
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = []
     for _, r in table.iterrows():
         cells = []
         for c in table.columns:
             v = r[c]
-            text = fmt[c].format(v) if c in fmt and isinstance(v, (int, float)) and np.isfinite(v) else str(v)
+            text = (
+                fmt[c].format(v)
+                if c in fmt and isinstance(v, (int, float)) and np.isfinite(v)
+                else str(v)
+            )
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    style = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-             "th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-             "th{background:#f0f0f0}td:first-child,td:nth-child(2){text-align:left}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body><h2>{html.escape(title)}</h2>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>\n")
+    style = (
+        "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+        "th{background:#f0f0f0}td:first-child,td:nth-child(2){text-align:left}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h2>{html.escape(title)}</h2>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>\n"
+    )
 
 
 # --------------------------------------------------------------------------- file-level entry points
@@ -405,11 +506,24 @@ def _planet_row(pred: pd.DataFrame, planet: int) -> tuple[np.ndarray, np.ndarray
     return rows[io.WL_COLUMNS].to_numpy(float)[0], rows[io.SIGMA_COLUMNS].to_numpy(float)[0]
 
 
-def diagnose_planet(*, planet: int, root: str | Path, split: str, cube: str | Path, fit: str | Path,
-                    predictions: Mapping[str, str | Path], truth: str | Path | None,
-                    out_frames: str | Path, out_light_curves: str | Path, out_spectrum: str | Path) -> None:
+def diagnose_planet(
+    *,
+    planet: int,
+    root: str | Path,
+    split: str,
+    cube: str | Path,
+    fit: str | Path,
+    predictions: Mapping[str, str | Path],
+    truth: str | Path | None,
+    out_frames: str | Path,
+    out_light_curves: str | Path,
+    out_spectrum: str | Path,
+) -> None:
     """The three figures of one planet from its raw files, cube, physics fit and predictions."""
-    frames = {inst: read_frames(io.signal_path(root, split, planet, inst, 0), inst) for inst in io.INSTRUMENTS}
+    frames = {
+        inst: read_frames(io.signal_path(root, split, planet, inst, 0), inst)
+        for inst in io.INSTRUMENTS
+    }
     save_figure(figure_frames(frames, planet=planet), out_frames)
     with xr.open_dataset(cube) as c, xr.open_dataset(fit) as f:
         c, f = c.load(), f.load()
@@ -420,12 +534,23 @@ def diagnose_planet(*, planet: int, root: str | Path, split: str, cube: str | Pa
         from spectramind.workflow_io import truth_for
 
         y = truth_for(truth, split, [planet])[0]
-    save_figure(figure_spectrum(c["wavelength"].values, preds, truth=y, planet=planet, split=split), out_spectrum)
+    save_figure(
+        figure_spectrum(c["wavelength"].values, preds, truth=y, planet=planet, split=split),
+        out_spectrum,
+    )
 
 
-def diagnose_split(*, split: str, predictions: Mapping[str, str | Path], truth: str | Path,
-                   train_labels: str | Path, wavelengths: str | Path, out_per_bin: str | Path,
-                   out_zscores: str | Path, out_coverage: str | Path) -> dict[str, dict[str, float]]:
+def diagnose_split(
+    *,
+    split: str,
+    predictions: Mapping[str, str | Path],
+    truth: str | Path,
+    train_labels: str | Path,
+    wavelengths: str | Path,
+    out_per_bin: str | Path,
+    out_zscores: str | Path,
+    out_coverage: str | Path,
+) -> dict[str, dict[str, float]]:
     """Per-bin score and RMSE, z-scores and coverage of every method on a split with truth.
 
     Returns ``{method: {"score", "z_std", "coverage_1sigma"}}`` (for the log).
@@ -438,12 +563,16 @@ def diagnose_split(*, split: str, predictions: Mapping[str, str | Path], truth: 
     per_bin, zs, cov, summary = {}, {}, {}, {}
     for method, pred in _read_predictions(predictions).items():
         a = metric.align(truth_df, pred, allow_extra=True)
-        scores = metric.per_bin_scores(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+        scores = metric.per_bin_scores(
+            a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma
+        )
         per_bin[method] = (scores, rmse_per_bin(a.y_true, a.mu))
         zs[method] = z_scores(a.y_true, a.mu, a.sigma)
         cov[method] = coverage_curve(a.y_true, a.mu, a.sigma)
         summary[method] = {
-            "score": metric.challenge_score(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma),
+            "score": metric.challenge_score(
+                a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma
+            ),
             "z_std": float(np.std(zs[method])),
             "coverage_1sigma": float(coverage_curve(a.y_true, a.mu, a.sigma, [0.6827])[0]),
         }

@@ -68,7 +68,11 @@ def _read_table(path: str | Path) -> pa.Table:
         table = pq.read_table(path)
         _ = table.column_names  # decodes the names: corrupt (non-UTF-8) ones raise here, not later
         return table
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # truncated, not parquet, corrupt pages/names
+    except (
+        pa.ArrowException,
+        OSError,
+        UnicodeDecodeError,
+    ) as exc:  # truncated, not parquet, corrupt pages/names
         raise DataError(path, f"not a readable parquet file ({exc})") from exc
 
 
@@ -96,8 +100,12 @@ MAX_PLANET_ID = 2**53
 def _planet_ids(values: np.ndarray, path: str | Path) -> np.ndarray:
     """planet_id values as int64; NaN, fractional, negative or too large (>= 2**53) ids are a
     :class:`DataError`."""
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)) or np.any(values < 0) \
-            or np.any(values >= MAX_PLANET_ID):
+    if (
+        not np.all(np.isfinite(values))
+        or np.any(values != np.round(values))
+        or np.any(values < 0)
+        or np.any(values >= MAX_PLANET_ID)
+    ):
         raise DataError(path, "planet_id values must be non-negative integers below 2**53")
     return values.astype(np.int64)
 
@@ -119,9 +127,13 @@ def table_to_array(table: pa.Table, dtype: np.dtype, path: str | Path) -> np.nda
     buf = np.empty((n_cols, n_rows), dtype=dtype)
     for j, col in enumerate(table.columns):
         if col.type != want:
-            raise DataError(path, f"column {table.column_names[j]!r} has type {col.type}, expected {want}")
+            raise DataError(
+                path, f"column {table.column_names[j]!r} has type {col.type}, expected {want}"
+            )
         if col.null_count:
-            raise DataError(path, f"column {table.column_names[j]!r} has {col.null_count} missing values")
+            raise DataError(
+                path, f"column {table.column_names[j]!r} has {col.null_count} missing values"
+            )
         pos = 0
         for chunk in col.chunks:
             n = len(chunk)
@@ -172,7 +184,9 @@ def signal_path(root: str | Path, split: str, planet_id: int, instrument: str, v
     return Path(root) / split / str(planet_id) / f"{instrument}_signal_{visit}.parquet"
 
 
-def calibration_dir(root: str | Path, split: str, planet_id: int, instrument: str, visit: int) -> Path:
+def calibration_dir(
+    root: str | Path, split: str, planet_id: int, instrument: str, visit: int
+) -> Path:
     return Path(root) / split / str(planet_id) / f"{instrument}_calibration_{visit}"
 
 
@@ -190,9 +204,13 @@ def read_signal(path: str | Path, instrument: str) -> np.ndarray:
     ny, nx = DETECTOR_SHAPE[instrument]
     table = _read_table(path)
     if table.num_columns != ny * nx:
-        raise DataError(path, f"{table.num_columns} columns, expected {ny * nx} ({ny}x{nx} pixels per frame)")
+        raise DataError(
+            path, f"{table.num_columns} columns, expected {ny * nx} ({ny}x{nx} pixels per frame)"
+        )
     if table.num_rows == 0 or table.num_rows % 2:
-        raise DataError(path, f"{table.num_rows} frames; expected a positive even number (start/end read pairs)")
+        raise DataError(
+            path, f"{table.num_rows} frames; expected a positive even number (start/end read pairs)"
+        )
     arr = table_to_array(table, np.dtype(np.uint16), path)
     return arr.reshape(table.num_rows, ny, nx)
 
@@ -257,7 +275,10 @@ def read_calibration(cal_dir: str | Path, instrument: str) -> CalibrationMaps:
         if bad and name != "flat":  # a non-finite flat pixel is flagged later, not fatal
             raise DataError(cal_dir / f"{name}.parquet", f"{bad} non-finite values")
     return CalibrationMaps(
-        dark=maps["dark"], flat=maps["flat"], read=maps["read"], dead=dead,
+        dark=maps["dark"],
+        flat=maps["flat"],
+        read=maps["read"],
+        dead=dead,
         linear_corr=lin.reshape(N_LINEARITY_COEFFS, ny, nx),
     )
 
@@ -266,7 +287,10 @@ def write_calibration(cal_dir: str | Path, maps: CalibrationMaps) -> None:
     cal_dir = Path(cal_dir)
     ny, nx = maps.dark.shape
     arrays = {
-        "dark": maps.dark, "flat": maps.flat, "read": maps.read, "dead": maps.dead,
+        "dark": maps.dark,
+        "flat": maps.flat,
+        "read": maps.read,
+        "dead": maps.dead,
         "linear_corr": maps.linear_corr.reshape(N_LINEARITY_COEFFS * ny, nx),
     }
     for name, arr in arrays.items():
@@ -289,7 +313,9 @@ def read_adc_info(path: str | Path) -> dict[str, tuple[float, float]]:
             raise DataError(path, "no data row")
         gain, offset = (float(v) for v in _float_values(df[cols].iloc[:1], path)[0])
         if not np.isfinite(gain) or gain <= 0 or not np.isfinite(offset):
-            raise DataError(path, f"{inst}: gain must be finite and > 0 and offset finite, got {gain}, {offset}")
+            raise DataError(
+                path, f"{inst}: gain must be finite and > 0 and offset finite, got {gain}, {offset}"
+            )
         out[inst] = (gain, offset)
     return out
 
@@ -314,7 +340,9 @@ def read_axis_info(path: str | Path) -> AxisInfo:
         a = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
         cols[c] = a[np.isfinite(a)]
     if cols["AIRS-CH0-axis2-um"].shape != (DETECTOR_SHAPE["AIRS-CH0"][1],):
-        raise DataError(path, f"AIRS-CH0-axis2-um has {cols['AIRS-CH0-axis2-um'].size} values, expected 356")
+        raise DataError(
+            path, f"AIRS-CH0-axis2-um has {cols['AIRS-CH0-axis2-um'].size} values, expected 356"
+        )
     if cols["AIRS-CH0-axis0-h"].size != cols["AIRS-CH0-integration_time"].size:
         raise DataError(path, "AIRS time and integration-time columns differ in length")
     return AxisInfo(
@@ -335,7 +363,9 @@ def read_star_info(path: str | Path) -> pd.DataFrame:
     ids = _planet_ids(df["planet_id"].to_numpy(dtype=float), path)
     df = df.assign(planet_id=ids).set_index("planet_id")
     if df.index.has_duplicates:
-        raise DataError(path, f"duplicated planet_id {df.index[df.index.duplicated()].tolist()[:5]}")
+        raise DataError(
+            path, f"duplicated planet_id {df.index[df.index.duplicated()].tolist()[:5]}"
+        )
     return df
 
 
@@ -363,7 +393,10 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     if list(df.columns) != expected:
         missing = [c for c in expected if c not in df.columns]
         extra = [c for c in df.columns if c not in expected]
-        raise DataError(path, f"wrong columns: missing {missing[:5]}, extra {extra[:5]} (expected planet_id, wl_1..wl_{N_BINS})")
+        raise DataError(
+            path,
+            f"wrong columns: missing {missing[:5]}, extra {extra[:5]} (expected planet_id, wl_1..wl_{N_BINS})",
+        )
     values = _float_values(df[WL_COLUMNS], path)
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,22 @@ import yaml
 from spectramind import __version__
 from spectramind.lineage import git_info, jsonable, sha256_file
 
-__all__ = ["BUNDLE_FORMAT", "WORKFLOW_ITEMS", "BundleError", "build_bundle", "build_wheel", "bundle_config"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "WORKFLOW_ITEMS",
+    "BundleError",
+    "build_bundle",
+    "build_wheel",
+    "bundle_config",
+]
 
 BUNDLE_FORMAT = "spectramind-kaggle-bundle"
 #: What of the repository the bundle's ``workflow/`` holds (the pipeline, not the data).
 WORKFLOW_ITEMS = ("Snakefile", "workflow", "schemas", "config", "envs")
 _WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "src/spectramind")
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc", "*.egg-info", ".snakemake")
+_IGNORE = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "*.nbi", "*.nbc", "*.egg-info", ".snakemake"
+)
 
 
 class BundleError(RuntimeError):
@@ -69,11 +78,24 @@ def build_wheel(project: str | Path, out_dir: str | Path) -> Path:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(p, dest)
         built = Path(tmp) / "dist"
-        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-               "--disable-pip-version-check", "--wheel-dir", str(built), str(src)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--wheel-dir",
+            str(built),
+            str(src),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
-            raise BundleError(f"pip wheel failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+            raise BundleError(
+                f"pip wheel failed ({res.returncode}):\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
+            )
         wheels = sorted(built.glob("spectramind-*.whl"))
         if len(wheels) != 1:
             raise BundleError(f"expected one spectramind wheel, got {[w.name for w in wheels]}")
@@ -98,9 +120,17 @@ def bundle_config(config: Mapping[str, Any], *, method: str, split: str = "test"
     return cfg
 
 
-def build_bundle(out: str | Path, *, project: str | Path, boot_script: str | Path, config: Mapping[str, Any],
-                 method: str, split: str = "test", checkpoint: Mapping[str, str | Path] | None = None,
-                 log=lambda msg: None) -> dict[str, Any]:
+def build_bundle(
+    out: str | Path,
+    *,
+    project: str | Path,
+    boot_script: str | Path,
+    config: Mapping[str, Any],
+    method: str,
+    split: str = "test",
+    checkpoint: Mapping[str, str | Path] | None = None,
+    log: Callable[[str], object] = lambda msg: None,
+) -> dict[str, Any]:
     """Write the bundle folder ``out`` (see the module docstring); return ``bundle.json``.
 
     ``checkpoint``: ``{"model": model.pt, "model_config": model_config.json}``, required
@@ -128,7 +158,8 @@ def build_bundle(out: str | Path, *, project: str | Path, boot_script: str | Pat
     (out / "config.yaml").write_text(
         "# Config of the Kaggle bundle: the run's config for the test split (kaggle-boot.sh sets\n"
         "# data.root to the input folder and model.checkpoint to checkpoint/).\n"
-        + yaml.safe_dump(bundle_config(config, method=method, split=split), sort_keys=False))
+        + yaml.safe_dump(bundle_config(config, method=method, split=split), sort_keys=False)
+    )
     boot = out / "kaggle-boot.sh"
     shutil.copy2(boot_script, boot)
     boot.chmod(0o755)
@@ -143,11 +174,15 @@ def build_bundle(out: str | Path, *, project: str | Path, boot_script: str | Pat
         "split": split,
         "checkpoint": bool(checkpoint),
         "git": git_info(project),
-        "files": [{"path": str(p.relative_to(out)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-                  for p in files],
+        "files": [
+            {"path": str(p.relative_to(out)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in files
+        ],
     }
     tmp = out / "bundle.json.part"
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, out / "bundle.json")
-    log(f"bundle {out}: {len(files)} files, {sum(f['bytes'] for f in meta['files']) / 2**20:.1f} MiB")
+    log(
+        f"bundle {out}: {len(files)} files, {sum(f['bytes'] for f in meta['files']) / 2**20:.1f} MiB"
+    )
     return meta

@@ -5,7 +5,12 @@ Manifest (``results/manifest.json``, schema ``schemas/manifest.schema.json``)::
     {"format": "spectramind-manifest", "format_version": 1, "created": ISO time,
      "config": {...}, "config_sha256": hex, "git": {"commit": hex | null, "branch": ...},
      "software": {"python": ..., "platform": ..., "packages": {name: version | null}},
-     "artifacts": [{"path": ..., "sha256": hex, "bytes": n}, ...], "events": {...}}
+     "artifacts": [{"path": ..., "sha256": hex, "bytes": n}, ...], "events": {...},
+     "sbom": {"path": ..., "sha256": hex, "format": "CycloneDX", "spec_version": ...,
+              "components": n}}
+
+``sbom`` is present when the CycloneDX SBOM of the installed environment (``make sbom``,
+``results/sbom.json``) exists when the manifest is written.
 
 Events (``results/logs/events.jsonl``, schema ``schemas/events.schema.json``): one JSON
 object per line, written while Snakemake runs jobs. A job writes a ``started`` line when it
@@ -30,7 +35,7 @@ import logging
 import os
 import platform
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,8 +64,23 @@ MANIFEST_FORMAT = "spectramind-manifest"
 MANIFEST_VERSION = 1
 EVENT_STATUSES = ("started", "success", "error")
 #: Distributions whose versions the manifest records (None where not installed).
-PACKAGES = ("spectramind", "snakemake", "numpy", "scipy", "pandas", "pyarrow", "xarray", "netCDF4",
-            "astropy", "numba", "torch", "matplotlib", "jsonschema", "pyyaml", "typer")
+PACKAGES = (
+    "spectramind",
+    "snakemake",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "xarray",
+    "netCDF4",
+    "astropy",
+    "numba",
+    "torch",
+    "matplotlib",
+    "jsonschema",
+    "pyyaml",
+    "typer",
+)
 _CHUNK = 1 << 20
 
 
@@ -100,7 +120,9 @@ def config_sha256(config: Mapping[str, Any]) -> str:
 
 def _artifact_files(path: Path) -> Iterator[Path]:
     if path.is_dir():  # Snakemake's marker of a directory output is not part of the artifact
-        yield from sorted(p for p in path.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
+        yield from sorted(
+            p for p in path.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"
+        )
     else:
         yield path
 
@@ -157,14 +179,23 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="milliseconds")
 
 
-def build_manifest(*, config: Mapping[str, Any], artifacts: Iterable[str | Path], repo: str | Path,
-                   events: str | Path | None = None, relative_to: str | Path | None = None) -> dict:
+def build_manifest(
+    *,
+    config: Mapping[str, Any],
+    artifacts: Iterable[str | Path],
+    repo: str | Path,
+    events: str | Path | None = None,
+    sbom: str | Path | None = None,
+    relative_to: str | Path | None = None,
+) -> dict:
     """The manifest of a run: config + hash, git commit, versions, sha256 of every artifact.
 
     ``artifacts`` are files or folders (every file below a folder is listed); paths are
     written relative to ``relative_to`` (the working directory by default). ``events`` (the
     JSONL event log, if it exists) is summarised by its line count, not hashed: it keeps
-    growing while the run goes on.
+    growing while the run goes on. ``sbom`` (the CycloneDX JSON SBOM, if it exists) is
+    referenced by path, sha256, spec version and component count; a file there that is not
+    a CycloneDX JSON document raises :class:`LineageError`.
     """
     base = Path(relative_to or Path.cwd()).resolve()
     files: list[dict[str, Any]] = []
@@ -191,13 +222,44 @@ def build_manifest(*, config: Mapping[str, Any], artifacts: Iterable[str | Path]
     }
     if events is not None and Path(events).is_file():
         evs = read_events(events)
-        manifest["events"] = {"path": str(events), "count": len(evs),
-                              "errors": sum(e["status"] == "error" for e in evs)}
+        manifest["events"] = {
+            "path": str(events),
+            "count": len(evs),
+            "errors": sum(e["status"] == "error" for e in evs),
+        }
+    if sbom is not None and Path(sbom).is_file():
+        manifest["sbom"] = sbom_reference(sbom)
     return manifest
 
 
-def validate(document: Any, schema: str | Path | Mapping[str, Any], *, what: str = "document",
-             max_errors: int = 5) -> None:
+def sbom_reference(path: str | Path) -> dict[str, Any]:
+    """Path, sha256, format, spec version and component count of a CycloneDX JSON SBOM."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LineageError(f"{path}: not a readable JSON SBOM ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        raise LineageError(f"{path}: not a CycloneDX SBOM (bomFormat is not 'CycloneDX')")
+    components = doc.get("components", [])
+    if not isinstance(components, list):
+        raise LineageError(f"{path}: 'components' is not a list")
+    return {
+        "path": str(path),
+        "sha256": sha256_file(path),
+        "format": "CycloneDX",
+        "spec_version": str(doc.get("specVersion", "")),
+        "components": len(components),
+    }
+
+
+def validate(
+    document: Any,
+    schema: str | Path | Mapping[str, Any],
+    *,
+    what: str = "document",
+    max_errors: int = 5,
+) -> None:
     """Validate ``document`` with JSON Schema ``schema`` (a path or a dict); raise
     :class:`LineageError` naming up to ``max_errors`` problems (path in the document: message)."""
     import jsonschema
@@ -206,10 +268,14 @@ def validate(document: Any, schema: str | Path | Mapping[str, Any], *, what: str
         schema = json.loads(Path(schema).read_text())
     validator_cls = jsonschema.validators.validator_for(schema)
     validator_cls.check_schema(schema)
-    errors = sorted(validator_cls(schema).iter_errors(document), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        validator_cls(schema).iter_errors(document), key=lambda e: list(e.absolute_path)
+    )
     if errors:
-        lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
-                 for e in errors[:max_errors]]
+        lines = [
+            f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+            for e in errors[:max_errors]
+        ]
         more = f" (+{len(errors) - max_errors} more)" if len(errors) > max_errors else ""
         raise LineageError(f"{what} does not satisfy its schema: " + "; ".join(lines) + more)
 
@@ -275,7 +341,9 @@ class EventLog(logging.Handler):
     returns True.
     """
 
-    def __init__(self, path: str | Path, *, should_record=lambda: True) -> None:
+    def __init__(
+        self, path: str | Path, *, should_record: Callable[[], bool] = lambda: True
+    ) -> None:
         super().__init__(level=logging.DEBUG)
         self.path = Path(path).resolve()
         self.should_record = should_record
@@ -283,12 +351,24 @@ class EventLog(logging.Handler):
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         self._started: dict[int, dict[str, Any]] = {}
 
-    def _event(self, job: Mapping[str, Any], status: str, end: str | None, duration: float | None) -> dict:
+    def _event(
+        self, job: Mapping[str, Any], status: str, end: str | None, duration: float | None
+    ) -> dict:
         """One event with the keys in schema order."""
-        return {"rule": job["rule"], "jobid": job["jobid"], "planet": job["planet"], "wildcards": job["wildcards"],
-                "status": status, "start": job["start"], "end": end, "duration_s": duration,
-                "host": self.host, "pid": os.getpid(), "slurm_job_id": self.slurm_job_id,
-                "threads": job["threads"]}
+        return {
+            "rule": job["rule"],
+            "jobid": job["jobid"],
+            "planet": job["planet"],
+            "wildcards": job["wildcards"],
+            "status": status,
+            "start": job["start"],
+            "end": end,
+            "duration_s": duration,
+            "host": self.host,
+            "pid": os.getpid(),
+            "slurm_job_id": self.slurm_job_id,
+            "threads": job["threads"],
+        }
 
     def emit(self, record: logging.LogRecord) -> None:
         rec = vars(record)  # Snakemake's fields arrive as the record's `extra` attributes
@@ -305,9 +385,15 @@ class EventLog(logging.Handler):
             if kind == "job_info":
                 wildcards = dict(rec.get("wildcards") or {})
                 threads = rec.get("threads")
-                job = {"rule": rec["rule_name"], "jobid": int(rec["jobid"]), "planet": _planet(wildcards),
-                       "wildcards": {str(k): str(v) for k, v in wildcards.items()}, "start": stamp,
-                       "threads": int(threads) if threads is not None else None, "t0": record.created}
+                job = {
+                    "rule": rec["rule_name"],
+                    "jobid": int(rec["jobid"]),
+                    "planet": _planet(wildcards),
+                    "wildcards": {str(k): str(v) for k, v in wildcards.items()},
+                    "start": stamp,
+                    "threads": int(threads) if threads is not None else None,
+                    "t0": record.created,
+                }
                 self._started[job["jobid"]] = job
                 write_event(self.path, self._event(job, "started", None, None))
                 return
@@ -316,10 +402,20 @@ class EventLog(logging.Handler):
             if job is None:  # no start record (e.g. an error before launch)
                 if kind == "job_finished":
                     return
-                job = {"rule": rec["rule_name"], "jobid": jobid, "planet": None, "wildcards": {}, "start": stamp,
-                       "threads": None, "t0": record.created}
+                job = {
+                    "rule": rec["rule_name"],
+                    "jobid": jobid,
+                    "planet": None,
+                    "wildcards": {},
+                    "start": stamp,
+                    "threads": None,
+                    "t0": record.created,
+                }
             duration = round(max(record.created - job["t0"], 0.0), 3)
-            write_event(self.path, self._event(job, "success" if kind == "job_finished" else "error", stamp, duration))
+            write_event(
+                self.path,
+                self._event(job, "success" if kind == "job_finished" else "error", stamp, duration),
+            )
         except Exception:  # never let lineage break the run
             self.handleError(record)
 

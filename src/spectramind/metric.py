@@ -135,7 +135,9 @@ def _check_scalar(value: object, name: str, *, positive: bool = False) -> float:
     return out
 
 
-def _check_triplet(y_true: object, mu: object, sigma: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_triplet(
+    y_true: object, mu: object, sigma: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_check_arrays` when ``sigma`` is required."""
     y, m, s = _check_arrays(y_true, mu, sigma)
     if s is None:

@@ -30,7 +30,9 @@ def submission_frame(planet_ids: np.ndarray, mu: np.ndarray, sigma: np.ndarray) 
         bad = ~np.isfinite(arr) | (arr < 0)
         if bad.any():
             rows = ids[np.nonzero(bad.any(axis=1))[0]][:5].tolist()
-            raise PredictionError(f"{name} has {int(bad.sum())} non-finite or negative values (planets {rows})")
+            raise PredictionError(
+                f"{name} has {int(bad.sum())} non-finite or negative values (planets {rows})"
+            )
     if len(np.unique(ids)) != len(ids):
         raise PredictionError("duplicated planet_id in predictions")
     df = pd.DataFrame(np.hstack([mu, sigma]), columns=io.WL_COLUMNS + io.SIGMA_COLUMNS)
@@ -40,7 +42,9 @@ def submission_frame(planet_ids: np.ndarray, mu: np.ndarray, sigma: np.ndarray) 
 
 def write_submission(df: pd.DataFrame, path: str | Path) -> None:
     """Validate again and write atomically (no half-written CSV carries the final name)."""
-    submission_frame(df["planet_id"].to_numpy(), df[io.WL_COLUMNS].to_numpy(), df[io.SIGMA_COLUMNS].to_numpy())
+    submission_frame(
+        df["planet_id"].to_numpy(), df[io.WL_COLUMNS].to_numpy(), df[io.SIGMA_COLUMNS].to_numpy()
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.10g"))
@@ -109,14 +113,25 @@ def _nll(params: np.ndarray, resid: np.ndarray, sigma: np.ndarray) -> float:
 def _fit_sigma(resid: np.ndarray, sigma: np.ndarray) -> tuple[float, float]:
     rms = float(np.sqrt(np.mean(resid**2))) + 1e-12
     x0 = np.log([1.0, 0.1 * rms])
-    res = minimize(_nll, x0, args=(resid.ravel(), sigma.ravel()), method="Nelder-Mead",
-                   options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 2000})
+    res = minimize(
+        _nll,
+        x0,
+        args=(resid.ravel(), sigma.ravel()),
+        method="Nelder-Mead",
+        options={"xatol": 1e-6, "fatol": 1e-12, "maxiter": 2000},
+    )
     scale, floor = np.exp(res.x)
     return float(scale), float(floor)
 
 
-def fit_recalibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, *, mean_bias: bool = False,
-                      bias_shrinkage: float = 5.0) -> Recalibration:
+def fit_recalibration(
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    y: np.ndarray,
+    *,
+    mean_bias: bool = False,
+    bias_shrinkage: float = 5.0,
+) -> Recalibration:
     """Fit :class:`Recalibration` on train predictions ``mu, sigma`` against labels ``y``.
 
     The mean bias per bin (optional) is the mean train residual shrunk by n / (n + k),
@@ -125,7 +140,9 @@ def fit_recalibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, *, mean_
     """
     mu, sigma, y = (np.asarray(a, dtype=float) for a in (mu, sigma, y))
     if mu.shape != y.shape or sigma.shape != y.shape or mu.ndim != 2 or len(y) < 2:
-        raise PredictionError(f"recalibration needs >= 2 train planets with matching shapes, got {mu.shape}, {y.shape}")
+        raise PredictionError(
+            f"recalibration needs >= 2 train planets with matching shapes, got {mu.shape}, {y.shape}"
+        )
     resid = y - mu
     bias: tuple[float, ...] = ()
     if mean_bias:
@@ -138,5 +155,11 @@ def fit_recalibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, *, mean_
     return Recalibration(sf, ff, sa, fa, bias)
 
 
-__all__ = ["PredictionError", "Recalibration", "constant_baseline", "fit_recalibration",
-           "submission_frame", "write_submission"]
+__all__ = [
+    "PredictionError",
+    "Recalibration",
+    "constant_baseline",
+    "fit_recalibration",
+    "submission_frame",
+    "write_submission",
+]

@@ -75,7 +75,7 @@ data do not depend on which other planets are simulated.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,14 +163,20 @@ def pointing_jitter(rng: np.random.Generator, t_s: np.ndarray, time_scale: int) 
     """Pointing offsets (n, 2) = (y, x) in FGS1 pixels at times ``t_s`` (seconds)."""
     n = t_s.size
     dt = float(np.median(np.diff(t_s))) if n > 1 else 1.0
-    red = gaussian_filter1d(rng.normal(size=(2, n)), JITTER_RED_TIMESCALE_S / dt, axis=1, mode="wrap")
+    red = gaussian_filter1d(
+        rng.normal(size=(2, n)), JITTER_RED_TIMESCALE_S / dt, axis=1, mode="wrap"
+    )
     red -= red.mean(axis=1, keepdims=True)  # zero mean: a series shorter than the timescale
-    red *= JITTER_RED_RMS / np.maximum(red.std(axis=1, keepdims=True), 1e-12)  # must not blow up its mean
+    red *= JITTER_RED_RMS / np.maximum(
+        red.std(axis=1, keepdims=True), 1e-12
+    )  # must not blow up its mean
     white = rng.normal(size=(2, n)) * JITTER_WHITE_RMS / np.sqrt(time_scale)
     return (red + white).T
 
 
-def pixel_gaussian(pos: np.ndarray, centre: np.ndarray | float, sigma: np.ndarray | float) -> np.ndarray:
+def pixel_gaussian(
+    pos: np.ndarray, centre: np.ndarray | float, sigma: np.ndarray | float
+) -> np.ndarray:
     """Fraction of a unit 1-D Gaussian falling in the pixel [pos-0.5, pos+0.5]."""
     s = np.sqrt(2.0) * sigma
     return 0.5 * (erf((pos + 0.5 - centre) / s) - erf((pos - 0.5 - centre) / s))
@@ -189,7 +195,9 @@ def airs_trace_profile(wl_um: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     h = 1e-3
 
     def prof(y0: float) -> np.ndarray:
-        return (1 - scat) * ((1 - w) * pixel_gaussian(rows, y0, core) + w * pixel_gaussian(rows, y0, halo))
+        return (1 - scat) * (
+            (1 - w) * pixel_gaussian(rows, y0, core) + w * pixel_gaussian(rows, y0, halo)
+        )
 
     p0, pp, pm = prof(AIRS_ROW_CENTRE), prof(AIRS_ROW_CENTRE + h), prof(AIRS_ROW_CENTRE - h)
     return p0, (pp - pm) / (2 * h), (pp - 2 * p0 + pm) / h**2
@@ -208,7 +216,9 @@ def fgs_psf(dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
     core, halo, w = FGS_PSF
     pos = np.arange(32.0)[None, :]
     cy, cx = FGS_CENTRE[0] + dy[:, None], FGS_CENTRE[1] + dx[:, None]
-    out = (1 - w) * np.einsum("ny,nx->nyx", pixel_gaussian(pos, cy, core), pixel_gaussian(pos, cx, core))
+    out = (1 - w) * np.einsum(
+        "ny,nx->nyx", pixel_gaussian(pos, cy, core), pixel_gaussian(pos, cx, core)
+    )
     out += w * np.einsum("ny,nx->nyx", pixel_gaussian(pos, cy, halo), pixel_gaussian(pos, cx, halo))
     phase = (cy - np.round(cy)) ** 2 + (cx - np.round(cx)) ** 2
     return out * (1.0 - FGS_INTRAPIXEL * phase)[:, :, None]
@@ -379,12 +389,27 @@ def simulate_visit(
     flux = FGS_REF_RATE * brightness * planck_photons(0.7, star["Ts"]) / planck_photons(0.7, REF_TS)
     series = flux * lc * (1 + amp * p_t_fgs * p_w[0])
     model = ReadModel(maps["FGS1"], FGS_DT, *adc["FGS1"], noise_scale=k, reset=resets["FGS1"])
-    frames["FGS1"] = _render(rng, series.size, model, lambda s: maps["FGS1"].flat * (
-        series[s, None, None] * fgs_psf(pointing[s, 0], pointing[s, 1]) + FGS_BACKGROUND))
+    frames["FGS1"] = _render(
+        rng,
+        series.size,
+        model,
+        lambda s: (
+            maps["FGS1"].flat
+            * (series[s, None, None] * fgs_psf(pointing[s, 0], pointing[s, 1]) + FGS_BACKGROUND)
+        ),
+    )
 
     # ---- AIRS-CH0
-    ref = pd.read_csv(RESOURCES / "derived" / "airs_reference_flux.csv")["cds_flux_counts"].to_numpy()
-    col_flux = ref / AIRS_CDS_REF_S * brightness * planck_photons(wl_airs, star["Ts"]) / planck_photons(wl_airs, REF_TS)
+    ref = pd.read_csv(RESOURCES / "derived" / "airs_reference_flux.csv")[
+        "cds_flux_counts"
+    ].to_numpy()
+    col_flux = (
+        ref
+        / AIRS_CDS_REF_S
+        * brightness
+        * planck_photons(wl_airs, star["Ts"])
+        / planck_photons(wl_airs, REF_TS)
+    )
     depth_cols = column_depths(spectrum)
     lc_airs = light_curves(t_airs, star, t0_h, depth_cols, wl_airs)  # (356, n)
     spec_t = (col_flux[:, None] * lc_airs * (1 + amp * p_w[1:, None] * p_t_airs[None, :])).T
@@ -394,7 +419,9 @@ def simulate_visit(
     spec_t = spec_t - dx[:, None] * d1 + 0.5 * dx[:, None] ** 2 * d2  # shift along dispersion
     p0, p1, p2 = airs_trace_profile(wl_airs)
     scat = airs_scatter_fraction(wl_airs) / 32.0
-    model = ReadModel(maps["AIRS-CH0"], AIRS_DT, *adc["AIRS-CH0"], noise_scale=k, reset=resets["AIRS-CH0"])
+    model = ReadModel(
+        maps["AIRS-CH0"], AIRS_DT, *adc["AIRS-CH0"], noise_scale=k, reset=resets["AIRS-CH0"]
+    )
 
     def airs_rate(s: slice) -> np.ndarray:
         y = dy[s, None, None]
@@ -402,7 +429,9 @@ def simulate_visit(
         return maps["AIRS-CH0"].flat * (spec_t[s, None, :] * prof + AIRS_BACKGROUND)
 
     frames["AIRS-CH0"] = _render(rng, t_airs.size, model, airs_rate)
-    truth = VisitTruth(t0_h=t0_h, drift_amplitude=amp, airs_columns_depth=depth_cols, pointing=pointing)
+    truth = VisitTruth(
+        t0_h=t0_h, drift_amplitude=amp, airs_columns_depth=depth_cols, pointing=pointing
+    )
     return frames, truth
 
 
@@ -420,7 +449,12 @@ def exposure_matched_brightness(star: pd.Series, dmag: float, wl_airs: np.ndarra
     return b * min(1.0, MAX_FLUX_FACTOR / peak)
 
 
-def _render(rng: np.random.Generator, n_pairs: int, model: ReadModel, rate_fn) -> np.ndarray:
+def _render(
+    rng: np.random.Generator,
+    n_pairs: int,
+    model: ReadModel,
+    rate_fn: Callable[[slice], np.ndarray],
+) -> np.ndarray:
     ny, nx = model.maps.dark.shape
     out = np.empty((2 * n_pairs, ny, nx), dtype=np.uint16)
     step = max(1, CHUNK_ELEMENTS // (ny * nx))
@@ -441,7 +475,9 @@ def subsampled_axis(axis: io.AxisInfo, time_scale: int) -> pd.DataFrame:
         "FGS1-axis0-h": axis.fgs_time_h[f_idx],
     }
     n = max(len(v) for v in cols.values())
-    return pd.DataFrame({k: np.pad(v, (0, n - len(v)), constant_values=np.nan) for k, v in cols.items()})
+    return pd.DataFrame(
+        {k: np.pad(v, (0, n - len(v)), constant_values=np.nan) for k, v in cols.items()}
+    )
 
 
 def default_calibration_dir() -> Path:
@@ -455,8 +491,14 @@ class PlannedPlanet:
     n_visits: int
 
 
-def plan_dataset(*, n_train: int, n_test: int, seed: int, stars: str | Path | None = None,
-                 second_visit_fraction: float = 0.1) -> list[PlannedPlanet]:
+def plan_dataset(
+    *,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    stars: str | Path | None = None,
+    second_visit_fraction: float = 0.1,
+) -> list[PlannedPlanet]:
     """Which planets (ids from the star rows), splits and visit counts a dataset will have.
 
     Cheap and deterministic: the workflow calls it at parse time to know the simulated
@@ -473,11 +515,15 @@ def plan_dataset(*, n_train: int, n_test: int, seed: int, stars: str | Path | No
     if len(star_df) < n_total:
         raise io.DataError(stars_path, f"{len(star_df)} star rows, need {n_total}")
     ids = star_df.index.to_numpy()
-    chosen = ids[np.sort(rng.choice(len(ids), n_total, replace=False))] if not stars else ids[:n_total]
+    chosen = (
+        ids[np.sort(rng.choice(len(ids), n_total, replace=False))] if not stars else ids[:n_total]
+    )
     n_two = max(1, int(round(second_visit_fraction * n_total))) if second_visit_fraction > 0 else 0
     two = set(rng.choice(chosen, min(n_two, n_total), replace=False).tolist())
-    return [PlannedPlanet(int(pid), "train" if j < n_train else "test", 2 if pid in two else 1)
-            for j, pid in enumerate(chosen)]
+    return [
+        PlannedPlanet(int(pid), "train" if j < n_train else "test", 2 if pid in two else 1)
+        for j, pid in enumerate(chosen)
+    ]
 
 
 def simulate_dataset(
@@ -491,7 +537,7 @@ def simulate_dataset(
     spectra: str | Path | None = None,
     calibration: str | Path | None = None,
     second_visit_fraction: float = 0.1,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> dict[int, list[VisitTruth]]:
     """Write a complete challenge-layout dataset to ``out`` (see module docstring).
 
@@ -500,8 +546,13 @@ def simulate_dataset(
     """
     if time_scale < 1:
         raise ValueError(f"time_scale must be >= 1, got {time_scale}")
-    plan = plan_dataset(n_train=n_train, n_test=n_test, seed=seed, stars=stars,
-                        second_visit_fraction=second_visit_fraction)
+    plan = plan_dataset(
+        n_train=n_train,
+        n_test=n_test,
+        seed=seed,
+        stars=stars,
+        second_visit_fraction=second_visit_fraction,
+    )
     out = Path(out)
     stars_path = Path(stars) if stars else RESOURCES / "2025" / "train_star_info.csv"
     star_df = io.read_star_info(stars_path)
@@ -521,7 +572,9 @@ def simulate_dataset(
             spectra_out[p.planet_id] = given.loc[p.planet_id].to_numpy(dtype=float)
         else:
             rng = np.random.default_rng(np.random.SeedSequence([seed, p.planet_id, 1000]))
-            spectra_out[p.planet_id] = draw_spectrum(rng, shapes, star_df.loc[p.planet_id], h_median)
+            spectra_out[p.planet_id] = draw_spectrum(
+                rng, shapes, star_df.loc[p.planet_id], h_median
+            )
 
     out.mkdir(parents=True, exist_ok=True)
     truths: dict[int, list[VisitTruth]] = {}
@@ -530,8 +583,14 @@ def simulate_dataset(
         for visit in range(p.n_visits):
             log(f"simulating {p.split}/{p.planet_id} visit {visit}")
             frames, truth = simulate_visit(
-                star=star_df.loc[p.planet_id], spectrum=spectra_out[p.planet_id], maps=maps, axis=axis,
-                adc=adc, seed=(seed, p.planet_id, visit), time_scale=time_scale, wavelengths=wavelengths,
+                star=star_df.loc[p.planet_id],
+                spectrum=spectra_out[p.planet_id],
+                maps=maps,
+                axis=axis,
+                adc=adc,
+                seed=(seed, p.planet_id, visit),
+                time_scale=time_scale,
+                wavelengths=wavelengths,
             )
             truths[p.planet_id].append(truth)
             pdir = out / p.split / str(p.planet_id)
@@ -546,7 +605,8 @@ def simulate_dataset(
         labels.to_csv(out / label_file, index=False)
     rows_truth = [
         {"planet_id": pid, "visit": v, "t0_h": tr.t0_h, "drift_amplitude": tr.drift_amplitude}
-        for pid, trs in truths.items() for v, tr in enumerate(trs)
+        for pid, trs in truths.items()
+        for v, tr in enumerate(trs)
     ]
     pd.DataFrame(rows_truth).to_csv(out / "sim_truth.csv", index=False)
     subsampled_axis(axis, time_scale).to_parquet(out / "axis_info.parquet", index=False)

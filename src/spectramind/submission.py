@@ -51,13 +51,20 @@ def submission_document(df: pd.DataFrame) -> dict[str, Any]:
     ``schemas/submission.schema.json`` describes."""
     columns = [str(c) for c in df.columns]
     records = df.to_dict(orient="records")
-    rows = [{str(k): (_planet_id(v) if k == "planet_id" else _cell(v)) for k, v in r.items()} for r in records]
+    rows = [
+        {str(k): (_planet_id(v) if k == "planet_id" else _cell(v)) for k, v in r.items()}
+        for r in records
+    ]
     ids = [row.get("planet_id") for row in rows]
     return {"columns": columns, "rows": rows, "planet_ids": ids}
 
 
-def validate_submission(submission: str | Path | pd.DataFrame, schema: str | Path | Mapping[str, Any], *,
-                        planets: Iterable[int] | None = None) -> pd.DataFrame:
+def validate_submission(
+    submission: str | Path | pd.DataFrame,
+    schema: str | Path | Mapping[str, Any],
+    *,
+    planets: Iterable[int] | None = None,
+) -> pd.DataFrame:
     """Validate a submission (CSV path or frame); return it as read.
 
     Raises :class:`SubmissionError` naming the first schema violations (column order, a
@@ -80,13 +87,20 @@ def validate_submission(submission: str | Path | pd.DataFrame, schema: str | Pat
         have = {int(p) for p in df["planet_id"]}
         missing, extra = sorted(want - have), sorted(have - want)
         if missing or extra:
-            raise SubmissionError(f"{where}: {len(missing)} planet(s) missing {missing[:5]}, "
-                                  f"{len(extra)} not in the split {extra[:5]}")
+            raise SubmissionError(
+                f"{where}: {len(missing)} planet(s) missing {missing[:5]}, "
+                f"{len(extra)} not in the split {extra[:5]}"
+            )
     return df
 
 
-def write_validated(predictions: str | Path, out: str | Path, schema: str | Path, *,
-                    planets: Iterable[int] | None = None) -> pd.DataFrame:
+def write_validated(
+    predictions: str | Path,
+    out: str | Path,
+    schema: str | Path,
+    *,
+    planets: Iterable[int] | None = None,
+) -> pd.DataFrame:
     """Validate ``predictions`` and copy it byte for byte to ``out`` (atomically)."""
     df = validate_submission(predictions, schema, planets=planets)
     out = Path(out)

@@ -49,8 +49,9 @@ def load_physics(files: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, n
     return np.asarray(ids, dtype=np.int64), np.vstack(mu), np.vstack(sigma)
 
 
-def score_predictions(predictions: str | Path, truth_input: str | Path, split: str,
-                      train_labels_input: str | Path) -> dict:
+def score_predictions(
+    predictions: str | Path, truth_input: str | Path, split: str, train_labels_input: str | Path
+) -> dict:
     """score_report of a submission-format CSV against the split's labels.
 
     An unreadable file is a :class:`io.DataError`; a readable one with the wrong columns,
@@ -62,7 +63,9 @@ def score_predictions(predictions: str | Path, truth_input: str | Path, split: s
     naive_mean, naive_sigma = metric.naive_stats(labels_array(train_labels_input, "train"))
     try:
         a = metric.align(truth, pred)
-        return metric.score_report(a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+        return metric.score_report(
+            a.y_true, a.mu, a.sigma, naive_mean=naive_mean, naive_sigma=naive_sigma
+        )
     except metric.MetricError as exc:
         raise metric.MetricError(f"{predictions}: {exc}") from None
 
@@ -72,6 +75,19 @@ def score_table(files: Iterable[str | Path]) -> pd.DataFrame:
     rows = []
     for f in files:
         d = json.loads(Path(f).read_text())
-        rows.append({k: d[k] for k in ("method", "split", "score", "rmse_fgs_ppm", "rmse_airs_ppm",
-                                       "coverage_1sigma", "coverage_2sigma", "n_planets")})
+        rows.append(
+            {
+                k: d[k]
+                for k in (
+                    "method",
+                    "split",
+                    "score",
+                    "rmse_fgs_ppm",
+                    "rmse_airs_ppm",
+                    "coverage_1sigma",
+                    "coverage_2sigma",
+                    "n_planets",
+                )
+            }
+        )
     return pd.DataFrame(rows).sort_values(["split", "method"]).reset_index(drop=True)

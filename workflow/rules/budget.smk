@@ -12,6 +12,12 @@ rule budget:
         "results/logs/budget/budget.log",
     benchmark:
         "results/benchmarks/budget/budget.tsv"
+    conda:
+        "../../envs/budget.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
     params:
         benchmarks="results/benchmarks",
         planets=sorted(PLANETS),
@@ -23,11 +29,5 @@ rule budget:
         },
         budget=lookup(dpath="budget", within=config),
         time_scale=config["simulation"]["time_scale"] if SIMULATED else 1,
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        "../../envs/budget.yaml"
     script:
         "../scripts/budget.py"

@@ -11,16 +11,16 @@ rule calibrate:
         "results/logs/calibrate/{planet}.log",
     benchmark:
         "results/benchmarks/calibrate/{planet}.tsv"
-    params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
+    conda:
+        "../../envs/calibrate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/calibrate.yaml"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
     script:
         "../scripts/calibrate.py"
 
@@ -36,16 +36,16 @@ rule phase:
         "results/logs/phase/{planet}.log",
     benchmark:
         "results/benchmarks/phase/{planet}.tsv"
-    params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
+    conda:
+        "../../envs/calibrate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/calibrate.yaml"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        cal=lookup(dpath="calibration", within=config),
     script:
         "../scripts/phase.py"
 
@@ -66,17 +66,17 @@ rule adc:
         "results/logs/adc/{planet}_{instrument}_{visit}.log",
     benchmark:
         "results/benchmarks/adc/{planet}_{instrument}_{visit}.tsv"
+    conda:
+        "../../envs/calibrate.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=20,
     params:
         root=str(DATA_ROOT),
         split=lambda wc: split_of(wc.planet),
         cal=lookup(dpath="calibration", within=config),
         stage="adc",
-    threads: 1
-    resources:
-        mem_mb=6000,
-        runtime=20,
-    conda:
-        "../../envs/calibrate.yaml"
     script:
         "../scripts/stage.py"
 

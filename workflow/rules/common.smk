@@ -134,6 +134,7 @@ def model_checkpoint(wildcards):
 
 # --- submission, Kaggle bundle, diagnostics, lineage (submit.smk, diagnose.smk, lineage.smk)
 MANIFEST = "results/manifest.json"
+SBOM = "results/sbom.json"
 EVENTS = "results/logs/events.jsonl"
 
 
@@ -146,7 +147,9 @@ def schema_file(name):
 def submission_predictions(wildcards):
     s = config["submission"]
     if s["split"] not in config["data"]["splits"]:
-        raise ValueError(f"submission.split {s['split']!r} is not one of data.splits {config['data']['splits']}")
+        raise ValueError(
+            f"submission.split {s['split']!r} is not one of data.splits {config['data']['splits']}"
+        )
     return f"results/predictions/{s['method']}/{s['split']}.csv"
 
 
@@ -173,7 +176,9 @@ def diagnostic_planets():
     if d["planets"]:
         unknown = sorted(set(d["planets"]) - set(PLANETS))
         if unknown:
-            raise ValueError(f"diagnostics.planets: {unknown} are not planets of the data (splits {config['data']['splits']})")
+            raise ValueError(
+                f"diagnostics.planets: {unknown} are not planets of the data (splits {config['data']['splits']})"
+            )
         return sorted(d["planets"])
     return [p for s in config["data"]["splits"] for p in planets_of(s)[: d["sample"]]]
 
@@ -199,10 +204,15 @@ def split_predictions(wildcards):
 def diagnostic_files():
     out = []
     for pid in diagnostic_planets():
-        out += [f"results/diagnostics/{pid}/{fig}.png" for fig in ("frames", "light_curves", "spectrum")]
+        out += [
+            f"results/diagnostics/{pid}/{fig}.png" for fig in ("frames", "light_curves", "spectrum")
+        ]
     for split in config["data"]["splits"]:
         if has_truth(split):
-            out += [f"results/diagnostics/{split}/{fig}.png" for fig in ("per_bin", "zscores", "coverage")]
+            out += [
+                f"results/diagnostics/{split}/{fig}.png"
+                for fig in ("per_bin", "zscores", "coverage")
+            ]
     if score_files():
         out.append("results/diagnostics/score_table.html")
     out.append("results/diagnostics/runtime.png")
@@ -226,4 +236,3 @@ def pipeline_outputs():
 
 def manifest_inputs():
     return [f for f in get_final_output() if f != MANIFEST]
-

@@ -32,16 +32,16 @@ rule diagnose_planet:
         "results/logs/diagnose_planet/{planet}.log",
     benchmark:
         "results/benchmarks/diagnose_planet/{planet}.tsv"
-    params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        methods=diagnostic_methods(),
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        methods=diagnostic_methods(),
     script:
         "../scripts/diagnose_planet.py"
 
@@ -79,15 +79,15 @@ rule diagnose_split:
         "results/logs/diagnose_split/{split}.log",
     benchmark:
         "results/benchmarks/diagnose_split/{split}.tsv"
-    params:
-        wavelengths=str(DATA_ROOT / "wavelengths.csv"),
-        methods=METHODS,
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        wavelengths=str(DATA_ROOT / "wavelengths.csv"),
+        methods=METHODS,
     script:
         "../scripts/diagnose_split.py"
 
@@ -107,12 +107,12 @@ rule diagnose_scores:
         "results/logs/diagnose_scores/diagnose_scores.log",
     benchmark:
         "results/benchmarks/diagnose_scores/diagnose_scores.tsv"
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/spectramind.yaml"
     script:
         "../scripts/diagnose_scores.py"
 
@@ -132,14 +132,14 @@ rule diagnose_runtime:
         "results/logs/diagnose_runtime/diagnose_runtime.log",
     benchmark:
         "results/benchmarks/diagnose_runtime/diagnose_runtime.tsv"
-    params:
-        benchmarks="results/benchmarks",
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        benchmarks="results/benchmarks",
     script:
         "../scripts/diagnose_runtime.py"
 

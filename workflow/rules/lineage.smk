@@ -6,7 +6,7 @@ attach_event_log(workflow, EVENTS)
 
 
 rule manifest:
-    """Config and its hash, git commit, package versions and the sha256 of every final artifact."""
+    """Config and its hash, git commit, package versions, the SBOM and the sha256 of every final artifact."""
     input:
         artifacts=manifest_inputs(),
         schema=schema_file("manifest.schema.json"),
@@ -17,15 +17,17 @@ rule manifest:
         "results/logs/manifest/manifest.log",
     benchmark:
         "results/benchmarks/manifest/manifest.tsv"
-    params:
-        # the checkout of the workflow (its git commit goes in the manifest)
-        repo=lambda wc, input: str(Path(input.schema).parents[1]),
-        events=EVENTS,
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        # the checkout of the workflow (its git commit goes in the manifest)
+        repo=lambda wc, input: str(Path(input.schema).parents[1]),
+        events=EVENTS,
+        # CycloneDX SBOM of the environment (`make sbom`), referenced when it exists
+        sbom=SBOM,
     script:
         "../scripts/manifest.py"

@@ -12,15 +12,15 @@ rule train_model:
         "results/logs/train_model/train_model.log",
     benchmark:
         "results/benchmarks/train_model/train_model.tsv"
-    params:
-        model=lookup(dpath="model", within=config),
-        loss=lookup(dpath="loss", within=config),
+    conda:
+        "../../envs/spectramind.yaml"
     threads: model_threads
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        model=lookup(dpath="model", within=config),
+        loss=lookup(dpath="loss", within=config),
     script:
         "../scripts/train_model.py"
 
@@ -37,13 +37,13 @@ rule predict_model:
         "results/logs/predict_model/{split}.log",
     benchmark:
         "results/benchmarks/predict_model/{split}.tsv"
-    params:
-        device=lookup(dpath="model/device", within=config),
+    conda:
+        "../../envs/spectramind.yaml"
     threads: model_threads
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        device=lookup(dpath="model/device", within=config),
     script:
         "../scripts/predict_model.py"

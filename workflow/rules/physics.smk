@@ -9,16 +9,16 @@ rule fit_transit:
         "results/logs/fit_transit/{planet}.log",
     benchmark:
         "results/benchmarks/fit_transit/{planet}.tsv"
-    params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        physics=lookup(dpath="physics", within=config),
+    conda:
+        "../../envs/physics.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/physics.yaml"
+    params:
+        root=str(DATA_ROOT),
+        split=lambda wc: split_of(wc.planet),
+        physics=lookup(dpath="physics", within=config),
     script:
         "../scripts/fit_transit.py"
 
@@ -34,14 +34,14 @@ rule recalibrate_physics:
         "results/logs/recalibrate_physics/recalibrate_physics.log",
     benchmark:
         "results/benchmarks/recalibrate_physics/recalibrate_physics.tsv"
-    params:
-        recal=lookup(dpath="recalibration", within=config),
+    conda:
+        "../../envs/physics.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/physics.yaml"
+    params:
+        recal=lookup(dpath="recalibration", within=config),
     script:
         "../scripts/recalibrate_physics.py"
 
@@ -56,12 +56,12 @@ rule predict_physics:
         "results/logs/predict_physics/{split}.log",
     benchmark:
         "results/benchmarks/predict_physics/{split}.tsv"
+    conda:
+        "../../envs/physics.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/physics.yaml"
     script:
         "../scripts/predict_physics.py"
 
@@ -77,14 +77,14 @@ rule predict_constant:
         "results/logs/predict_constant/{split}.log",
     benchmark:
         "results/benchmarks/predict_constant/{split}.tsv"
-    params:
-        planets=lambda wc: planets_of(wc.split),
+    conda:
+        "../../envs/physics.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/physics.yaml"
+    params:
+        planets=lambda wc: planets_of(wc.split),
     script:
         "../scripts/predict_constant.py"
 
@@ -101,12 +101,12 @@ rule score:
         "results/logs/score/{method}_{split}.log",
     benchmark:
         "results/benchmarks/score/{method}_{split}.tsv"
+    conda:
+        "../../envs/physics.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../../envs/physics.yaml"
     script:
         "../scripts/score.py"
 
@@ -120,11 +120,11 @@ rule score_table:
         "results/logs/score_table/score_table.log",
     benchmark:
         "results/benchmarks/score_table/score_table.tsv"
+    conda:
+        "../../envs/physics.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/physics.yaml"
     script:
         "../scripts/score_table.py"

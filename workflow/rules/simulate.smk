@@ -5,13 +5,13 @@ rule simulate_dataset:
         "results/logs/simulate_dataset/simulate_dataset.log",
     benchmark:
         "results/benchmarks/simulate_dataset/simulate_dataset.tsv"
-    params:
-        sim=lookup(dpath="simulation", within=config),
+    conda:
+        "../../envs/simulate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/simulate.yaml"
+    params:
+        sim=lookup(dpath="simulation", within=config),
     script:
         "../scripts/simulate_dataset.py"

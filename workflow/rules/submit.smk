@@ -10,15 +10,15 @@ rule submit:
         "results/logs/submit/submit.log",
     benchmark:
         "results/benchmarks/submit/submit.tsv"
-    params:
-        planets=planets_of(config["submission"]["split"]),
-        submission=lookup(dpath="submission", within=config),
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        planets=planets_of(config["submission"]["split"]),
+        submission=lookup(dpath="submission", within=config),
     script:
         "../scripts/submit.py"
 
@@ -34,14 +34,14 @@ rule kaggle_bundle:
         "results/logs/kaggle_bundle/kaggle_bundle.log",
     benchmark:
         "results/benchmarks/kaggle_bundle/kaggle_bundle.tsv"
-    params:
-        project=lambda wc, input: str(Path(input.pyproject).parent),
-        submission=lookup(dpath="submission", within=config),
+    conda:
+        "../../envs/spectramind.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/spectramind.yaml"
+    params:
+        project=lambda wc, input: str(Path(input.pyproject).parent),
+        submission=lookup(dpath="submission", within=config),
     script:
         "../scripts/kaggle_bundle.py"

@@ -11,12 +11,21 @@ from spectramind.physics.fit import FitConfig, fit_dataset, fit_planet
 from spectramind.rulelog import log_to
 
 log_to(snakemake.log[0])
-planet, root, split = int(snakemake.wildcards.planet), Path(snakemake.params.root), snakemake.params.split
+planet, root, split = (
+    int(snakemake.wildcards.planet),
+    Path(snakemake.params.root),
+    snakemake.params.split,
+)
 stars_file = root / f"{split}_star_info.csv"
 star = io.star_row(io.read_star_info(stars_file), planet, stars_file)
 with xr.open_dataset(snakemake.input.cube) as ds:
     cube = ds.load()
 fit = fit_planet(cube, star, FitConfig.from_dict(snakemake.params.physics))
-logging.info("planet %s: flag %s, white-light depth FGS1 %.6f AIRS-mean %.6f", planet, fit.flag,
-             fit.depth[0], fit.depth[1:].mean())
+logging.info(
+    "planet %s: flag %s, white-light depth FGS1 %.6f AIRS-mean %.6f",
+    planet,
+    fit.flag,
+    fit.depth[0],
+    fit.depth[1:].mean(),
+)
 write_netcdf(fit_dataset(planet, cube, fit), snakemake.output[0])

@@ -11,13 +11,22 @@ from spectramind.calibration.products import series_from_dataset, write_netcdf
 from spectramind.rulelog import log_to
 
 log_to(snakemake.log[0])
-planet, root, split = int(snakemake.wildcards.planet), Path(snakemake.params.root), snakemake.params.split
+planet, root, split = (
+    int(snakemake.wildcards.planet),
+    Path(snakemake.params.root),
+    snakemake.params.split,
+)
 cfg = CalibrationConfig.from_dict(snakemake.params.cal)
 stars_file = root / f"{split}_star_info.csv"
 star = io.star_row(io.read_star_info(stars_file), planet, stars_file)
 with xr.open_dataset(snakemake.input.series) as ds:
     visits = series_from_dataset(ds.load())
 cube = build_cube(planet, visits, star, io.read_wavelengths(root / "wavelengths.csv"), cfg)
-logging.info("planet %s: ingress %s h, egress %s h, S/N %s", planet, cube.ingress.values, cube.egress.values,
-             cube.transit_snr.values)
+logging.info(
+    "planet %s: ingress %s h, egress %s h, S/N %s",
+    planet,
+    cube.ingress.values,
+    cube.egress.values,
+    cube.transit_snr.values,
+)
 write_netcdf(cube, snakemake.output[0])

@@ -8,7 +8,9 @@ from spectramind.workflow_io import score_predictions
 
 log_to(snakemake.log[0])
 wc = snakemake.wildcards
-report = score_predictions(snakemake.input.predictions, snakemake.input.truth, wc.split, snakemake.input.train_labels)
+report = score_predictions(
+    snakemake.input.predictions, snakemake.input.truth, wc.split, snakemake.input.train_labels
+)
 logging.info("%s on %s: score %.4f", wc.method, wc.split, report["score"])
 with open(snakemake.output[0], "w") as fh:
     json.dump({"method": wc.method, "split": wc.split, **report}, fh, indent=2)

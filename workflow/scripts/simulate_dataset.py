@@ -8,6 +8,11 @@ from spectramind.sim import simulate_dataset
 log_to(snakemake.log[0])
 sim = snakemake.params.sim
 simulate_dataset(
-    snakemake.output[0], n_train=sim["n_train"], n_test=sim["n_test"], seed=sim["seed"],
-    time_scale=sim["time_scale"], second_visit_fraction=sim["second_visit_fraction"], log=logging.info,
+    snakemake.output[0],
+    n_train=sim["n_train"],
+    n_test=sim["n_test"],
+    seed=sim["seed"],
+    time_scale=sim["time_scale"],
+    second_visit_fraction=sim["second_visit_fraction"],
+    log=logging.info,
 )

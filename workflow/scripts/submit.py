@@ -7,7 +7,17 @@ from spectramind.submission import write_validated
 
 log_to(snakemake.log[0])
 sub = snakemake.params.submission
-df = write_validated(snakemake.input.predictions, snakemake.output[0], snakemake.input.schema,
-                     planets=snakemake.params.planets)
-logging.info("%s predictions of the %s split: %d planets, valid (%s) -> %s", sub["method"], sub["split"], len(df),
-             snakemake.input.schema, snakemake.output[0])
+df = write_validated(
+    snakemake.input.predictions,
+    snakemake.output[0],
+    snakemake.input.schema,
+    planets=snakemake.params.planets,
+)
+logging.info(
+    "%s predictions of the %s split: %d planets, valid (%s) -> %s",
+    sub["method"],
+    sub["split"],
+    len(df),
+    snakemake.input.schema,
+    snakemake.output[0],
+)

@@ -5,7 +5,13 @@ from spectramind.rulelog import log_to
 
 log_to(snakemake.log[0])
 train_from_products(
-    cubes=snakemake.input.cubes, fits=snakemake.input.fits, labels=snakemake.input.labels,
-    model_params=snakemake.params.model, loss_params=snakemake.params.loss, threads=snakemake.threads,
-    out_model=snakemake.output.model, out_config=snakemake.output.config, out_history=snakemake.output.history,
+    cubes=snakemake.input.cubes,
+    fits=snakemake.input.fits,
+    labels=snakemake.input.labels,
+    model_params=snakemake.params.model,
+    loss_params=snakemake.params.loss,
+    threads=snakemake.threads,
+    out_model=snakemake.output.model,
+    out_config=snakemake.output.config,
+    out_history=snakemake.output.history,
 )

@@ -46,10 +46,15 @@ def bad_flat_mask(flat: np.ndarray, *, minimum: float) -> np.ndarray:
         return ~np.isfinite(flat) | (flat < minimum)
 
 
-def pixel_mask(dead: np.ndarray, dark: np.ndarray, flat: np.ndarray, *, hot_sigma: float,
-               flat_minimum: float) -> np.ndarray:
+def pixel_mask(
+    dead: np.ndarray, dark: np.ndarray, flat: np.ndarray, *, hot_sigma: float, flat_minimum: float
+) -> np.ndarray:
     """Static bad-pixel mask (ny, nx): dead | hot | bad flat."""
-    return dead.astype(bool) | hot_pixel_mask(dark, hot_sigma) | bad_flat_mask(flat, minimum=flat_minimum)
+    return (
+        dead.astype(bool)
+        | hot_pixel_mask(dark, hot_sigma)
+        | bad_flat_mask(flat, minimum=flat_minimum)
+    )
 
 
 def linearity_correct(x: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
@@ -86,7 +91,9 @@ def cds(x: np.ndarray) -> np.ndarray:
     return x[1::2] - x[0::2]
 
 
-def cds_variance(signal: np.ndarray, read: np.ndarray, flat: np.ndarray, bad_flat: np.ndarray) -> np.ndarray:
+def cds_variance(
+    signal: np.ndarray, read: np.ndarray, flat: np.ndarray, bad_flat: np.ndarray
+) -> np.ndarray:
     """Variance of a flat-fielded CDS frame: (max(signal, 0) * flat + 2 read^2) / flat^2.
 
     signal: (n, ny, nx) flat-fielded CDS counts; read: read noise per read (ny, nx).
@@ -95,8 +102,9 @@ def cds_variance(signal: np.ndarray, read: np.ndarray, flat: np.ndarray, bad_fla
     return (np.maximum(signal, 0) * f + 2.0 * read.astype(signal.dtype) ** 2) / f**2
 
 
-def median3_residual(x: np.ndarray, prev: np.ndarray | None = None,
-                     nxt: np.ndarray | None = None) -> np.ndarray:
+def median3_residual(
+    x: np.ndarray, prev: np.ndarray | None = None, nxt: np.ndarray | None = None
+) -> np.ndarray:
     """x_t - median(x_{t-1}, x_t, x_{t+1}) along axis 0; ``prev``/``nxt`` are the frames just
     outside this chunk (None at the series ends: the edge frame uses its one neighbour)."""
     before = np.concatenate([x[:1] if prev is None else prev[None], x[:-1]])
@@ -134,8 +142,15 @@ def temporal_scatter(x: np.ndarray) -> np.ndarray:
     return np.where(k > 0, med / MEDIAN3_NONZERO_MEDIAN, 0).astype(a.dtype)
 
 
-def flag_cosmic_rays(x: np.ndarray, var: np.ndarray, sigma: float, *, scatter: np.ndarray | None = None,
-                     prev: np.ndarray | None = None, nxt: np.ndarray | None = None) -> np.ndarray:
+def flag_cosmic_rays(
+    x: np.ndarray,
+    var: np.ndarray,
+    sigma: float,
+    *,
+    scatter: np.ndarray | None = None,
+    prev: np.ndarray | None = None,
+    nxt: np.ndarray | None = None,
+) -> np.ndarray:
     """Flag single-pair outliers: |x_t - median3_t| > sigma * max(sqrt(var_t), scatter).
 
     x, var: (n, ny, nx) CDS frames; ``scatter`` (ny, nx) from :func:`temporal_scatter`.

@@ -66,8 +66,9 @@ def fill_profile(mean: np.ndarray, has_data: np.ndarray) -> np.ndarray:
     return np.where(tot > 0, mean / np.where(tot > 0, tot, 1), 1.0 / mean.shape[0])
 
 
-def box_extract(x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: np.ndarray,
-                rows: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def box_extract(
+    x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: np.ndarray, rows: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Box sum over ``rows`` with masked pixels replaced through the profile.
 
     flux = sum_good(D) / sum_good(P) * sum_all(P) over the box; returns flux, var (n, nx).
@@ -82,8 +83,9 @@ def box_extract(x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: np.nd
     return flux.astype(x.dtype), fvar.astype(x.dtype)
 
 
-def optimal_extract(x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: np.ndarray,
-                    rows: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def optimal_extract(
+    x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: np.ndarray, rows: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Horne (1986) optimal extraction over ``rows``.
 
     flux = sum(M P D / V) / sum(M P^2 / V) * sum_box(P), var = sum_box(P)^2 / sum(M P^2 / V):
@@ -102,7 +104,9 @@ def optimal_extract(x: np.ndarray, var: np.ndarray, mask: np.ndarray, profile: n
     return np.where(bad, np.nan, flux).astype(x.dtype), np.where(bad, np.nan, fvar).astype(x.dtype)
 
 
-def trace_centroid(x: np.ndarray, mask: np.ndarray, rows: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def trace_centroid(
+    x: np.ndarray, mask: np.ndarray, rows: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame flux-weighted row centroid and rms width of the whole trace (n,), (n,)."""
     lo, hi = rows
     d = np.where(mask[:, lo:hi], 0, np.clip(x[:, lo:hi], 0, None)).sum(axis=2)  # (n, rows)
@@ -114,9 +118,17 @@ def trace_centroid(x: np.ndarray, mask: np.ndarray, rows: tuple[int, int]) -> tu
     return cy, width
 
 
-def aperture_photometry(x: np.ndarray, var: np.ndarray, mask: np.ndarray, *, centre: tuple[float, float],
-                        radius: float, annulus: tuple[float, float], template: np.ndarray,
-                        static_mask: np.ndarray) -> dict[str, np.ndarray]:
+def aperture_photometry(
+    x: np.ndarray,
+    var: np.ndarray,
+    mask: np.ndarray,
+    *,
+    centre: tuple[float, float],
+    radius: float,
+    annulus: tuple[float, float],
+    template: np.ndarray,
+    static_mask: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Background-subtracted circular-aperture photometry of the FGS1 PSF, with centroids.
 
     x, var, mask: (n, ny, nx). The background is the per-frame median of the annulus pixels
@@ -150,7 +162,9 @@ def aperture_photometry(x: np.ndarray, var: np.ndarray, mask: np.ndarray, *, cen
     tot = w.sum(axis=1)
     safe = np.where(tot > 0, tot, 1)
     return {
-        "flux": flux.reshape(n), "var": fvar.reshape(n), "background": bkg,
+        "flux": flux.reshape(n),
+        "var": fvar.reshape(n),
+        "background": bkg,
         "centroid_y": (w * yy[ap]).sum(axis=1) / safe,
         "centroid_x": (w * xx[ap]).sum(axis=1) / safe,
     }

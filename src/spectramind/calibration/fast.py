@@ -21,8 +21,9 @@ _UINT16_MAX = 65535
 
 
 @numba.njit(parallel=True, cache=True)
-def _pixel_chain(raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static,
-                 flux, var, mask):  # pragma: no cover - compiled
+def _pixel_chain(
+    raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static, flux, var, mask
+):  # pragma: no cover - compiled
     n_pairs = flux.shape[0]
     ny, nx = flux.shape[1], flux.shape[2]
     n_blocks = (n_pairs + BLOCK_PAIRS - 1) // BLOCK_PAIRS
@@ -54,9 +55,18 @@ def _pixel_chain(raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, stat
                     mask[t, y, x] = st or sat
 
 
-def pixel_chain(raw: np.ndarray, *, gain: float, offset: float, coeffs: np.ndarray | None,
-                dark: np.ndarray, dt: tuple[float, float], flat_safe: np.ndarray, read: np.ndarray,
-                static_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pixel_chain(
+    raw: np.ndarray,
+    *,
+    gain: float,
+    offset: float,
+    coeffs: np.ndarray | None,
+    dark: np.ndarray,
+    dt: tuple[float, float],
+    flat_safe: np.ndarray,
+    read: np.ndarray,
+    static_mask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ADC -> linearity -> dark -> flat -> CDS with variance and mask, fused.
 
     raw: (2n, ny, nx) uint16 (any strides); ``offset`` already carries the ADC sign;
@@ -73,9 +83,24 @@ def pixel_chain(raw: np.ndarray, *, gain: float, offset: float, coeffs: np.ndarr
         coeffs = np.zeros((N_COEFFS, ny, nx))
         coeffs[1] = 1.0
     if coeffs.shape != (N_COEFFS, ny, nx):
-        raise ValueError(f"linearity coefficients must be ({N_COEFFS}, {ny}, {nx}), got {coeffs.shape}")
-    _pixel_chain(raw, f32(1.0 / gain), f32(offset), coeffs.astype(f32), dark.astype(f32), f32(dt[0]),
-                 f32(dt[1]), flat_safe.astype(f32), read.astype(f32), static_mask.astype(np.bool_), flux, var, mask)
+        raise ValueError(
+            f"linearity coefficients must be ({N_COEFFS}, {ny}, {nx}), got {coeffs.shape}"
+        )
+    _pixel_chain(
+        raw,
+        f32(1.0 / gain),
+        f32(offset),
+        coeffs.astype(f32),
+        dark.astype(f32),
+        f32(dt[0]),
+        f32(dt[1]),
+        flat_safe.astype(f32),
+        read.astype(f32),
+        static_mask.astype(np.bool_),
+        flux,
+        var,
+        mask,
+    )
     return flux, var, mask
 
 
@@ -101,8 +126,9 @@ def _flag_cosmic_rays(flux, var, scatter, sigma, mask):  # pragma: no cover - co
     return count.sum()
 
 
-def flag_cosmic_rays(flux: np.ndarray, var: np.ndarray, scatter: np.ndarray, sigma: float,
-                     mask: np.ndarray) -> int:
+def flag_cosmic_rays(
+    flux: np.ndarray, var: np.ndarray, scatter: np.ndarray, sigma: float, mask: np.ndarray
+) -> int:
     """Set ``mask`` where |x_t - median3_t| > sigma * max(sqrt(var_t), scatter); returns the
     number of newly flagged pixels. Same rule as :func:`detector.flag_cosmic_rays` on the
     whole series (at the series ends the missing neighbour is the pair itself)."""

@@ -13,8 +13,9 @@ def bin_edges(duration_h: float, bin_s: float) -> np.ndarray:
     return np.arange(n + 1) * bin_s / 3600.0
 
 
-def time_bin(t: np.ndarray, flux: np.ndarray, var: np.ndarray, edges: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def time_bin(
+    t: np.ndarray, flux: np.ndarray, var: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean of the finite samples in each time bin.
 
     t: (n,) hours; flux, var: (n, ...) -> binned flux, var of the mean, count (n_bins, ...).
@@ -54,7 +55,9 @@ class TransitWindow:
     depth: float
 
 
-def transit_durations(period_d: float, a_rs: float, inc_deg: float, k: float) -> tuple[float, float]:
+def transit_durations(
+    period_d: float, a_rs: float, inc_deg: float, k: float
+) -> tuple[float, float]:
     """Total (T14) and full (T23) transit durations in hours for a circular orbit.
 
     T23 is 0 for a grazing transit (b > 1 - k); T14 is 0 if there is no transit (b > 1 + k).
@@ -64,7 +67,7 @@ def transit_durations(period_d: float, a_rs: float, inc_deg: float, k: float) ->
     sin_i = max(np.sin(inc), 1e-12)
 
     def dur(r: float) -> float:
-        arg = (r**2 - b**2)
+        arg = r**2 - b**2
         if arg <= 0:
             return 0.0
         return float(period_d * 24.0 / np.pi * np.arcsin(min(1.0, np.sqrt(arg) / (a_rs * sin_i))))
@@ -80,8 +83,9 @@ def trapezoid(t: np.ndarray, t0: float, t14: float, t23: float) -> np.ndarray:
     return np.clip(np.where(x <= half23, 1.0, ramp), 0.0, 1.0)
 
 
-def detect_transit(t: np.ndarray, white: np.ndarray, *, t14_h: float, t23_h: float,
-                   baseline_degree: int = 3) -> TransitWindow:
+def detect_transit(
+    t: np.ndarray, white: np.ndarray, *, t14_h: float, t23_h: float, baseline_degree: int = 3
+) -> TransitWindow:
     """Transit centre by matched filtering: for each trial centre, fit a polynomial baseline
     (``baseline_degree``, absorbs the gain drift) plus a trapezoid of the known durations by
     linear least squares; keep the centre with the most significant positive depth.
@@ -114,8 +118,14 @@ def detect_transit(t: np.ndarray, white: np.ndarray, *, t14_h: float, t23_h: flo
             best = (snr, c, coef[-1] / max(coef[0], 1e-12))
     snr, c, depth = best
     t_in, t_out = c - t14_h / 2, c + t14_h / 2
-    return TransitWindow(ingress_h=float(t_in), egress_h=float(t_out), ingress_observed=bool(t_in >= t[0]),
-                         egress_observed=bool(t_out <= t[-1]), snr=float(snr), depth=float(depth))
+    return TransitWindow(
+        ingress_h=float(t_in),
+        egress_h=float(t_out),
+        ingress_observed=bool(t_in >= t[0]),
+        egress_observed=bool(t_out <= t[-1]),
+        snr=float(snr),
+        depth=float(depth),
+    )
 
 
 def out_of_transit_mask(t: np.ndarray, window: TransitWindow, margin_h: float) -> np.ndarray:
@@ -123,7 +133,9 @@ def out_of_transit_mask(t: np.ndarray, window: TransitWindow, margin_h: float) -
     return (t < window.ingress_h - margin_h) | (t > window.egress_h + margin_h)
 
 
-def normalise(flux: np.ndarray, var: np.ndarray, oot: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def normalise(
+    flux: np.ndarray, var: np.ndarray, oot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Divide each wavelength's light curve by its out-of-transit median.
 
     flux, var: (n_time, n_wl); oot: (n_time,) bool. Returns flux, var, level (n_wl,).

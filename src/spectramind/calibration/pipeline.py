@@ -54,23 +54,31 @@ class CalibrationConfig:
         """Relations between keys that the JSON schema cannot state (each would otherwise give
         NaN or a silently wrong product): row ranges [start, stop) with start < stop, an
         annulus outside the aperture, enough time bins for the transit baseline."""
-        ranges = {"extraction_rows": [self.extraction_rows],
-                  "background_rows": list(self.background_rows)}
+        ranges = {
+            "extraction_rows": [self.extraction_rows],
+            "background_rows": list(self.background_rows),
+        }
         for key, rows in ranges.items():
             for lo, hi in rows:
                 if not 0 <= lo < hi <= 32:
-                    raise ValueError(f"calibration.{key}: [{lo}, {hi}] is not a row range [start, stop) "
-                                     "with 0 <= start < stop <= 32")
+                    raise ValueError(
+                        f"calibration.{key}: [{lo}, {hi}] is not a row range [start, stop) "
+                        "with 0 <= start < stop <= 32"
+                    )
         inner, outer = self.fgs_annulus
         if not self.fgs_aperture_radius <= inner < outer:
-            raise ValueError(f"calibration.fgs_annulus: [{inner}, {outer}] must satisfy fgs_aperture_radius "
-                             f"({self.fgs_aperture_radius}) <= inner < outer (a background annulus outside "
-                             "the aperture)")
+            raise ValueError(
+                f"calibration.fgs_annulus: [{inner}, {outer}] must satisfy fgs_aperture_radius "
+                f"({self.fgs_aperture_radius}) <= inner < outer (a background annulus outside "
+                "the aperture)"
+            )
         n_bins = int(np.ceil(VISIT_HOURS * 3600.0 / self.time_bin_s - 1e-9))
         if n_bins < self.transit_baseline_degree + 4:
-            raise ValueError(f"calibration.time_bin_s: {self.time_bin_s} s gives {n_bins} time bins over the "
-                             f"{VISIT_HOURS} h visit; transit detection with transit_baseline_degree="
-                             f"{self.transit_baseline_degree} needs at least {self.transit_baseline_degree + 4}")
+            raise ValueError(
+                f"calibration.time_bin_s: {self.time_bin_s} s gives {n_bins} time bins over the "
+                f"{VISIT_HOURS} h visit; transit detection with transit_baseline_degree="
+                f"{self.transit_baseline_degree} needs at least {self.transit_baseline_degree + 4}"
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping) -> CalibrationConfig:
@@ -87,14 +95,20 @@ class CalibrationConfig:
         if "dark_dt_s" in conv:
             conv["dark_dt_s"] = {k: tuple(v) for k, v in conv["dark_dt_s"].items()}
         if conv.get("engine", "numba") not in ("numba", "numpy"):
-            raise ValueError(f"calibration.engine must be 'numba' or 'numpy', got {conv['engine']!r}")
+            raise ValueError(
+                f"calibration.engine must be 'numba' or 'numpy', got {conv['engine']!r}"
+            )
         if conv.get("extraction", "optimal") not in ("optimal", "box"):
-            raise ValueError(f"calibration.extraction must be 'optimal' or 'box', got {conv['extraction']!r}")
+            raise ValueError(
+                f"calibration.extraction must be 'optimal' or 'box', got {conv['extraction']!r}"
+            )
         return cls(**conv)
 
     def digest(self) -> str:
         """sha256 of the config (recorded in every product)."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=list).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps(asdict(self), sort_keys=True, default=list).encode()
+        ).hexdigest()
 
 
 # --------------------------------------------------------------------------- pixel stages
@@ -110,9 +124,17 @@ class PixelProducts:
     stages: dict[str, str]
 
 
-def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, offset: float,
-                     instrument: str, cfg: CalibrationConfig, stop_after: str = "cds",
-                     timings: dict[str, float] | None = None) -> PixelProducts:
+def run_pixel_stages(
+    raw: np.ndarray,
+    maps: io.CalibrationMaps,
+    *,
+    gain: float,
+    offset: float,
+    instrument: str,
+    cfg: CalibrationConfig,
+    stop_after: str = "cds",
+    timings: dict[str, float] | None = None,
+) -> PixelProducts:
     """ADC -> linearity -> dark -> flat -> CDS (-> cosmic-ray flags) over chunks of pairs.
 
     raw: (2n, ny, nx) uint16. ``stop_after`` in ("adc", "dark", "flat") returns per-read
@@ -123,8 +145,13 @@ def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, 
     n_reads, ny, nx = raw.shape
     if (ny, nx) != maps.dark.shape:
         raise ValueError(f"frames are {ny}x{nx} but calibration maps are {maps.dark.shape}")
-    static = detector.pixel_mask(maps.dead, maps.dark, maps.flat, hot_sigma=cfg.hot_pixel_sigma,
-                                 flat_minimum=cfg.flat_minimum)
+    static = detector.pixel_mask(
+        maps.dead,
+        maps.dark,
+        maps.flat,
+        hot_sigma=cfg.hot_pixel_sigma,
+        flat_minimum=cfg.flat_minimum,
+    )
     bad_flat = detector.bad_flat_mask(maps.flat, minimum=cfg.flat_minimum)
     dt = cfg.dark_dt_s[instrument]
     if stop_after == "cds" and cfg.engine == "numba":
@@ -134,7 +161,9 @@ def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, 
     flux = np.empty((n_out, ny, nx), dtype=np.float32)
     var = np.empty_like(flux) if not per_read else np.zeros((0, ny, nx), np.float32)
     mask = np.empty(flux.shape, dtype=bool)
-    step = 32 * max(1, CHUNK_ELEMENTS // (32 * ny * nx))  # 32 reads: cache lines of the pixel-major reader
+    step = 32 * max(
+        1, CHUNK_ELEMENTS // (32 * ny * nx)
+    )  # 32 reads: cache lines of the pixel-major reader
     coeffs = maps.linear_corr.astype(np.float32)
     for a in range(0, n_reads, step):
         r = raw[a : a + step]
@@ -156,7 +185,9 @@ def run_pixel_stages(raw: np.ndarray, maps: io.CalibrationMaps, *, gain: float, 
         mask[o] = m[0::2] | m[1::2]
     stages = {"adc": "COMPLETE", "linearity": "COMPLETE" if cfg.linearity else "SKIPPED"}
     for s in ("dark", "flat", "cds"):
-        stages[s] = "COMPLETE" if PIXEL_STAGES.index(s) <= PIXEL_STAGES.index(stop_after) else "SKIPPED"
+        stages[s] = (
+            "COMPLETE" if PIXEL_STAGES.index(s) <= PIXEL_STAGES.index(stop_after) else "SKIPPED"
+        )
     n_cr = 0
     if not per_read:
         n_cr = _flag_cosmic_rays_inplace(flux, var, mask, cfg.cosmic_ray_sigma, step // 2)
@@ -167,8 +198,13 @@ CR_SCATTER_PAIRS = 512  # pairs used to estimate each pixel's robust frame-to-fr
 
 
 def _stage_record(linearity: bool) -> dict[str, str]:
-    return {"adc": "COMPLETE", "linearity": "COMPLETE" if linearity else "SKIPPED",
-            "dark": "COMPLETE", "flat": "COMPLETE", "cds": "COMPLETE"}
+    return {
+        "adc": "COMPLETE",
+        "linearity": "COMPLETE" if linearity else "SKIPPED",
+        "dark": "COMPLETE",
+        "flat": "COMPLETE",
+        "cds": "COMPLETE",
+    }
 
 
 def _cr_scatter(flux: np.ndarray) -> np.ndarray:
@@ -176,32 +212,50 @@ def _cr_scatter(flux: np.ndarray) -> np.ndarray:
     return detector.temporal_scatter(flux[:: max(1, n // CR_SCATTER_PAIRS)][:CR_SCATTER_PAIRS])
 
 
-def _run_pixel_stages_numba(raw: np.ndarray, maps: io.CalibrationMaps, gain: float, offset: float,
-                            cfg: CalibrationConfig, static: np.ndarray, bad_flat: np.ndarray,
-                            dt: tuple[float, float], timings: dict[str, float] | None = None) -> PixelProducts:
+def _run_pixel_stages_numba(
+    raw: np.ndarray,
+    maps: io.CalibrationMaps,
+    gain: float,
+    offset: float,
+    cfg: CalibrationConfig,
+    static: np.ndarray,
+    bad_flat: np.ndarray,
+    dt: tuple[float, float],
+    timings: dict[str, float] | None = None,
+) -> PixelProducts:
     """The fused numba path of :func:`run_pixel_stages` (same results as the numpy chain)."""
     from spectramind.calibration import fast
 
     signed_offset = detector.ADC_SIGNS[cfg.adc_offset_sign] * offset
     with timed(timings, "adc+linearity+dark+flat+cds"):
         flux, var, mask = fast.pixel_chain(
-            raw, gain=gain, offset=signed_offset, coeffs=maps.linear_corr if cfg.linearity else None,
-            dark=maps.dark, dt=dt, flat_safe=np.where(bad_flat, 1.0, maps.flat), read=maps.read,
-            static_mask=static)
+            raw,
+            gain=gain,
+            offset=signed_offset,
+            coeffs=maps.linear_corr if cfg.linearity else None,
+            dark=maps.dark,
+            dt=dt,
+            flat_safe=np.where(bad_flat, 1.0, maps.flat),
+            read=maps.read,
+            static_mask=static,
+        )
     with timed(timings, "cosmic rays"):
         n_cr = fast.flag_cosmic_rays(flux, var, _cr_scatter(flux), cfg.cosmic_ray_sigma, mask)
     return PixelProducts(flux, var, mask, static, n_cr, _stage_record(cfg.linearity))
 
 
-def _flag_cosmic_rays_inplace(flux: np.ndarray, var: np.ndarray, mask: np.ndarray, sigma: float,
-                              step: int) -> int:
+def _flag_cosmic_rays_inplace(
+    flux: np.ndarray, var: np.ndarray, mask: np.ndarray, sigma: float, step: int
+) -> int:
     n, total = flux.shape[0], 0
     scatter = _cr_scatter(flux)
     prev = None
     for a in range(0, n, step):
         b = min(a + step, n)
         nxt = flux[b] if b < n else None
-        cr = detector.flag_cosmic_rays(flux[a:b], var[a:b], sigma, scatter=scatter, prev=prev, nxt=nxt)
+        cr = detector.flag_cosmic_rays(
+            flux[a:b], var[a:b], sigma, scatter=scatter, prev=prev, nxt=nxt
+        )
         prev = flux[b - 1].copy()
         cr &= ~mask[a:b]
         total += int(cr.sum())
@@ -225,7 +279,9 @@ def extract_airs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.nda
     bkgs = []
     for a in range(0, n, step):  # pass 1: background-subtracted mean frame for the profile
         s = slice(a, a + step)
-        b = extraction.edge_background(pix.flux[s, :, lo:hi], pix.mask[s, :, lo:hi], list(cfg.background_rows))
+        b = extraction.edge_background(
+            pix.flux[s, :, lo:hi], pix.mask[s, :, lo:hi], list(cfg.background_rows)
+        )
         bkgs.append(b)
     bkg = np.concatenate(bkgs)
     good = ~pix.mask[:, :, lo:hi]
@@ -247,8 +303,11 @@ def extract_airs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.nda
         ty[s], tw[s] = extraction.trace_centroid(d, pix.mask[s, :, lo:hi], cfg.extraction_rows)
         bkg_mean[s] = bkg[s].mean(axis=1)
     return {
-        "flux": extraction.to_target_order(out_f), "var": extraction.to_target_order(out_v),
-        "trace_y": ty, "trace_width": tw, "background": bkg_mean,
+        "flux": extraction.to_target_order(out_f),
+        "var": extraction.to_target_order(out_v),
+        "trace_y": ty,
+        "trace_width": tw,
+        "background": bkg_mean,
     }
 
 
@@ -268,10 +327,19 @@ def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.n
     centre = (float((img * yy).sum() / tot), float((img * xx).sum() / tot))
     n = pix.flux.shape[0]
     step = max(1, CHUNK_ELEMENTS // img.size)
-    parts = [extraction.aperture_photometry(pix.flux[a : a + step], pix.var[a : a + step], pix.mask[a : a + step],
-                                            centre=centre, radius=cfg.fgs_aperture_radius, annulus=cfg.fgs_annulus,
-                                            template=img, static_mask=pix.static_mask)
-             for a in range(0, n, step)]
+    parts = [
+        extraction.aperture_photometry(
+            pix.flux[a : a + step],
+            pix.var[a : a + step],
+            pix.mask[a : a + step],
+            centre=centre,
+            radius=cfg.fgs_aperture_radius,
+            annulus=cfg.fgs_annulus,
+            template=img,
+            static_mask=pix.static_mask,
+        )
+        for a in range(0, n, step)
+    ]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -279,7 +347,9 @@ def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.n
 def pair_mid_times(times_h: np.ndarray, n_reads: int, source: str) -> np.ndarray:
     """Mid-time (h) of each start/end pair; the axis must have one time per read."""
     if times_h.size != n_reads:
-        raise io.DataError(source, f"time axis has {times_h.size} values but the signal has {n_reads} frames")
+        raise io.DataError(
+            source, f"time axis has {times_h.size} values but the signal has {n_reads} frames"
+        )
     return times_h.reshape(-1, 2).mean(axis=1)
 
 
@@ -296,37 +366,79 @@ class VisitSeries:
     masked_fraction: float
 
 
-def calibrate_visit(raw: Mapping[str, np.ndarray], maps: Mapping[str, io.CalibrationMaps],
-                    adc: Mapping[str, tuple[float, float]], axis: io.AxisInfo, cfg: CalibrationConfig,
-                    source: str = "axis_info.parquet", timings: dict[str, float] | None = None) -> VisitSeries:
+def calibrate_visit(
+    raw: Mapping[str, np.ndarray],
+    maps: Mapping[str, io.CalibrationMaps],
+    adc: Mapping[str, tuple[float, float]],
+    axis: io.AxisInfo,
+    cfg: CalibrationConfig,
+    source: str = "axis_info.parquet",
+    timings: dict[str, float] | None = None,
+) -> VisitSeries:
     """Run every pixel stage and the photometry/trace stages for one visit."""
     t_fgs = pair_mid_times(axis.fgs_time_h, raw["FGS1"].shape[0], source)
     t_airs = pair_mid_times(axis.airs_time_h, raw["AIRS-CH0"].shape[0], source)
-    pf = run_pixel_stages(raw["FGS1"], maps["FGS1"], gain=adc["FGS1"][0], offset=adc["FGS1"][1],
-                          instrument="FGS1", cfg=cfg, timings=timings)
+    pf = run_pixel_stages(
+        raw["FGS1"],
+        maps["FGS1"],
+        gain=adc["FGS1"][0],
+        offset=adc["FGS1"][1],
+        instrument="FGS1",
+        cfg=cfg,
+        timings=timings,
+    )
     with timed(timings, "photometry"):
         fgs = photometry_fgs(pf, cfg)
     n_cr, masked = pf.n_cosmic, [pf.mask.mean()]
     del pf
-    pa = run_pixel_stages(raw["AIRS-CH0"], maps["AIRS-CH0"], gain=adc["AIRS-CH0"][0],
-                          offset=adc["AIRS-CH0"][1], instrument="AIRS-CH0", cfg=cfg, timings=timings)
+    pa = run_pixel_stages(
+        raw["AIRS-CH0"],
+        maps["AIRS-CH0"],
+        gain=adc["AIRS-CH0"][0],
+        offset=adc["AIRS-CH0"][1],
+        instrument="AIRS-CH0",
+        cfg=cfg,
+        timings=timings,
+    )
     with timed(timings, "trace"):
         airs = extract_airs(pa, cfg)
     stages = {**pa.stages, "photometry": "COMPLETE", "trace": "COMPLETE"}
-    return VisitSeries(t_fgs, fgs, t_airs, airs, stages, n_cr + pa.n_cosmic, float(np.mean([*masked, pa.mask.mean()])))
+    return VisitSeries(
+        t_fgs,
+        fgs,
+        t_airs,
+        airs,
+        stages,
+        n_cr + pa.n_cosmic,
+        float(np.mean([*masked, pa.mask.mean()])),
+    )
 
 
-def _detect(planet_id: int, t: np.ndarray, white: np.ndarray, star: pd.Series, depth: float,
-            cfg: CalibrationConfig) -> phase.TransitWindow:
+def _detect(
+    planet_id: int,
+    t: np.ndarray,
+    white: np.ndarray,
+    star: pd.Series,
+    depth: float,
+    cfg: CalibrationConfig,
+) -> phase.TransitWindow:
     k = float(np.sqrt(min(max(depth, 1e-5), 0.25)))
     t14, t23 = phase.transit_durations(float(star["P"]), float(star["sma"]), float(star["i"]), k)
     if t14 <= 0:
         raise ValueError(f"planet {planet_id}: star row geometry (P, sma, i) gives no transit")
-    return phase.detect_transit(t, white, t14_h=t14, t23_h=t23, baseline_degree=cfg.transit_baseline_degree)
+    return phase.detect_transit(
+        t, white, t14_h=t14, t23_h=t23, baseline_degree=cfg.transit_baseline_degree
+    )
 
 
-def build_cube(planet_id: int, visits: list[VisitSeries], star: pd.Series, wavelengths: np.ndarray,
-               cfg: CalibrationConfig, duration_h: float = 7.5) -> xr.Dataset:
+def build_cube(
+    planet_id: int,
+    visits: list[VisitSeries],
+    star: pd.Series,
+    wavelengths: np.ndarray,
+    cfg: CalibrationConfig,
+    duration_h: float = 7.5,
+) -> xr.Dataset:
     """Phase stage: time-bin both instruments on one grid, detect the transit, normalise.
 
     Returns the per-planet cube (visit, time, wavelength) with flux normalised to the
@@ -338,8 +450,17 @@ def build_cube(planet_id: int, visits: list[VisitSeries], star: pd.Series, wavel
     flux = np.full((nv, nt, nw), np.nan)
     var = np.full_like(flux, np.nan)
     level = np.full((nv, nw), np.nan)
-    regs = {k: np.full((nv, nt), np.nan) for k in ("fgs_centroid_y", "fgs_centroid_x", "airs_trace_y",
-                                                   "airs_trace_width", "airs_background", "fgs_background")}
+    regs = {
+        k: np.full((nv, nt), np.nan)
+        for k in (
+            "fgs_centroid_y",
+            "fgs_centroid_x",
+            "airs_trace_y",
+            "airs_trace_width",
+            "airs_background",
+            "fgs_background",
+        )
+    }
     t_inst = {k: np.full((nv, nt), np.nan) for k in ("time_fgs", "time_airs")}
     windows = []
     for v, s in enumerate(visits):
@@ -371,28 +492,69 @@ def build_cube(planet_id: int, visits: list[VisitSeries], star: pd.Series, wavel
     dims = ("visit", "time", "wavelength")
     ds = xr.Dataset(
         {
-            "flux": (dims, np.where(quality, np.nan, flux).astype(np.float64),
-                     {"units": "1", "long_name": "flux normalised to the out-of-transit median"}),
-            "variance": (dims, np.where(quality, np.nan, var), {"units": "1", "long_name": "variance of flux"}),
-            "quality": (dims, quality.astype(np.uint8), {"long_name": "1 = no valid data in this bin",
-                                                         "flag_values": "0 1"}),
-            "oot_level": (("visit", "wavelength"), level, {"units": "counts per frame pair",
-                                                           "long_name": "out-of-transit median level"}),
-            **{k: (("visit", "time"), r, {"units": "pixel" if "background" not in k else "counts per pixel",
-                                          "long_name": k.replace("_", " ")}) for k, r in regs.items()},
-            **{k: (("visit", "time"), v, {"units": "h", "long_name": f"mean sample time of the bin, {k[5:].upper()}"})
-               for k, v in t_inst.items()},
+            "flux": (
+                dims,
+                np.where(quality, np.nan, flux).astype(np.float64),
+                {"units": "1", "long_name": "flux normalised to the out-of-transit median"},
+            ),
+            "variance": (
+                dims,
+                np.where(quality, np.nan, var),
+                {"units": "1", "long_name": "variance of flux"},
+            ),
+            "quality": (
+                dims,
+                quality.astype(np.uint8),
+                {"long_name": "1 = no valid data in this bin", "flag_values": "0 1"},
+            ),
+            "oot_level": (
+                ("visit", "wavelength"),
+                level,
+                {"units": "counts per frame pair", "long_name": "out-of-transit median level"},
+            ),
+            **{
+                k: (
+                    ("visit", "time"),
+                    r,
+                    {
+                        "units": "pixel" if "background" not in k else "counts per pixel",
+                        "long_name": k.replace("_", " "),
+                    },
+                )
+                for k, r in regs.items()
+            },
+            **{
+                k: (
+                    ("visit", "time"),
+                    v,
+                    {"units": "h", "long_name": f"mean sample time of the bin, {k[5:].upper()}"},
+                )
+                for k, v in t_inst.items()
+            },
             "ingress": (("visit",), [w.ingress_h for w in windows], {"units": "h"}),
             "egress": (("visit",), [w.egress_h for w in windows], {"units": "h"}),
-            "ingress_observed": (("visit",), np.array([w.ingress_observed for w in windows], dtype=np.uint8)),
-            "egress_observed": (("visit",), np.array([w.egress_observed for w in windows], dtype=np.uint8)),
-            "transit_snr": (("visit",), [w.snr for w in windows], {"long_name": "matched-filter depth S/N"}),
+            "ingress_observed": (
+                ("visit",),
+                np.array([w.ingress_observed for w in windows], dtype=np.uint8),
+            ),
+            "egress_observed": (
+                ("visit",),
+                np.array([w.egress_observed for w in windows], dtype=np.uint8),
+            ),
+            "transit_snr": (
+                ("visit",),
+                [w.snr for w in windows],
+                {"long_name": "matched-filter depth S/N"},
+            ),
         },
         coords={
             "visit": np.arange(nv),
             "time": ("time", t, {"units": "h", "long_name": "time bin centre since visit start"}),
-            "wavelength": ("wavelength", np.asarray(wavelengths, dtype=np.float64),
-                           {"units": "um", "long_name": "wl_1 (FGS1) then wl_2..wl_283 (AIRS-CH0)"}),
+            "wavelength": (
+                "wavelength",
+                np.asarray(wavelengths, dtype=np.float64),
+                {"units": "um", "long_name": "wl_1 (FGS1) then wl_2..wl_283 (AIRS-CH0)"},
+            ),
         },
         attrs={
             "planet_id": int(planet_id),

@@ -34,7 +34,9 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
         raise
 
 
-def check_maps(maps: io.CalibrationMaps, cal_dir: str | Path, cfg: pipeline.CalibrationConfig) -> None:
+def check_maps(
+    maps: io.CalibrationMaps, cal_dir: str | Path, cfg: pipeline.CalibrationConfig
+) -> None:
     """Refuse calibration maps that leave no pixel to calibrate (:class:`io.DataError` naming the map).
 
     A flat that is NaN, zero or below ``calibration.flat_minimum`` everywhere, or a dead map
@@ -43,11 +45,15 @@ def check_maps(maps: io.CalibrationMaps, cal_dir: str | Path, cfg: pipeline.Cali
     """
     cal_dir = Path(cal_dir)
     if detector.bad_flat_mask(maps.flat, minimum=cfg.flat_minimum).all():
-        raise io.DataError(cal_dir / "flat.parquet",
-                           f"no usable flat-field value: all {maps.flat.size} pixels are NaN, zero or below "
-                           f"calibration.flat_minimum={cfg.flat_minimum}")
+        raise io.DataError(
+            cal_dir / "flat.parquet",
+            f"no usable flat-field value: all {maps.flat.size} pixels are NaN, zero or below "
+            f"calibration.flat_minimum={cfg.flat_minimum}",
+        )
     if maps.dead.all():
-        raise io.DataError(cal_dir / "dead.parquet", f"all {maps.dead.size} pixels are flagged dead")
+        raise io.DataError(
+            cal_dir / "dead.parquet", f"all {maps.dead.size} pixels are flagged dead"
+        )
 
 
 def fill_dead_bins(flux: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,16 +82,24 @@ def fill_dead_bins(flux: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.nd
     return out_f, out_v, dead
 
 
-def read_visit(root: str | Path, split: str, planet_id: int, visit: int
-               ) -> tuple[dict[str, np.ndarray], dict[str, io.CalibrationMaps]]:
+def read_visit(
+    root: str | Path, split: str, planet_id: int, visit: int
+) -> tuple[dict[str, np.ndarray], dict[str, io.CalibrationMaps]]:
     """Raw frames and calibration maps of both instruments for one visit."""
-    raw = {i: io.read_signal(io.signal_path(root, split, planet_id, i, visit), i) for i in io.INSTRUMENTS}
-    maps = {i: io.read_calibration(io.calibration_dir(root, split, planet_id, i, visit), i) for i in io.INSTRUMENTS}
+    raw = {
+        i: io.read_signal(io.signal_path(root, split, planet_id, i, visit), i)
+        for i in io.INSTRUMENTS
+    }
+    maps = {
+        i: io.read_calibration(io.calibration_dir(root, split, planet_id, i, visit), i)
+        for i in io.INSTRUMENTS
+    }
     return raw, maps
 
 
-def calibrate_planet(root: str | Path, split: str, planet_id: int, cfg: pipeline.CalibrationConfig
-                     ) -> list[pipeline.VisitSeries]:
+def calibrate_planet(
+    root: str | Path, split: str, planet_id: int, cfg: pipeline.CalibrationConfig
+) -> list[pipeline.VisitSeries]:
     """Run the fused pixel, photometry and trace stages on every visit of a planet."""
     root = Path(root)
     adc = io.read_adc_info(root / "adc_info.csv")
@@ -95,54 +109,110 @@ def calibrate_planet(root: str | Path, split: str, planet_id: int, cfg: pipeline
         raw, maps = read_visit(root, split, planet_id, v)
         for inst in io.INSTRUMENTS:
             check_maps(maps[inst], io.calibration_dir(root, split, planet_id, inst, v), cfg)
-        log.info("planet %s visit %d: AIRS %s, FGS1 %s frames", planet_id, v, raw["AIRS-CH0"].shape[0],
-                 raw["FGS1"].shape[0])
-        series = pipeline.calibrate_visit(raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet"))
+        log.info(
+            "planet %s visit %d: AIRS %s, FGS1 %s frames",
+            planet_id,
+            v,
+            raw["AIRS-CH0"].shape[0],
+            raw["FGS1"].shape[0],
+        )
+        series = pipeline.calibrate_visit(
+            raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet")
+        )
         try:
             flux, var, filled = fill_dead_bins(series.airs["flux"], series.airs["var"])
         except ValueError as exc:
-            raise io.DataError(io.calibration_dir(root, split, planet_id, "AIRS-CH0", v),
-                               f"{exc}: check dead.parquet and flat.parquet") from None
+            raise io.DataError(
+                io.calibration_dir(root, split, planet_id, "AIRS-CH0", v),
+                f"{exc}: check dead.parquet and flat.parquet",
+            ) from None
         if filled.any():
-            log.warning("planet %s visit %d: AIRS bins %s have no valid pixel in any frame (dead detector "
-                        "columns): interpolated from their neighbours, flagged in airs_filled", planet_id, v,
-                        [f"wl_{j + 2}" for j in np.flatnonzero(filled)])
+            log.warning(
+                "planet %s visit %d: AIRS bins %s have no valid pixel in any frame (dead detector "
+                "columns): interpolated from their neighbours, flagged in airs_filled",
+                planet_id,
+                v,
+                [f"wl_{j + 2}" for j in np.flatnonzero(filled)],
+            )
         series = replace(series, airs={**series.airs, "flux": flux, "var": var, "filled": filled})
-        log.info("planet %s visit %d: %d cosmic rays flagged, %.3f%% pixels masked", planet_id, v,
-                 series.n_cosmic, 100 * series.masked_fraction)
+        log.info(
+            "planet %s visit %d: %d cosmic rays flagged, %.3f%% pixels masked",
+            planet_id,
+            v,
+            series.n_cosmic,
+            100 * series.masked_fraction,
+        )
         out.append(series)
     return out
 
 
-def series_dataset(planet_id: int, visits: list[pipeline.VisitSeries], cfg: pipeline.CalibrationConfig
-                   ) -> xr.Dataset:
+def series_dataset(
+    planet_id: int, visits: list[pipeline.VisitSeries], cfg: pipeline.CalibrationConfig
+) -> xr.Dataset:
     """Per-pair series of all visits (photometry + trace products) as one Dataset."""
     n_f = {len(v.t_fgs) for v in visits}
     n_a = {len(v.t_airs) for v in visits}
     if len(n_f) != 1 or len(n_a) != 1:
-        raise ValueError(f"planet {planet_id}: visits have different frame counts (FGS1 {n_f}, AIRS {n_a})")
-    fgs = {f"fgs_{k}": (("visit", "fgs_pair"), np.stack([v.fgs[k] for v in visits])) for k in SERIES_FGS_KEYS}
-    airs = {f"airs_{k}": (("visit", "airs_pair"), np.stack([v.airs[k] for v in visits])) for k in SERIES_AIRS_KEYS}
+        raise ValueError(
+            f"planet {planet_id}: visits have different frame counts (FGS1 {n_f}, AIRS {n_a})"
+        )
+    fgs = {
+        f"fgs_{k}": (("visit", "fgs_pair"), np.stack([v.fgs[k] for v in visits]))
+        for k in SERIES_FGS_KEYS
+    }
+    airs = {
+        f"airs_{k}": (("visit", "airs_pair"), np.stack([v.airs[k] for v in visits]))
+        for k in SERIES_AIRS_KEYS
+    }
     return xr.Dataset(
         {
-            **fgs, **airs,
-            "airs_flux": (("visit", "airs_pair", "airs_bin"), np.stack([v.airs["flux"] for v in visits]),
-                          {"units": "counts per frame pair", "long_name": "extracted flux, wl_2..wl_283 order"}),
-            "airs_var": (("visit", "airs_pair", "airs_bin"), np.stack([v.airs["var"] for v in visits])),
-            "airs_filled": (("visit", "airs_bin"),
-                            np.stack([np.asarray(v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
-                                                 dtype=np.uint8) for v in visits]),
-                            {"long_name": "1 = bin interpolated from its neighbours (no valid pixel)",
-                             "flag_values": "0 1"}),
+            **fgs,
+            **airs,
+            "airs_flux": (
+                ("visit", "airs_pair", "airs_bin"),
+                np.stack([v.airs["flux"] for v in visits]),
+                {
+                    "units": "counts per frame pair",
+                    "long_name": "extracted flux, wl_2..wl_283 order",
+                },
+            ),
+            "airs_var": (
+                ("visit", "airs_pair", "airs_bin"),
+                np.stack([v.airs["var"] for v in visits]),
+            ),
+            "airs_filled": (
+                ("visit", "airs_bin"),
+                np.stack(
+                    [
+                        np.asarray(
+                            v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
+                            dtype=np.uint8,
+                        )
+                        for v in visits
+                    ]
+                ),
+                {
+                    "long_name": "1 = bin interpolated from its neighbours (no valid pixel)",
+                    "flag_values": "0 1",
+                },
+            ),
             "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
-            "t_airs": (("visit", "airs_pair"), np.stack([v.t_airs for v in visits]), {"units": "h"}),
+            "t_airs": (
+                ("visit", "airs_pair"),
+                np.stack([v.t_airs for v in visits]),
+                {"units": "h"},
+            ),
             "n_cosmic": (("visit",), [v.n_cosmic for v in visits]),
             "masked_fraction": (("visit",), [v.masked_fraction for v in visits]),
         },
         coords={"visit": np.arange(len(visits))},
-        attrs={"planet_id": int(planet_id), "stages": json.dumps(visits[0].stages),
-               "software": f"spectramind {__version__}", "config_sha256": cfg.digest(),
-               "calibration_config": json.dumps(asdict(cfg), default=list)},
+        attrs={
+            "planet_id": int(planet_id),
+            "stages": json.dumps(visits[0].stages),
+            "software": f"spectramind {__version__}",
+            "config_sha256": cfg.digest(),
+            "calibration_config": json.dumps(asdict(cfg), default=list),
+        },
     )
 
 
@@ -152,19 +222,38 @@ def series_from_dataset(ds: xr.Dataset) -> list[pipeline.VisitSeries]:
     out = []
     for v in range(ds.sizes["visit"]):
         d = ds.isel(visit=v)
-        out.append(pipeline.VisitSeries(
-            t_fgs=d["t_fgs"].values, fgs={k: d[f"fgs_{k}"].values for k in SERIES_FGS_KEYS},
-            t_airs=d["t_airs"].values,
-            airs={"flux": d["airs_flux"].values, "var": d["airs_var"].values,
-                  **{k: d[f"airs_{k}"].values for k in SERIES_AIRS_KEYS},
-                  **({"filled": d["airs_filled"].values.astype(bool)} if "airs_filled" in d else {})},
-            stages=stages, n_cosmic=int(d["n_cosmic"]), masked_fraction=float(d["masked_fraction"]),
-        ))
+        out.append(
+            pipeline.VisitSeries(
+                t_fgs=d["t_fgs"].values,
+                fgs={k: d[f"fgs_{k}"].values for k in SERIES_FGS_KEYS},
+                t_airs=d["t_airs"].values,
+                airs={
+                    "flux": d["airs_flux"].values,
+                    "var": d["airs_var"].values,
+                    **{k: d[f"airs_{k}"].values for k in SERIES_AIRS_KEYS},
+                    **(
+                        {"filled": d["airs_filled"].values.astype(bool)}
+                        if "airs_filled" in d
+                        else {}
+                    ),
+                },
+                stages=stages,
+                n_cosmic=int(d["n_cosmic"]),
+                masked_fraction=float(d["masked_fraction"]),
+            )
+        )
     return out
 
 
-def stage_dataset(stage: str, root: str | Path, split: str, planet_id: int, instrument: str, visit: int,
-                  cfg: pipeline.CalibrationConfig) -> xr.Dataset:
+def stage_dataset(
+    stage: str,
+    root: str | Path,
+    split: str,
+    planet_id: int,
+    instrument: str,
+    visit: int,
+    cfg: pipeline.CalibrationConfig,
+) -> xr.Dataset:
     """The product of one stage for one instrument and visit (for the per-stage rules).
 
     adc/dark/flat: per-read pixel arrays; cds: per-pair pixels with variance and mask;
@@ -175,22 +264,48 @@ def stage_dataset(stage: str, root: str | Path, split: str, planet_id: int, inst
     root = Path(root)
     adc = io.read_adc_info(root / "adc_info.csv")
     raw = io.read_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
-    maps = io.read_calibration(io.calibration_dir(root, split, planet_id, instrument, visit), instrument)
+    maps = io.read_calibration(
+        io.calibration_dir(root, split, planet_id, instrument, visit), instrument
+    )
     check_maps(maps, io.calibration_dir(root, split, planet_id, instrument, visit), cfg)
     gain, offset = adc[instrument]
-    pix = pipeline.run_pixel_stages(raw, maps, gain=gain, offset=offset, instrument=instrument, cfg=cfg,
-                                    stop_after=stage if stage in pipeline.PIXEL_STAGES else "cds")
-    attrs = {"planet_id": int(planet_id), "instrument": instrument, "visit": int(visit), "stage": stage,
-             "stages": json.dumps(pix.stages), "software": f"spectramind {__version__}",
-             "config_sha256": cfg.digest()}
+    pix = pipeline.run_pixel_stages(
+        raw,
+        maps,
+        gain=gain,
+        offset=offset,
+        instrument=instrument,
+        cfg=cfg,
+        stop_after=stage if stage in pipeline.PIXEL_STAGES else "cds",
+    )
+    attrs = {
+        "planet_id": int(planet_id),
+        "instrument": instrument,
+        "visit": int(visit),
+        "stage": stage,
+        "stages": json.dumps(pix.stages),
+        "software": f"spectramind {__version__}",
+        "config_sha256": cfg.digest(),
+    }
     if stage in ("adc", "dark", "flat"):
         dims = ("read", "y", "x")
-        return xr.Dataset({"counts": (dims, pix.flux, {"units": "counts"}),
-                           "mask": (dims, pix.mask.astype(np.uint8))}, attrs=attrs)
+        return xr.Dataset(
+            {
+                "counts": (dims, pix.flux, {"units": "counts"}),
+                "mask": (dims, pix.mask.astype(np.uint8)),
+            },
+            attrs=attrs,
+        )
     if stage == "cds":
         dims = ("pair", "y", "x")
-        return xr.Dataset({"flux": (dims, pix.flux, {"units": "counts"}), "variance": (dims, pix.var),
-                           "mask": (dims, pix.mask.astype(np.uint8))}, attrs=attrs)
+        return xr.Dataset(
+            {
+                "flux": (dims, pix.flux, {"units": "counts"}),
+                "variance": (dims, pix.var),
+                "mask": (dims, pix.mask.astype(np.uint8)),
+            },
+            attrs=attrs,
+        )
     products: Mapping[str, np.ndarray]
     if stage == "photometry":
         if instrument != "FGS1":
@@ -200,5 +315,7 @@ def stage_dataset(stage: str, root: str | Path, split: str, planet_id: int, inst
     if instrument != "AIRS-CH0":
         raise ValueError("trace extraction is the AIRS-CH0 stage")
     products = pipeline.extract_airs(pix, cfg)
-    return xr.Dataset({k: (("pair", "bin") if v.ndim == 2 else ("pair",), v) for k, v in products.items()},
-                      attrs=attrs)
+    return xr.Dataset(
+        {k: (("pair", "bin") if v.ndim == 2 else ("pair",), v) for k, v in products.items()},
+        attrs=attrs,
+    )

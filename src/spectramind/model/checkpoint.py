@@ -21,7 +21,13 @@ import torch
 from spectramind import __version__
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "checkpoint_paths", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "checkpoint_paths",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "spectramind-model"
 FORMAT_VERSION = 1
@@ -49,11 +55,18 @@ def _atomic_write(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(model: SpectraModel, model_path: str | Path, config_path: str | Path, *,
-                    info: Mapping[str, Any] | None = None) -> None:
+def save_checkpoint(
+    model: SpectraModel,
+    model_path: str | Path,
+    config_path: str | Path,
+    *,
+    info: Mapping[str, Any] | None = None,
+) -> None:
     """Write ``model.state_dict()`` and the JSON config (both atomically)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    stats = {k: state[k].tolist() for k in state if k.split("_")[-1] in ("mean", "std") and "." not in k}
+    stats = {
+        k: state[k].tolist() for k in state if k.split("_")[-1] in ("mean", "std") and "." not in k
+    }
     doc = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -65,7 +78,9 @@ def save_checkpoint(model: SpectraModel, model_path: str | Path, config_path: st
         "tensors": {k: list(v.shape) for k, v in state.items()},
     }
     _atomic_write(Path(model_path), lambda p: torch.save(state, p))
-    _atomic_write(Path(config_path), lambda p: p.write_text(json.dumps(doc, indent=2, default=float)))
+    _atomic_write(
+        Path(config_path), lambda p: p.write_text(json.dumps(doc, indent=2, default=float))
+    )
 
 
 def read_config(config_path: str | Path) -> dict[str, Any]:
@@ -79,8 +94,10 @@ def read_config(config_path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise CheckpointError(f"{p}: expected a JSON object, got {type(doc).__name__}")
     if doc.get("format") != CHECKPOINT_FORMAT or doc.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{p}: not a {CHECKPOINT_FORMAT} v{FORMAT_VERSION} config "
-                              f"(format {doc.get('format')!r}, version {doc.get('format_version')!r})")
+        raise CheckpointError(
+            f"{p}: not a {CHECKPOINT_FORMAT} v{FORMAT_VERSION} config "
+            f"(format {doc.get('format')!r}, version {doc.get('format_version')!r})"
+        )
     return doc
 
 
@@ -91,15 +108,25 @@ def _check_types(cfg: ModelConfig) -> None:
         if default is MISSING:
             continue
         kind = float if type(default) is float else type(default)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else type(value) is kind
+        ok = (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is float
+            else type(value) is kind
+        )
         if not ok:
             raise TypeError(f"{f.name} must be {kind.__name__}, got {value!r}")
         if kind is int and value < (0 if f.name == "spectral_rank" else 1):
-            raise ValueError(f"{f.name} must be {'>= 0' if f.name == 'spectral_rank' else '> 0'}, got {value}")
+            raise ValueError(
+                f"{f.name} must be {'>= 0' if f.name == 'spectral_rank' else '> 0'}, got {value}"
+            )
 
 
-def load_checkpoint(model_path: str | Path, config_path: str | Path | None = None, *,
-                    device: torch.device | str = "cpu") -> tuple[SpectraModel, dict[str, Any]]:
+def load_checkpoint(
+    model_path: str | Path,
+    config_path: str | Path | None = None,
+    *,
+    device: torch.device | str = "cpu",
+) -> tuple[SpectraModel, dict[str, Any]]:
     """Rebuild the model from the JSON and load the state_dict (``weights_only=True``).
 
     Returns ``(model in eval mode on device, config document)``.
@@ -124,17 +151,29 @@ def load_checkpoint(model_path: str | Path, config_path: str | Path | None = Non
     try:
         _check_types(cfg)
         model = SpectraModel(config=cfg)
-    except (TypeError, ValueError, ZeroDivisionError, RuntimeError) as exc:  # sizes or names no network has
+    except (
+        TypeError,
+        ValueError,
+        ZeroDivisionError,
+        RuntimeError,
+    ) as exc:  # sizes or names no network has
         raise CheckpointError(f"{config_path}: invalid model section ({exc})") from exc
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
-    wrong = sorted(f"{k} {got[k]} != {expected[k]}" for k in set(expected) & set(got) if got[k] != expected[k])
+    wrong = sorted(
+        f"{k} {got[k]} != {expected[k]}" for k in set(expected) & set(got) if got[k] != expected[k]
+    )
     if missing or unexpected or wrong:
-        parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else "",
-                 f"shape mismatch {wrong[:5]}" if wrong else ""]
-        raise CheckpointError(f"{model_path} does not match the network of {config_path}: "
-                              + "; ".join(p for p in parts if p))
+        parts = [
+            f"missing {missing[:5]}" if missing else "",
+            f"unexpected {unexpected[:5]}" if unexpected else "",
+            f"shape mismatch {wrong[:5]}" if wrong else "",
+        ]
+        raise CheckpointError(
+            f"{model_path} does not match the network of {config_path}: "
+            + "; ".join(p for p in parts if p)
+        )
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), doc

@@ -49,14 +49,44 @@ __all__ = [
 ]
 
 #: FGS1 channels; the last two only carry information with physics inputs (else constant)
-FGS_CHANNELS = ("flux", "in_transit", "valid", "centroid_y", "centroid_x", "background",
-                "white_model", "white_residual")
+FGS_CHANNELS = (
+    "flux",
+    "in_transit",
+    "valid",
+    "centroid_y",
+    "centroid_x",
+    "background",
+    "white_model",
+    "white_residual",
+)
 #: AIRS channels; ``white_model`` (the physics AIRS white-light model) as above
 AIRS_CHANNELS = ("flux", "in_transit", "white_model")
-AUX_FEATURES = ("log_Rs", "log_Ms", "log_Ts", "log_Mp", "log_P", "log_sma", "cos_i",
-                "log_transit_snr", "n_visits", "partial", "log_baseline_h", "log_short_side_h")
-PHYS_FEATURES = ("log_depth_airs", "log_depth_fgs", "log_sigma_airs", "log_sigma_fgs", "flag_ok",
-                 "flag_partial", "flag_low_snr", "flag_failed", "log_white_chi2", "log_k_err_airs")
+AUX_FEATURES = (
+    "log_Rs",
+    "log_Ms",
+    "log_Ts",
+    "log_Mp",
+    "log_P",
+    "log_sma",
+    "cos_i",
+    "log_transit_snr",
+    "n_visits",
+    "partial",
+    "log_baseline_h",
+    "log_short_side_h",
+)
+PHYS_FEATURES = (
+    "log_depth_airs",
+    "log_depth_fgs",
+    "log_sigma_airs",
+    "log_sigma_fgs",
+    "flag_ok",
+    "flag_partial",
+    "flag_low_snr",
+    "flag_failed",
+    "log_white_chi2",
+    "log_k_err_airs",
+)
 #: physics-only channels, zeroed (after normalisation) in a model without physics inputs
 FGS_PHYSICS_CHANNELS = ("white_model", "white_residual")
 AIRS_PHYSICS_CHANNELS = ("white_model",)
@@ -129,65 +159,121 @@ def _centred(x: np.ndarray) -> np.ndarray:
     return x - (med if np.isfinite(med) else 0.0)
 
 
-def planet_features(cube: xr.Dataset, fit: xr.Dataset | None, *, fgs_time_bin: int,
-                    airs_wavelength_bins: int) -> dict[str, Any]:
+def planet_features(
+    cube: xr.Dataset, fit: xr.Dataset | None, *, fgs_time_bin: int, airs_wavelength_bins: int
+) -> dict[str, Any]:
     """Inputs of one planet from its cube and (optional) physics fit; unpadded visits."""
     t = cube["time"].values
     flux = cube["flux"].values  # (V, T, W)
     nv, nt, nw = flux.shape
     if airs_wavelength_bins < 1 or airs_wavelength_bins > nw - 1:
-        raise ValueError(f"airs_wavelength_bins must be in [1, {nw - 1}], got {airs_wavelength_bins}")
+        raise ValueError(
+            f"airs_wavelength_bins must be in [1, {nw - 1}], got {airs_wavelength_bins}"
+        )
     ingress, egress = cube["ingress"].values, cube["egress"].values
-    white = fit if fit is not None and "white_fgs_model" in fit and fit.sizes.get("visit") == nv else None
+    white = (
+        fit
+        if fit is not None and "white_fgs_model" in fit and fit.sizes.get("visit") == nv
+        else None
+    )
     fgs, airs = [], []
     for v in range(nv):
-        in_tr = ((t >= ingress[v]) & (t <= egress[v])).astype(float) if np.isfinite(ingress[v] + egress[v]) \
+        in_tr = (
+            ((t >= ingress[v]) & (t <= egress[v])).astype(float)
+            if np.isfinite(ingress[v] + egress[v])
             else np.zeros(nt)
+        )
         f0 = flux[v, :, 0]
         model_f = white["white_fgs_model"].values[v] if white is not None else np.ones(nt)
         model_a = white["white_airs_model"].values[v] if white is not None else np.ones(nt)
-        chans = [f0 - 1.0, in_tr, np.isfinite(f0).astype(float), _centred(cube["fgs_centroid_y"].values[v]),
-                 _centred(cube["fgs_centroid_x"].values[v]), _centred(cube["fgs_background"].values[v]),
-                 model_f - 1.0, f0 - model_f]
+        chans = [
+            f0 - 1.0,
+            in_tr,
+            np.isfinite(f0).astype(float),
+            _centred(cube["fgs_centroid_y"].values[v]),
+            _centred(cube["fgs_centroid_x"].values[v]),
+            _centred(cube["fgs_background"].values[v]),
+            model_f - 1.0,
+            f0 - model_f,
+        ]
         fgs.append(_bin_time(np.stack(chans, axis=1), fgs_time_bin))
         a = _group_wavelengths(flux[v, :, 1:], airs_wavelength_bins) - 1.0  # (T, Wb)
-        airs.append(np.stack([a, np.broadcast_to(in_tr[:, None], a.shape),
-                              np.broadcast_to(model_a[:, None] - 1.0, a.shape)], axis=-1))
+        airs.append(
+            np.stack(
+                [
+                    a,
+                    np.broadcast_to(in_tr[:, None], a.shape),
+                    np.broadcast_to(model_a[:, None] - 1.0, a.shape),
+                ],
+                axis=-1,
+            )
+        )
     star = {k: float(cube.attrs[f"star_{k}"]) for k in STAR_KEYS}
-    snr = np.nanmax(cube["transit_snr"].values) if np.isfinite(cube["transit_snr"].values).any() else 0.0
-    partial = float(not (cube["ingress_observed"].values.all() and cube["egress_observed"].values.all()))
+    snr = (
+        np.nanmax(cube["transit_snr"].values)
+        if np.isfinite(cube["transit_snr"].values).any()
+        else 0.0
+    )
+    partial = float(
+        not (cube["ingress_observed"].values.all() and cube["egress_observed"].values.all())
+    )
     # out-of-transit baseline (h) of the worst visit: a short baseline makes the depth level
     # degenerate with the drift (the physics fit's largest errors)
     before = np.nan_to_num(ingress - t[0], nan=0.0).clip(0, None)
     after = np.nan_to_num(t[-1] - egress, nan=0.0).clip(0, None)
-    aux = [_log(star["Rs"], 1e-3), _log(star["Ms"], 1e-3), _log(star["Ts"], 1.0), _log(star["Mp"], 1e-3),
-           _log(star["P"], 1e-3), _log(star["sma"], 1.0), np.cos(np.deg2rad(star["i"])),
-           _log(snr, 1e-3), float(nv), partial, _log(np.min(before + after), 0.1),
-           _log(np.min(np.minimum(before, after)), 0.05)]
+    aux = [
+        _log(star["Rs"], 1e-3),
+        _log(star["Ms"], 1e-3),
+        _log(star["Ts"], 1.0),
+        _log(star["Mp"], 1e-3),
+        _log(star["P"], 1e-3),
+        _log(star["sma"], 1.0),
+        np.cos(np.deg2rad(star["i"])),
+        _log(snr, 1e-3),
+        float(nv),
+        partial,
+        _log(np.min(before + after), 0.1),
+        _log(np.min(np.minimum(before, after)), 0.05),
+    ]
     if fit is not None:
         depth, sigma = fit["depth"].values.astype(float), fit["depth_sigma"].values.astype(float)
         flag = str(fit.attrs.get("flag", "failed"))
         d_airs = float(np.nanmean(depth[1:]))
         k, dk = float(fit.attrs.get("k_airs", np.nan)), float(fit.attrs.get("k_airs_err", np.nan))
-        level_err = 2.0 * k * dk if np.isfinite(k * dk) and k * dk > 0 else float(np.nanmean(sigma[1:]))
-        phys = [_log(d_airs, 1e-5), _log(depth[0], 1e-5), _log(np.nanmedian(sigma[1:]), 1e-7), _log(sigma[0], 1e-7),
-                *[float(flag == f) for f in _FLAGS], _log(fit.attrs.get("white_chi2_red", 1.0), 1e-3),
-                _log(fit.attrs.get("k_airs_err", 1e-3), 1e-6)]
+        level_err = (
+            2.0 * k * dk if np.isfinite(k * dk) and k * dk > 0 else float(np.nanmean(sigma[1:]))
+        )
+        phys = [
+            _log(d_airs, 1e-5),
+            _log(depth[0], 1e-5),
+            _log(np.nanmedian(sigma[1:]), 1e-7),
+            _log(sigma[0], 1e-7),
+            *[float(flag == f) for f in _FLAGS],
+            _log(fit.attrs.get("white_chi2_red", 1.0), 1e-3),
+            _log(fit.attrs.get("k_airs_err", 1e-3), 1e-6),
+        ]
     else:
         depth = sigma = np.full(nw, np.nan)
         d_airs = DEFAULT_DEPTH
         level_err = np.nan
         phys = [0.0] * len(PHYS_FEATURES)
     star_df = pd.DataFrame([star])
-    amp_phys = feature_amplitude(star_df, np.array([d_airs if np.isfinite(d_airs) else DEFAULT_DEPTH]))[0]
+    amp_phys = feature_amplitude(
+        star_df, np.array([d_airs if np.isfinite(d_airs) else DEFAULT_DEPTH])
+    )[0]
     if len(phys) != len(PHYS_FEATURES) or len(aux) != len(AUX_FEATURES):
         raise AssertionError("feature lists out of sync with PHYS_FEATURES / AUX_FEATURES")
     amp_star = feature_amplitude(star_df, np.array([DEFAULT_DEPTH]))[0]
     return {
-        "planet_id": int(cube.attrs["planet_id"]), "fgs": np.stack(fgs), "airs": np.stack(airs),
-        "aux": np.asarray(aux, dtype=float), "depth": np.asarray(depth, dtype=float),
-        "sigma": np.asarray(sigma, dtype=float), "phys": np.asarray(phys, dtype=float),
-        "amp_physics": float(amp_phys), "amp_star": float(amp_star),
+        "planet_id": int(cube.attrs["planet_id"]),
+        "fgs": np.stack(fgs),
+        "airs": np.stack(airs),
+        "aux": np.asarray(aux, dtype=float),
+        "depth": np.asarray(depth, dtype=float),
+        "sigma": np.asarray(sigma, dtype=float),
+        "phys": np.asarray(phys, dtype=float),
+        "amp_physics": float(amp_phys),
+        "amp_star": float(amp_star),
         "star": np.asarray([star[k] for k in STAR_KEYS], dtype=float),
         "baseline_h": float(np.min(before + after)),
         "level_err": float(level_err),
@@ -231,8 +317,13 @@ def stack_planets(items: Sequence[dict[str, Any]]) -> PlanetFeatures:
     )
 
 
-def load_planets(cube_files: Sequence[str | Path], physics_files: Sequence[str | Path] | None, *,
-                 fgs_time_bin: int, airs_wavelength_bins: int) -> PlanetFeatures:
+def load_planets(
+    cube_files: Sequence[str | Path],
+    physics_files: Sequence[str | Path] | None,
+    *,
+    fgs_time_bin: int,
+    airs_wavelength_bins: int,
+) -> PlanetFeatures:
     """Features of the planets of ``cube_files`` (sorted by planet id), each matched to the
     physics file with the same ``planet_id`` attribute (``None``: no physics inputs)."""
     fits: dict[int, xr.Dataset] = {}
@@ -246,8 +337,14 @@ def load_planets(cube_files: Sequence[str | Path], physics_files: Sequence[str |
         pid = int(cube.attrs["planet_id"])
         if physics_files is not None and pid not in fits:
             raise ValueError(f"no physics fit for planet {pid} (cube {f})")
-        items.append(planet_features(cube, fits.get(pid), fgs_time_bin=fgs_time_bin,
-                                     airs_wavelength_bins=airs_wavelength_bins))
+        items.append(
+            planet_features(
+                cube,
+                fits.get(pid),
+                fgs_time_bin=fgs_time_bin,
+                airs_wavelength_bins=airs_wavelength_bins,
+            )
+        )
     items.sort(key=lambda it: it["planet_id"])
     return stack_planets(items)
 

@@ -51,7 +51,9 @@ Term = Callable[[Mapping[str, Tensor], Tensor | None, LossContext], Tensor]
 def _gll(out: Mapping[str, Tensor], y: Tensor | None, ctx: LossContext) -> Tensor:
     if y is None:
         raise ValueError("the gll term needs labels")
-    return -challenge_score(y, out["mu"], out["sigma"], naive_mean=ctx.naive_mean, naive_sigma=ctx.naive_sigma)
+    return -challenge_score(
+        y, out["mu"], out["sigma"], naive_mean=ctx.naive_mean, naive_sigma=ctx.naive_sigma
+    )
 
 
 def _nonnegativity(out: Mapping[str, Tensor], y: Tensor | None, ctx: LossContext) -> Tensor:
@@ -107,11 +109,14 @@ class LossConfig:
 
     def symbolic_off(self) -> LossConfig:
         """The same config with every symbolic term switched off (the ablation)."""
-        return LossConfig(gll=self.gll, nonnegativity=0.0, smoothness=0.0, coherence=0.0, lowrank=0.0)
+        return LossConfig(
+            gll=self.gll, nonnegativity=0.0, smoothness=0.0, coherence=0.0, lowrank=0.0
+        )
 
 
-def compute_loss(out: Mapping[str, Tensor], y: Tensor | None, ctx: LossContext,
-                 cfg: LossConfig) -> tuple[Tensor, dict[str, float]]:
+def compute_loss(
+    out: Mapping[str, Tensor], y: Tensor | None, ctx: LossContext, cfg: LossConfig
+) -> tuple[Tensor, dict[str, float]]:
     """Weighted total and the value of every term (terms with weight 0 are not computed)."""
     total = out["mu"].new_zeros(())
     values: dict[str, float] = {}

@@ -31,8 +31,9 @@ __all__ = ["configs_from_params", "predict_from_products", "train_from_products"
 log = logging.getLogger(__name__)
 
 
-def configs_from_params(model: Mapping[str, Any], loss: Mapping[str, Any], *,
-                        threads: int | None = None) -> tuple[ModelConfig, TrainConfig, LossConfig]:
+def configs_from_params(
+    model: Mapping[str, Any], loss: Mapping[str, Any], *, threads: int | None = None
+) -> tuple[ModelConfig, TrainConfig, LossConfig]:
     """The three configs from the ``model:`` and ``loss:`` config sections."""
     arch = ModelConfig.from_dict(dict(model.get("architecture", {})))
     training = dict(model.get("training", {}))
@@ -47,18 +48,36 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def train_from_products(*, cubes: Sequence[str | Path], fits: Sequence[str | Path], labels: str | Path,
-                        model_params: Mapping[str, Any], loss_params: Mapping[str, Any], threads: int,
-                        out_model: str | Path, out_config: str | Path, out_history: str | Path) -> TrainResult:
+def train_from_products(
+    *,
+    cubes: Sequence[str | Path],
+    fits: Sequence[str | Path],
+    labels: str | Path,
+    model_params: Mapping[str, Any],
+    loss_params: Mapping[str, Any],
+    threads: int,
+    out_model: str | Path,
+    out_config: str | Path,
+    out_history: str | Path,
+) -> TrainResult:
     """Train on the train split's cubes + physics fits + labels; write the checkpoint and history."""
     arch, tc, lc = configs_from_params(model_params, loss_params, threads=threads)
     t0 = time.perf_counter()
-    feats = load_planets(cubes, fits, fgs_time_bin=arch.fgs_time_bin, airs_wavelength_bins=arch.airs_wavelength_bins)
+    feats = load_planets(
+        cubes, fits, fgs_time_bin=arch.fgs_time_bin, airs_wavelength_bins=arch.airs_wavelength_bins
+    )
     y = truth_for(labels, "train", feats.planet_ids)
-    log.info("loaded %d train planets in %.1f s: fgs %s, airs %s", len(feats), time.perf_counter() - t0,
-             feats.fgs.shape, feats.airs.shape)
+    log.info(
+        "loaded %d train planets in %.1f s: fgs %s, airs %s",
+        len(feats),
+        time.perf_counter() - t0,
+        feats.fgs.shape,
+        feats.airs.shape,
+    )
     log.info("model %s; training %s; loss %s", arch, tc, lc)
-    result = fit_model(feats, y, model_config=arch, loss_config=lc, train_config=tc, progress=log.info)
+    result = fit_model(
+        feats, y, model_config=arch, loss_config=lc, train_config=tc, progress=log.info
+    )
     result.info["peak_rss_mb"] = _peak_rss_mb()
     if torch.cuda.is_available() and result.info["device"].startswith("cuda"):
         result.info["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -67,31 +86,54 @@ def train_from_products(*, cubes: Sequence[str | Path], fits: Sequence[str | Pat
     save_checkpoint(result.model, out_model, out_config, info=result.info)
     Path(out_history).parent.mkdir(parents=True, exist_ok=True)
     result.history.to_csv(out_history, index=False)
-    log.info("best epoch %d of %d, validation score %s; %.1f s, peak RSS %.0f MB", result.info["best_epoch"],
-             result.info["epochs_run"], result.info.get("val_score"), result.info["seconds"],
-             result.info["peak_rss_mb"])
+    log.info(
+        "best epoch %d of %d, validation score %s; %.1f s, peak RSS %.0f MB",
+        result.info["best_epoch"],
+        result.info["epochs_run"],
+        result.info.get("val_score"),
+        result.info["seconds"],
+        result.info["peak_rss_mb"],
+    )
     return result
 
 
-def predict_from_products(*, cubes: Sequence[str | Path], fits: Sequence[str | Path], model_path: str | Path,
-                          config_path: str | Path, device: str, out: str | Path,
-                          threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict_from_products(
+    *,
+    cubes: Sequence[str | Path],
+    fits: Sequence[str | Path],
+    model_path: str | Path,
+    config_path: str | Path,
+    device: str,
+    out: str | Path,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predict a split with a checkpoint (trained here or given by ``model.checkpoint``)."""
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     model, doc = load_checkpoint(model_path, config_path, device=dev)
     cfg = model.config
-    log.info("checkpoint %s (%s, trained on %s planets)", model_path, doc.get("software"),
-             doc.get("training", {}).get("n_fit"))
+    log.info(
+        "checkpoint %s (%s, trained on %s planets)",
+        model_path,
+        doc.get("software"),
+        doc.get("training", {}).get("n_fit"),
+    )
     t0 = time.perf_counter()
-    feats = load_planets(cubes, fits, fgs_time_bin=cfg.fgs_time_bin, airs_wavelength_bins=cfg.airs_wavelength_bins)
+    feats = load_planets(
+        cubes, fits, fgs_time_bin=cfg.fgs_time_bin, airs_wavelength_bins=cfg.airs_wavelength_bins
+    )
     t1 = time.perf_counter()
     mu, sigma = predict(model, feats, device=dev)
     t2 = time.perf_counter()
     write_submission(submission_frame(feats.planet_ids, mu, sigma), out)
     n = len(feats)
-    log.info("%d planets on %s: loading %.3f s/planet, inference %.4f s/planet; peak RSS %.0f MB",
-             n, dev, (t1 - t0) / n, (t2 - t1) / n, _peak_rss_mb())
+    log.info(
+        "%d planets on %s: loading %.3f s/planet, inference %.4f s/planet; peak RSS %.0f MB",
+        n,
+        dev,
+        (t1 - t0) / n,
+        (t2 - t1) / n,
+        _peak_rss_mb(),
+    )
     return feats.planet_ids, mu, sigma
-

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["STAT_FLOOR", "SpectralPrior", "feature_amplitude", "fit_spectral_prior", "scale_height_rs"]
+__all__ = [
+    "STAT_FLOOR",
+    "SpectralPrior",
+    "feature_amplitude",
+    "fit_spectral_prior",
+    "scale_height_rs",
+]
 
 _K_B, _M_H, _G = 1.380649e-23, 1.6735575e-27, 6.674e-11
 _R_SUN, _M_JUP = 6.957e8, 1.898e27
@@ -42,7 +48,9 @@ def scale_height_rs(star: pd.DataFrame, depth: np.ndarray) -> np.ndarray:
     """
     depth = np.clip(np.asarray(depth, dtype=float), _MIN_DEPTH, None)
     rs = star["Rs"].to_numpy(dtype=float) * _R_SUN
-    t_eq = star["Ts"].to_numpy(dtype=float) * np.sqrt(1.0 / (2.0 * star["sma"].to_numpy(dtype=float)))
+    t_eq = star["Ts"].to_numpy(dtype=float) * np.sqrt(
+        1.0 / (2.0 * star["sma"].to_numpy(dtype=float))
+    )
     r_p = np.sqrt(depth) * rs
     g = _G * np.clip(star["Mp"].to_numpy(dtype=float), 0.01, None) * _M_JUP / r_p**2
     return _K_B * t_eq / (_MU_ATM * _M_H * g) / rs
@@ -98,8 +106,9 @@ def _loo_remainder(shape: np.ndarray, k: int) -> np.ndarray:
     return rem
 
 
-def fit_spectral_prior(labels: np.ndarray, amplitude: np.ndarray, *, rank: int,
-                       tau_floor: float = 1e-6) -> SpectralPrior:
+def fit_spectral_prior(
+    labels: np.ndarray, amplitude: np.ndarray, *, rank: int, tau_floor: float = 1e-6
+) -> SpectralPrior:
     """Fit :class:`SpectralPrior` on ``labels`` (n, W) with feature ``amplitude`` (n,).
 
     ``rank`` is capped at ``n - 2`` so that the remainder variance keeps at least one degree
@@ -109,7 +118,9 @@ def fit_spectral_prior(labels: np.ndarray, amplitude: np.ndarray, *, rank: int,
     amp = np.asarray(amplitude, dtype=float)
     n, w = y.shape
     if n < 2 or amp.shape != (n,) or not np.all(np.isfinite(y)) or not np.all(amp > 0):
-        raise ValueError(f"need >= 2 finite label rows and positive amplitudes, got {y.shape}, {amp.shape}")
+        raise ValueError(
+            f"need >= 2 finite label rows and positive amplitudes, got {y.shape}, {amp.shape}"
+        )
     if rank < 0:
         raise ValueError(f"rank must be >= 0, got {rank}")
     amp_ref = float(np.median(amp))
@@ -132,6 +143,13 @@ def fit_spectral_prior(labels: np.ndarray, amplitude: np.ndarray, *, rank: int,
     d2 = y[:, 3:] - 2 * y[:, 2:-1] + y[:, 1:-2]
     curvature = np.maximum(np.sqrt(np.mean(d2**2, axis=0)), STAT_FLOOR)
     basis = np.concatenate([np.ones((w, 1)), v], axis=1)
-    return SpectralPrior(mean=mean, basis=basis, lam=lam, tau2=tau2, amp_ref=amp_ref,
-                         coherence=(float(alpha), float(beta), coh_scale), curvature=curvature,
-                         level_mean=float(y.mean()))
+    return SpectralPrior(
+        mean=mean,
+        basis=basis,
+        lam=lam,
+        tau2=tau2,
+        amp_ref=amp_ref,
+        coherence=(float(alpha), float(beta), coh_scale),
+        curvature=curvature,
+        level_mean=float(y.mean()),
+    )

@@ -22,7 +22,14 @@ from spectramind.model.losses import LossConfig, LossContext, compute_loss
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
 from spectramind.model.prior import feature_amplitude, fit_spectral_prior
 
-__all__ = ["TrainConfig", "TrainResult", "fit_model", "predict", "resolve_device", "split_train_val"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "fit_model",
+    "predict",
+    "resolve_device",
+    "split_train_val",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +93,14 @@ def _subset(batch: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, t
     return {k: v[idx] for k, v in batch.items()}
 
 
-def predict(model: SpectraModel, feats: PlanetFeatures | Mapping[str, torch.Tensor], *,
-            device: torch.device | str | None = None, batch_size: int = 64,
-            use_encoders: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: SpectraModel,
+    feats: PlanetFeatures | Mapping[str, torch.Tensor],
+    *,
+    device: torch.device | str | None = None,
+    batch_size: int = 64,
+    use_encoders: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``mu`` (clipped at 0) and ``sigma``, each (n, 283) float64 numpy, in the order of ``feats``
     (``use_encoders`` overrides the model's config, as in its ``forward``)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -107,12 +119,16 @@ def predict(model: SpectraModel, feats: PlanetFeatures | Mapping[str, torch.Tens
     return np.clip(np.concatenate(mus), 0.0, None), np.concatenate(sigmas)
 
 
-def _score(y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float, float]) -> tuple[float, float]:
+def _score(
+    y: np.ndarray, mu: np.ndarray, sigma: np.ndarray, naive: tuple[float, float]
+) -> tuple[float, float]:
     s = metric.challenge_score(y, mu, sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False)
     return float(s), metric.coverage(y, mu, sigma, 1.0)
 
 
-def _scale_penalty(params: list[torch.nn.Parameter], init: list[torch.Tensor], weight: float) -> torch.Tensor:
+def _scale_penalty(
+    params: list[torch.nn.Parameter], init: list[torch.Tensor], weight: float
+) -> torch.Tensor:
     """``weight * sum((theta - theta_0)^2)``: a Gaussian hyperprior on the few calibration
     parameters around their initial values (MAP instead of maximum likelihood)."""
     total = params[0].new_zeros(())
@@ -121,10 +137,22 @@ def _scale_penalty(params: list[torch.nn.Parameter], init: list[torch.Tensor], w
     return weight * total
 
 
-def _fit_scales(model: SpectraModel, batch: Mapping[str, torch.Tensor], y: torch.Tensor, ctx: LossContext,
-                loss_config: LossConfig, params: list[torch.nn.Parameter], init: list[torch.Tensor], *,
-                penalty: float, steps: int, lr: float, val: tuple[Mapping[str, torch.Tensor], np.ndarray] | None,
-                naive: tuple[float, float], every: int = 10) -> int:
+def _fit_scales(
+    model: SpectraModel,
+    batch: Mapping[str, torch.Tensor],
+    y: torch.Tensor,
+    ctx: LossContext,
+    loss_config: LossConfig,
+    params: list[torch.nn.Parameter],
+    init: list[torch.Tensor],
+    *,
+    penalty: float,
+    steps: int,
+    lr: float,
+    val: tuple[Mapping[str, torch.Tensor], np.ndarray] | None,
+    naive: tuple[float, float],
+    every: int = 10,
+) -> int:
     """Stage 1: MAP fit of the prior layer's few parameters alone (encoders off; the
     zero-initialised head makes the output the prior posterior), full batch. With validation
     planets the parameters of the best validation score (checked every ``every`` steps, step
@@ -158,8 +186,15 @@ def _fit_scales(model: SpectraModel, batch: Mapping[str, torch.Tensor], y: torch
     return best[1]
 
 
-def fit_model(feats: PlanetFeatures, labels: np.ndarray, *, model_config: ModelConfig, loss_config: LossConfig,
-              train_config: TrainConfig, progress: Callable[[str], None] = log.info) -> TrainResult:
+def fit_model(
+    feats: PlanetFeatures,
+    labels: np.ndarray,
+    *,
+    model_config: ModelConfig,
+    loss_config: LossConfig,
+    train_config: TrainConfig,
+    progress: Callable[[str], None] = log.info,
+) -> TrainResult:
     """Train a model on ``feats`` (n planets) with ``labels`` (n, 283).
 
     Seeded (``train_config.seed``) and, on CPU, deterministic: the same inputs give the same
@@ -178,8 +213,15 @@ def fit_model(feats: PlanetFeatures, labels: np.ndarray, *, model_config: ModelC
     device = resolve_device(tc.device)
     with _reproducible(device, tc.threads):
         torch.manual_seed(tc.seed)
-        return _fit(feats, labels, device, model_config=model_config, loss_config=loss_config, train_config=tc,
-                    progress=progress)
+        return _fit(
+            feats,
+            labels,
+            device,
+            model_config=model_config,
+            loss_config=loss_config,
+            train_config=tc,
+            progress=progress,
+        )
 
 
 @contextlib.contextmanager
@@ -198,8 +240,16 @@ def _reproducible(device: torch.device, threads: int) -> Iterator[None]:
         torch.set_num_threads(was_threads)
 
 
-def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, model_config: ModelConfig,
-         loss_config: LossConfig, train_config: TrainConfig, progress: Callable[[str], None]) -> TrainResult:
+def _fit(
+    feats: PlanetFeatures,
+    labels: np.ndarray,
+    device: torch.device,
+    *,
+    model_config: ModelConfig,
+    loss_config: LossConfig,
+    train_config: TrainConfig,
+    progress: Callable[[str], None],
+) -> TrainResult:
     tc = train_config
     fit_idx, val_idx = split_train_val(len(feats), tc.val_fraction, tc.seed)
     fit, val = feats.subset(fit_idx), feats.subset(val_idx)
@@ -215,13 +265,19 @@ def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, mod
     naive = metric.naive_stats(y_fit)
     ctx = LossContext(naive_mean=naive[0], naive_sigma=naive[1], prior=model.prior)
 
-    scale_params = [p for n, p in model.named_parameters() if n.startswith("prior.") or n == "head.log_sigma_scale"]
+    scale_params = [
+        p
+        for n, p in model.named_parameters()
+        if n.startswith("prior.") or n == "head.log_sigma_scale"
+    ]
     scale_ids = {id(p) for p in scale_params}
     net_params = [p for p in model.parameters() if id(p) not in scale_ids]
-    opt = torch.optim.AdamW([
-        {"params": net_params, "lr": tc.lr, "weight_decay": tc.weight_decay},
-        {"params": scale_params, "lr": tc.lr_scales, "weight_decay": 0.0},
-    ])
+    opt = torch.optim.AdamW(
+        [
+            {"params": net_params, "lr": tc.lr, "weight_decay": tc.weight_decay},
+            {"params": scale_params, "lr": tc.lr_scales, "weight_decay": 0.0},
+        ]
+    )
     fit_t = to_tensors(fit, device)
     val_t = to_tensors(val, device) if len(val) else None
     y_fit_t = torch.as_tensor(y_fit, dtype=torch.float64, device=device)
@@ -239,21 +295,44 @@ def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, mod
     t_start = time.perf_counter()
     init = [p.detach().clone() for p in scale_params]
     penalty = tc.scale_prior / len(fit)
-    kept = _fit_scales(model, fit_t, y_fit_t, ctx, loss_config, scale_params, init, penalty=penalty,
-                       steps=tc.prior_steps, lr=tc.prior_lr, naive=naive,
-                       val=(val_t, y_val) if val_t is not None else None)
-    progress(f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of {tc.prior_steps} "
-             "full-batch steps kept)")
+    kept = _fit_scales(
+        model,
+        fit_t,
+        y_fit_t,
+        ctx,
+        loss_config,
+        scale_params,
+        init,
+        penalty=penalty,
+        steps=tc.prior_steps,
+        lr=tc.prior_lr,
+        naive=naive,
+        val=(val_t, y_val) if val_t is not None else None,
+    )
+    progress(
+        f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of {tc.prior_steps} "
+        "full-batch steps kept)"
+    )
     history: list[dict[str, float]] = []
     best = {"epoch": 0, **evaluate()}
-    history.append({"epoch": 0, "loss": math.nan, **{k: v for k, v in best.items() if k != "epoch"},
-                    "seconds": 0.0})
+    history.append(
+        {
+            "epoch": 0,
+            "loss": math.nan,
+            **{k: v for k, v in best.items() if k != "epoch"},
+            "seconds": 0.0,
+        }
+    )
     best_state = copy.deepcopy(model.state_dict())
     key = "val_score" if val_t is not None else None
-    progress(f"training on {device}: {len(fit)} fit + {len(val)} validation planets, spectral rank "
-             f"{prior.rank}, {sum(p.numel() for p in model.parameters())} parameters")
-    progress(f"epoch 0 (prior posterior): fit score {best['fit_score']:.4f}"
-             + (f", val score {best['val_score']:.4f}" if key else ""))
+    progress(
+        f"training on {device}: {len(fit)} fit + {len(val)} validation planets, spectral rank "
+        f"{prior.rank}, {sum(p.numel() for p in model.parameters())} parameters"
+    )
+    progress(
+        f"epoch 0 (prior posterior): fit score {best['fit_score']:.4f}"
+        + (f", val score {best['val_score']:.4f}" if key else "")
+    )
     stale = 0
     for epoch in range(1, tc.max_epochs + 1):
         model.train()
@@ -273,29 +352,52 @@ def _fit(feats: PlanetFeatures, labels: np.ndarray, device: torch.device, *, mod
             n_batches += 1
             for k, v in terms.items():
                 terms_sum[k] = terms_sum.get(k, 0.0) + v
-        row = {"epoch": epoch, "loss": loss_sum / n_batches,
-               **{f"loss_{k}": v / n_batches for k, v in terms_sum.items()}, **evaluate(),
-               "seconds": time.perf_counter() - t_start}
+        row = {
+            "epoch": epoch,
+            "loss": loss_sum / n_batches,
+            **{f"loss_{k}": v / n_batches for k, v in terms_sum.items()},
+            **evaluate(),
+            "seconds": time.perf_counter() - t_start,
+        }
         history.append(row)
         improved = key is None or row[key] > best.get(key, -math.inf)
         if improved:
-            best = {"epoch": epoch, **{k: v for k, v in row.items() if k.endswith(("score", "coverage"))}}
+            best = {
+                "epoch": epoch,
+                **{k: v for k, v in row.items() if k.endswith(("score", "coverage"))},
+            }
             best_state = copy.deepcopy(model.state_dict())
             stale = 0
         else:
             stale += 1
         if epoch % tc.log_every == 0 or epoch == tc.max_epochs or (key and stale > tc.patience):
-            progress(f"epoch {epoch}/{tc.max_epochs}: loss {row['loss']:.4f}, fit score {row['fit_score']:.4f}"
-                     + (f", val score {row['val_score']:.4f} (best {best[key]:.4f} at {best['epoch']})" if key else "")
-                     + f", {row['seconds']:.1f} s")
+            progress(
+                f"epoch {epoch}/{tc.max_epochs}: loss {row['loss']:.4f}, fit score {row['fit_score']:.4f}"
+                + (
+                    f", val score {row['val_score']:.4f} (best {best[key]:.4f} at {best['epoch']})"
+                    if key
+                    else ""
+                )
+                + f", {row['seconds']:.1f} s"
+            )
         if key and stale > tc.patience:
-            progress(f"early stop at epoch {epoch}: no validation improvement for {tc.patience} epochs")
+            progress(
+                f"early stop at epoch {epoch}: no validation improvement for {tc.patience} epochs"
+            )
             break
     model.load_state_dict(best_state)
     model.eval()
-    info = {"best_epoch": int(best["epoch"]), "epochs_run": int(history[-1]["epoch"]),
-            "n_fit": len(fit), "n_val": len(val), "fit_planets": [int(i) for i in fit.planet_ids],
-            "val_planets": [int(i) for i in val.planet_ids], "naive_mean": naive[0], "naive_sigma": naive[1],
-            "device": str(device), "seconds": time.perf_counter() - t_start,
-            **{k: float(v) for k, v in best.items() if k != "epoch"}}
+    info = {
+        "best_epoch": int(best["epoch"]),
+        "epochs_run": int(history[-1]["epoch"]),
+        "n_fit": len(fit),
+        "n_val": len(val),
+        "fit_planets": [int(i) for i in fit.planet_ids],
+        "val_planets": [int(i) for i in val.planet_ids],
+        "naive_mean": naive[0],
+        "naive_sigma": naive[1],
+        "device": str(device),
+        "seconds": time.perf_counter() - t_start,
+        **{k: float(v) for k, v in best.items() if k != "epoch"},
+    }
     return TrainResult(model=model, history=pd.DataFrame(history), info=info)

@@ -62,17 +62,30 @@ class FitConfig:
         return cls(**d)
 
 
-def transit(t_h: np.ndarray, *, t0_h: float, period_d: float, a_rs: float, inc_deg: float,
-            k: np.ndarray | float, u1: np.ndarray | float, u2: np.ndarray | float) -> np.ndarray:
+def transit(
+    t_h: np.ndarray,
+    *,
+    t0_h: float,
+    period_d: float,
+    a_rs: float,
+    inc_deg: float,
+    k: np.ndarray | float,
+    u1: np.ndarray | float,
+    u2: np.ndarray | float,
+) -> np.ndarray:
     """Relative flux (n_k, n_t) (or (n_t,) for scalar k/u) of the exact transit model."""
     f64 = torch.float64
     k_t, u1_t, u2_t = (torch.as_tensor(np.asarray(v, dtype=float), dtype=f64) for v in (k, u1, u2))
     scalar = k_t.ndim == 0 and u1_t.ndim == 0 and u2_t.ndim == 0
     out = transit_light_curve(
         torch.as_tensor(np.asarray(t_h, dtype=float) / 24.0, dtype=f64),
-        t0=torch.tensor(t0_h / 24.0, dtype=f64), period=torch.tensor(period_d, dtype=f64),
-        a_rs=torch.tensor(a_rs, dtype=f64), inc_deg=torch.tensor(inc_deg, dtype=f64),
-        rp_rs=k_t.reshape(-1, 1), u1=u1_t.reshape(-1, 1), u2=u2_t.reshape(-1, 1),
+        t0=torch.tensor(t0_h / 24.0, dtype=f64),
+        period=torch.tensor(period_d, dtype=f64),
+        a_rs=torch.tensor(a_rs, dtype=f64),
+        inc_deg=torch.tensor(inc_deg, dtype=f64),
+        rp_rs=k_t.reshape(-1, 1),
+        u1=u1_t.reshape(-1, 1),
+        u2=u2_t.reshape(-1, 1),
     ).numpy()
     return out[0] if scalar else out
 
@@ -92,7 +105,9 @@ def standardise(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.where(sd > 0, z, 0.0))
 
 
-def weighted_lstsq(design: np.ndarray, y: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def weighted_lstsq(
+    design: np.ndarray, y: np.ndarray, var: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Weighted least squares: coefficients, covariance (from var), reduced chi^2."""
     w = 1.0 / np.sqrt(var)
     a, b = design * w[:, None], y * w
@@ -153,27 +168,49 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
     curves = white_light(cube)
     nv = cube.sizes["visit"]
     insts = ("FGS1", "AIRS-CH0")
-    wl_eff = {"FGS1": wl[0], "AIRS-CH0": float(np.average(wl[1:], weights=np.nan_to_num(cube["oot_level"].values[0, 1:]) + 1e-12))}
+    wl_eff = {
+        "FGS1": wl[0],
+        "AIRS-CH0": float(
+            np.average(wl[1:], weights=np.nan_to_num(cube["oot_level"].values[0, 1:]) + 1e-12)
+        ),
+    }
     u_prior = {}
     for i in insts:
         u1p, u2p = limb_darkening(np.array([wl_eff[i]]), float(star["Ts"]))
         u_prior[i] = (float(u1p[0]), float(u2p[0]))
-    regs = {i: [(_regressors(cube, AIRS_REGRESSORS if i == "AIRS-CH0" else FGS_REGRESSORS, v)
-                 if cfg.use_regressors else np.zeros((len(t), 0))) for v in range(nv)] for i in insts}
+    regs = {
+        i: [
+            (
+                _regressors(cube, AIRS_REGRESSORS if i == "AIRS-CH0" else FGS_REGRESSORS, v)
+                if cfg.use_regressors
+                else np.zeros((len(t), 0))
+            )
+            for v in range(nv)
+        ]
+        for i in insts
+    }
     basis = time_basis(t, cfg.time_degree)
     if not all(np.isfinite(curves[i][0]).any() for i in insts):
         raise ValueError("no finite white-light flux")  # all-NaN cube: nothing to fit
     k0 = np.sqrt(max(float(np.nanmedian([1 - np.nanmin(curves["AIRS-CH0"][0])])), 1e-4))
     t0_guess = 0.5 * (cube["ingress"].values + cube["egress"].values)
     x0 = np.r_[t0_guess, star["sma"], star["i"], k0, k0, u_prior["FGS1"], u_prior["AIRS-CH0"]]
-    lo = np.r_[t0_guess - 1.0, 0.5 * star["sma"], max(star["i"] - 10, 0), 1e-3, 1e-3, -1, -1, -1, -1]
+    lo = np.r_[
+        t0_guess - 1.0, 0.5 * star["sma"], max(star["i"] - 10, 0), 1e-3, 1e-3, -1, -1, -1, -1
+    ]
     hi = np.r_[t0_guess + 1.0, 2.0 * star["sma"], 90.0, 0.5, 0.5, 2, 2, 2, 2]
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
 
-    def unpack(x: np.ndarray):
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, float, float, dict, dict]:
         t0 = x[:nv]
         a_rs, inc, kf, ka, u1f, u2f, u1a, u2a = x[nv:]
-        return t0, a_rs, inc, {"FGS1": kf, "AIRS-CH0": ka}, {"FGS1": (u1f, u2f), "AIRS-CH0": (u1a, u2a)}
+        return (
+            t0,
+            a_rs,
+            inc,
+            {"FGS1": kf, "AIRS-CH0": ka},
+            {"FGS1": (u1f, u2f), "AIRS-CH0": (u1a, u2a)},
+        )
 
     # the AIRS white light curve is a flux-weighted sum over bins with different limb
     # darkening: model it as such over WHITE_LD_GROUPS wavelength groups, the law shifted
@@ -186,16 +223,34 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
 
     times = {"FGS1": sample_times(cube, "time_fgs"), "AIRS-CH0": sample_times(cube, "time_airs")}
 
-    def white_transit(i: str, v: int, t0v: float, a_rs: float, inc: float, k: float, u: tuple[float, float]
-                      ) -> np.ndarray:
+    def white_transit(
+        i: str, v: int, t0v: float, a_rs: float, inc: float, k: float, u: tuple[float, float]
+    ) -> np.ndarray:
         tv = times[i][v]
         if i == "FGS1":
-            return transit(tv, t0_h=t0v, period_d=float(star["P"]), a_rs=a_rs, inc_deg=inc, k=k, u1=u[0], u2=u[1])
-        tr = transit(tv, t0_h=t0v, period_d=float(star["P"]), a_rs=a_rs, inc_deg=inc, k=np.full(len(groups), k),
-                     u1=g_u1 + (u[0] - u_prior[i][0]), u2=g_u2 + (u[1] - u_prior[i][1]))
+            return transit(
+                tv,
+                t0_h=t0v,
+                period_d=float(star["P"]),
+                a_rs=a_rs,
+                inc_deg=inc,
+                k=k,
+                u1=u[0],
+                u2=u[1],
+            )
+        tr = transit(
+            tv,
+            t0_h=t0v,
+            period_d=float(star["P"]),
+            a_rs=a_rs,
+            inc_deg=inc,
+            k=np.full(len(groups), k),
+            u1=g_u1 + (u[0] - u_prior[i][0]),
+            u2=g_u2 + (u[1] - u_prior[i][1]),
+        )
         return g_weight @ tr
 
-    def models(x: np.ndarray):
+    def models(x: np.ndarray) -> dict:
         t0, a_rs, inc, k, u = unpack(x)
         out = {}
         for i in insts:
@@ -218,9 +273,18 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
                 y, var = curves[i][0][v], curves[i][1][v]
                 res.append(((y - model) / np.sqrt(var))[ok])
         t0, a_rs, inc, _, u = unpack(x)
-        res.append(np.array([(a_rs - star["sma"]) / (cfg.prior_sma_frac * star["sma"]),
-                             (inc - star["i"]) / cfg.prior_inc_deg]))
-        res.append((np.r_[u["FGS1"], u["AIRS-CH0"]] - np.r_[u_prior["FGS1"], u_prior["AIRS-CH0"]]) / cfg.prior_ld)
+        res.append(
+            np.array(
+                [
+                    (a_rs - star["sma"]) / (cfg.prior_sma_frac * star["sma"]),
+                    (inc - star["i"]) / cfg.prior_inc_deg,
+                ]
+            )
+        )
+        res.append(
+            (np.r_[u["FGS1"], u["AIRS-CH0"]] - np.r_[u_prior["FGS1"], u_prior["AIRS-CH0"]])
+            / cfg.prior_ld
+        )
         return np.concatenate(res)
 
     sol = least_squares(residuals, x0, bounds=(lo, hi), x_scale="jac", method="trf", max_nfev=200)
@@ -234,13 +298,20 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
     t0, a_rs, inc, k, u = unpack(sol.x)
     m = models(sol.x)
     return WhiteFit(
-        t0_h=np.asarray(t0, dtype=float), a_rs=float(a_rs), inc_deg=float(inc),
-        k={i: float(k[i]) for i in insts}, u={i: (float(u[i][0]), float(u[i][1])) for i in insts},
+        t0_h=np.asarray(t0, dtype=float),
+        a_rs=float(a_rs),
+        inc_deg=float(inc),
+        k={i: float(k[i]) for i in insts},
+        u={i: (float(u[i][0]), float(u[i][1])) for i in insts},
         k_err={"FGS1": float(err[nv + 2]), "AIRS-CH0": float(err[nv + 3])},
         drift={i: np.stack([r[1] for r in m[i]]) for i in insts},
         model={i: np.stack([r[2] for r in m[i]]) for i in insts},
-        chi2_red=chi2_red, success=bool(sol.success) and bool(np.all(np.isfinite(sol.x))),
-        ld_offset_airs=(float(u["AIRS-CH0"][0] - u_prior["AIRS-CH0"][0]), float(u["AIRS-CH0"][1] - u_prior["AIRS-CH0"][1])),
+        chi2_red=chi2_red,
+        success=bool(sol.success) and bool(np.all(np.isfinite(sol.x))),
+        ld_offset_airs=(
+            float(u["AIRS-CH0"][0] - u_prior["AIRS-CH0"][0]),
+            float(u["AIRS-CH0"][1] - u_prior["AIRS-CH0"][1]),
+        ),
     )
 
 
@@ -262,8 +333,9 @@ def chromatic_drift(resid: np.ndarray, weight: np.ndarray, basis: np.ndarray) ->
     return f / max(np.sqrt(np.mean(f**2)), 1e-30)
 
 
-def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarray, regs: np.ndarray
-              ) -> tuple[np.ndarray, ...]:
+def _fit_bins(
+    y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarray, regs: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Per-bin linear fit y = c (1 - D s_j) + c g f + beta x, all bins in one batched solve.
 
     Returns c, D, var(D), g, chi2 (n_bins,) and beta (n_r, n_bins); bins with fewer than
@@ -273,8 +345,14 @@ def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarr
     ok = np.isfinite(y) & np.isfinite(var) & (var > 0)
     w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)  # (n_t, n_bins)
     common = np.column_stack([np.ones(nt), drift, regs])  # (n_t, p - 1)
-    design = np.concatenate([np.broadcast_to(common[None, :, :1], (nb, nt, 1)), -shape.T[:, :, None],
-                             np.broadcast_to(common[None, :, 1:], (nb, nt, common.shape[1] - 1))], axis=2)
+    design = np.concatenate(
+        [
+            np.broadcast_to(common[None, :, :1], (nb, nt, 1)),
+            -shape.T[:, :, None],
+            np.broadcast_to(common[None, :, 1:], (nb, nt, common.shape[1] - 1)),
+        ],
+        axis=2,
+    )
     wt = w.T[:, :, None]  # (n_bins, n_t, 1)
     normal = np.einsum("btp,btq->bpq", design * wt, design)
     rhs = np.einsum("btp,bt->bp", design * wt, np.where(ok, y, 0.0).T)
@@ -293,8 +371,14 @@ def _fit_bins(y: np.ndarray, var: np.ndarray, shape: np.ndarray, drift: np.ndarr
     return c * nan, out_d * nan, out_v * nan, g * nan, chi2 * nan, coef[:, 3:].T * nan
 
 
-def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.ndarray, basis: np.ndarray,
-                    regs: np.ndarray) -> tuple[np.ndarray, ...]:
+def joint_drift_fit(
+    y: np.ndarray,
+    var: np.ndarray,
+    shape: np.ndarray,
+    gain: np.ndarray,
+    basis: np.ndarray,
+    regs: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     """All bins at once with one shared drift: y_j = c_j - e_j s_j + G_j (B a) + r_j x.
 
     y, var, shape: (n_t, n_bins); gain: G_j = c_j g_j (n_bins,) from the previous per-bin
@@ -344,12 +428,24 @@ def joint_drift_fit(y: np.ndarray, var: np.ndarray, shape: np.ndarray, gain: np.
     return c, d, vd, chi2, basis @ a
 
 
-def drift_step(y: np.ndarray, var: np.ndarray, shape: np.ndarray, params: tuple[np.ndarray, ...],
-               regs: np.ndarray, basis: np.ndarray) -> np.ndarray:
+def drift_step(
+    y: np.ndarray,
+    var: np.ndarray,
+    shape: np.ndarray,
+    params: tuple[np.ndarray, ...],
+    regs: np.ndarray,
+    basis: np.ndarray,
+) -> np.ndarray:
     """Least-squares drift f = B a given every bin's (c, D, h = c g, beta): the f-step of the
     alternating least squares of the bilinear model (exact, one small normal system)."""
     c, d, h, beta = params
-    ok = np.isfinite(y) & np.isfinite(var) & (var > 0) & np.isfinite(h)[None, :] & np.isfinite(d)[None, :]
+    ok = (
+        np.isfinite(y)
+        & np.isfinite(var)
+        & (var > 0)
+        & np.isfinite(h)[None, :]
+        & np.isfinite(d)[None, :]
+    )
     w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
     hz = np.nan_to_num(h)
     r = np.where(ok, y - c * (1.0 - d * shape) - np.nan_to_num(regs @ beta), 0.0)
@@ -362,8 +458,9 @@ def drift_step(y: np.ndarray, var: np.ndarray, shape: np.ndarray, params: tuple[
 DRIFT_ITERATIONS = 25  # alternating least squares sweeps (converged: depth changes < 1 ppm)
 
 
-def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitConfig
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_spectrum(
+    cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2: depth, its sigma and reduced chi^2 per bin (283,), visits combined.
 
     All 283 bins share one drift shape f(t) (the gain drift is common to both instruments,
@@ -377,7 +474,10 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
     nv, nw = cube.sizes["visit"], len(wl)
     u1, u2 = limb_darkening(wl, float(star["Ts"]))
     du = np.array(white.ld_offset_airs)
-    u1, u2 = u1 + du[0], u2 + du[1]  # the law shifted through the fitted AIRS white-light coefficients
+    u1, u2 = (
+        u1 + du[0],
+        u2 + du[1],
+    )  # the law shifted through the fitted AIRS white-light coefficients
     u1[0], u2[0] = white.u["FGS1"]
     basis = time_basis(t, cfg.time_degree)
     depth = np.full((nv, nw), np.nan)
@@ -387,9 +487,13 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
     k_start = np.r_[white.k["FGS1"], np.full(nw - 1, white.k["AIRS-CH0"])]
     t_fgs, t_airs = sample_times(cube, "time_fgs"), sample_times(cube, "time_airs")
     for vi in range(nv):
-        regs = _regressors(cube, AIRS_REGRESSORS, vi) if cfg.use_regressors else np.zeros((len(t), 0))
+        regs = (
+            _regressors(cube, AIRS_REGRESSORS, vi) if cfg.use_regressors else np.zeros((len(t), 0))
+        )
         y, var = f[vi], v[vi]
-        weight = np.where(np.isfinite(y) & np.isfinite(var) & (var > 0), 1.0 / np.where(var > 0, var, 1), 0.0)
+        weight = np.where(
+            np.isfinite(y) & np.isfinite(var) & (var > 0), 1.0 / np.where(var > 0, var, 1), 0.0
+        )
         c, d, g = np.ones(nw), k_start**2, np.zeros(nw)
         beta = np.zeros((regs.shape[1], nw))
         drift = np.zeros(len(t))
@@ -398,10 +502,18 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
                 # unit-depth transit shape of each bin at its current radius ratio: the linear
                 # model c (1 - D s_j) is then exact at convergence (D = k_j^2)
                 k_j = np.sqrt(np.clip(np.where(np.isfinite(d), d, k_start**2), 1e-6, 0.25))
-                geo = dict(t0_h=float(white.t0_h[vi]), period_d=float(star["P"]), a_rs=white.a_rs,
-                           inc_deg=white.inc_deg)
-                tr = np.vstack([transit(t_fgs[vi], **geo, k=k_j[:1], u1=u1[:1], u2=u2[:1]),
-                                transit(t_airs[vi], **geo, k=k_j[1:], u1=u1[1:], u2=u2[1:])])
+                geo = dict(
+                    t0_h=float(white.t0_h[vi]),
+                    period_d=float(star["P"]),
+                    a_rs=white.a_rs,
+                    inc_deg=white.inc_deg,
+                )
+                tr = np.vstack(
+                    [
+                        transit(t_fgs[vi], **geo, k=k_j[:1], u1=u1[:1], u2=u2[:1]),
+                        transit(t_airs[vi], **geo, k=k_j[1:], u1=u1[1:], u2=u2[1:]),
+                    ]
+                )
                 shape = ((1.0 - tr) / k_j[:, None] ** 2).T  # (n_t, 283)
             if it == 0:  # start: the dominant chromatic pattern of the AIRS residuals
                 with np.errstate(invalid="ignore", divide="ignore"):
@@ -421,14 +533,27 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
         # (drift scale vs amplitudes) is removed by the pseudo-inverse
         # point estimates stay those of the converged alternation; the joint solve gives
         # their variances
-        _, _, vd_joint, _, _ = joint_drift_fit(y, var, shape, c * g, basis, np.column_stack([drift, regs]))
+        _, _, vd_joint, _, _ = joint_drift_fit(
+            y, var, shape, c * g, basis, np.column_stack([drift, regs])
+        )
         vd = np.where(np.isfinite(vd_joint), np.maximum(vd, vd_joint), vd)
         if cfg.wavelength_degree is not None:
-            d[1:], vd[1:] = _refit_smooth_drift(y[:, 1:], var[:, 1:], wl[1:], g[1:], shape[:, 1:].T, drift, regs,
-                                                cfg.wavelength_degree)
+            d[1:], vd[1:] = _refit_smooth_drift(
+                y[:, 1:],
+                var[:, 1:],
+                wl[1:],
+                g[1:],
+                shape[:, 1:].T,
+                drift,
+                regs,
+                cfg.wavelength_degree,
+            )
         # the white-light depth error moves every bin together (geometry, limb darkening):
         # a common-mode term on top of each bin's own variance
-        rel = np.r_[2 * white.k_err["FGS1"] / white.k["FGS1"], np.full(nw - 1, 2 * white.k_err["AIRS-CH0"] / white.k["AIRS-CH0"])]
+        rel = np.r_[
+            2 * white.k_err["FGS1"] / white.k["FGS1"],
+            np.full(nw - 1, 2 * white.k_err["AIRS-CH0"] / white.k["AIRS-CH0"]),
+        ]
         depth[vi], var_d[vi], chi2[vi] = d, vd + (d * rel) ** 2, c2
     w = 1.0 / var_d
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -439,7 +564,16 @@ def fit_spectrum(cube: xr.Dataset, star: pd.Series, white: WhiteFit, cfg: FitCon
     return np.where(np.isfinite(comb_sigma), comb, np.nan), comb_sigma, chi2_mean
 
 
-def _refit_smooth_drift(f, v, wl, g, shape, drift, regs, degree):
+def _refit_smooth_drift(
+    f: np.ndarray,
+    v: np.ndarray,
+    wl: np.ndarray,
+    g: np.ndarray,
+    shape: np.ndarray,
+    drift: np.ndarray,
+    regs: np.ndarray,
+    degree: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Re-fit depths with g(lambda) a weighted polynomial of the free per-bin estimates."""
     ok = np.isfinite(g)
     coefs = np.polyfit(wl[ok], g[ok], degree)
@@ -452,7 +586,9 @@ def _refit_smooth_drift(f, v, wl, g, shape, drift, regs, degree):
             continue
         yc = y / (1.0 + g_s[j] * drift)
         design = np.column_stack([np.ones(len(y)), -shape[j], regs])
-        coef, cov, c2 = weighted_lstsq(design[good], yc[good], var[good] / (1.0 + g_s[j] * drift[good]) ** 2)
+        coef, cov, c2 = weighted_lstsq(
+            design[good], yc[good], var[good] / (1.0 + g_s[j] * drift[good]) ** 2
+        )
         depth[j], var_d[j] = coef[1] / coef[0], cov[1, 1] / coef[0] ** 2 * c2
     return depth, var_d
 
@@ -478,14 +614,21 @@ def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
         depth = sigma = chi2 = np.full(nw, np.nan)
     good = np.isfinite(depth) & np.isfinite(sigma)
     if white is None or not white.success or good.sum() < MIN_GOOD_BINS:
-        return PlanetFit(np.full(nw, cfg.fallback_depth), np.full(nw, cfg.fallback_sigma),
-                         np.full(nw, np.nan), "failed", white)
+        return PlanetFit(
+            np.full(nw, cfg.fallback_depth),
+            np.full(nw, cfg.fallback_sigma),
+            np.full(nw, np.nan),
+            "failed",
+            white,
+        )
     if not good.all():  # a dead bin (no valid data): its neighbours' depth, the fallback sigma
         idx = np.arange(nw)
         depth = np.where(good, depth, np.interp(idx, idx[good], depth[good]))
         sigma = np.where(good, sigma, cfg.fallback_sigma)
     flag = "ok"
-    observed = cube["ingress_observed"].values.astype(bool) & cube["egress_observed"].values.astype(bool)
+    observed = cube["ingress_observed"].values.astype(bool) & cube["egress_observed"].values.astype(
+        bool
+    )
     if not observed.all():
         flag, sigma = "partial", sigma * cfg.partial_sigma_scale
     if np.nanmax(cube["transit_snr"].values) < cfg.min_snr:
@@ -516,4 +659,6 @@ def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
         wl_curves = white_light(cube)
         data["white_fgs"] = (("visit", "time"), wl_curves["FGS1"][0])
         data["white_airs"] = (("visit", "time"), wl_curves["AIRS-CH0"][0])
-    return xr.Dataset(data, coords={"wavelength": wl, "time": cube["time"], "visit": cube["visit"]}, attrs=attrs)
+    return xr.Dataset(
+        data, coords={"wavelength": wl, "time": cube["time"], "visit": cube["visit"]}, attrs=attrs
+    )

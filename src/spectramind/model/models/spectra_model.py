@@ -141,46 +141,90 @@ class SpectraModel(nn.Module):
         super().__init__()
         self.config = cfg = config
         fk: dict[str, Any] = {"device": device}
-        cf, ca, fa, fp = len(FGS_CHANNELS), len(AIRS_CHANNELS), len(AUX_FEATURES), len(PHYS_FEATURES)
+        cf, ca, fa, fp = (
+            len(FGS_CHANNELS),
+            len(AIRS_CHANNELS),
+            len(AUX_FEATURES),
+            len(PHYS_FEATURES),
+        )
         for name, size in (("fgs", cf), ("airs", ca), ("aux", fa), ("phys", fp)):
             self.register_buffer(f"{name}_mean", torch.zeros(size, dtype=torch.float32, **fk))
             self.register_buffer(f"{name}_std", torch.ones(size, dtype=torch.float32, **fk))
         off = not cfg.use_physics
-        self.register_buffer("fgs_zero", torch.tensor([off and c in FGS_PHYSICS_CHANNELS for c in FGS_CHANNELS],
-                                                      **fk), persistent=False)
-        self.register_buffer("airs_zero", torch.tensor([off and c in AIRS_PHYSICS_CHANNELS for c in AIRS_CHANNELS],
-                                                       **fk), persistent=False)
+        self.register_buffer(
+            "fgs_zero",
+            torch.tensor([off and c in FGS_PHYSICS_CHANNELS for c in FGS_CHANNELS], **fk),
+            persistent=False,
+        )
+        self.register_buffer(
+            "airs_zero",
+            torch.tensor([off and c in AIRS_PHYSICS_CHANNELS for c in AIRS_CHANNELS], **fk),
+            persistent=False,
+        )
         self.register_buffer("phys_zero", torch.full((fp,), off, **fk), persistent=False)
         self.register_buffer("aux_zero", torch.zeros(fa, dtype=torch.bool, **fk), persistent=False)
 
-        self.fgs_encoder = MambaEncoder(n_features=cf, d_model=cfg.d_model, n_layers=cfg.mamba_layers,
-                                        d_state=cfg.d_state, d_conv=cfg.d_conv, expand=cfg.expand,
-                                        pooling="mean_last", **fk)
+        self.fgs_encoder = MambaEncoder(
+            n_features=cf,
+            d_model=cfg.d_model,
+            n_layers=cfg.mamba_layers,
+            d_state=cfg.d_state,
+            d_conv=cfg.d_conv,
+            expand=cfg.expand,
+            pooling="mean_last",
+            **fk,
+        )
         if cfg.airs_encoder == "cnn":
-            self.airs_encoder: nn.Module = AirsCNNEncoder(in_channels=ca, hidden=cfg.airs_hidden,
-                                                          n_layers=cfg.airs_layers, **fk)
+            self.airs_encoder: nn.Module = AirsCNNEncoder(
+                in_channels=ca, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers, **fk
+            )
         elif cfg.airs_encoder == "gnn":
-            self.airs_encoder = AirsGNNEncoder(in_channels=ca, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers,
-                                               radius=cfg.gnn_radius, **fk)
+            self.airs_encoder = AirsGNNEncoder(
+                in_channels=ca,
+                hidden=cfg.airs_hidden,
+                n_layers=cfg.airs_layers,
+                radius=cfg.gnn_radius,
+                **fk,
+            )
         else:
             raise ValueError(f"airs_encoder must be 'cnn' or 'gnn', got {cfg.airs_encoder!r}")
         self.extra_mlp = nn.Sequential(nn.Linear(fa + fp, cfg.d_fusion, **fk), nn.GELU())
         d_fgs_pooled = 2 * cfg.d_model
         if cfg.fusion == "concat":
-            self.fusion: nn.Module = ConcatFusion(d_fgs=d_fgs_pooled, d_airs=cfg.airs_hidden, d_extra=cfg.d_fusion,
-                                                  d_out=cfg.d_fusion, dropout=cfg.dropout, **fk)
+            self.fusion: nn.Module = ConcatFusion(
+                d_fgs=d_fgs_pooled,
+                d_airs=cfg.airs_hidden,
+                d_extra=cfg.d_fusion,
+                d_out=cfg.d_fusion,
+                dropout=cfg.dropout,
+                **fk,
+            )
         elif cfg.fusion == "cross_attention":
-            self.fusion = CrossAttentionFusion(d_fgs=cfg.d_model, d_fgs_pooled=d_fgs_pooled, d_airs=cfg.airs_hidden,
-                                               d_extra=cfg.d_fusion, d_out=cfg.d_fusion, n_heads=cfg.n_heads,
-                                               dropout=cfg.dropout, **fk)
+            self.fusion = CrossAttentionFusion(
+                d_fgs=cfg.d_model,
+                d_fgs_pooled=d_fgs_pooled,
+                d_airs=cfg.airs_hidden,
+                d_extra=cfg.d_fusion,
+                d_out=cfg.d_fusion,
+                n_heads=cfg.n_heads,
+                dropout=cfg.dropout,
+                **fk,
+            )
         else:
             raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {cfg.fusion!r}")
         self.modulation = nn.Linear(cfg.d_fusion, N_MODULATIONS, **fk)
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
-        self.prior = SpectralPriorLayer(n_bins=cfg.n_bins, rank=cfg.spectral_rank, noise_modes=cfg.noise_modes, **fk)
-        self.head = HeteroscedasticHead(d_in=cfg.d_fusion, n_bins=cfg.n_bins, rank=cfg.spectral_rank,
-                                        sigma_floor=cfg.sigma_floor, **fk)
+        self.prior = SpectralPriorLayer(
+            n_bins=cfg.n_bins, rank=cfg.spectral_rank, noise_modes=cfg.noise_modes, **fk
+        )
+        self.head = HeteroscedasticHead(
+            d_in=cfg.d_fusion,
+            n_bins=cfg.n_bins,
+            rank=cfg.spectral_rank,
+            sigma_floor=cfg.sigma_floor,
+            **fk,
+        )
 
     # ------------------------------------------------------------------ training-split state
     @torch.no_grad()
@@ -197,8 +241,13 @@ class SpectraModel(nn.Module):
     # ------------------------------------------------------------------ forward
     def planet_vector(self, batch: dict[str, Tensor]) -> Tensor:
         """Normalised per-planet features (n, Fa + Fp): star/cube summaries and physics summaries."""
-        return torch.cat([_normalise(batch["aux"], self.aux_mean, self.aux_std, self.aux_zero),
-                          _normalise(batch["phys"], self.phys_mean, self.phys_std, self.phys_zero)], dim=-1)
+        return torch.cat(
+            [
+                _normalise(batch["aux"], self.aux_mean, self.aux_std, self.aux_zero),
+                _normalise(batch["phys"], self.phys_mean, self.phys_std, self.phys_zero),
+            ],
+            dim=-1,
+        )
 
     def embed(self, batch: dict[str, Tensor], *, use_encoders: bool | None = None) -> Tensor:
         """Fused embedding (n, d_fusion) from the light curves and per-planet features (zeros
@@ -208,32 +257,58 @@ class SpectraModel(nn.Module):
         if not (self.config.use_encoders if use_encoders is None else use_encoders):
             return fgs.new_zeros(n, self.config.d_fusion)
         rows = mask.flatten().nonzero().squeeze(1)  # real visits only: padding costs nothing
-        fgs = _normalise(fgs.flatten(0, 1)[rows], self.fgs_mean, self.fgs_std, self.fgs_zero)  # (m, T', Cf)
+        fgs = _normalise(
+            fgs.flatten(0, 1)[rows], self.fgs_mean, self.fgs_std, self.fgs_zero
+        )  # (m, T', Cf)
         airs = airs.flatten(0, 1)[rows]  # (m, T, Wb, Ca)
         if self.config.airs_time_bin > 1:
             k = self.config.airs_time_bin
             t_used = airs.shape[1] // k * k
             airs = airs[:, :t_used].unflatten(1, (-1, k)).nanmean(dim=2)
         airs = _normalise(airs, self.airs_mean, self.airs_std, self.airs_zero)
-        extra = self.extra_mlp(self.planet_vector(batch)).repeat_interleave(v, dim=0)[rows]  # (m, d_fusion)
+        extra = self.extra_mlp(self.planet_vector(batch)).repeat_interleave(v, dim=0)[
+            rows
+        ]  # (m, d_fusion)
         fgs_tokens = self.fgs_encoder.forward_sequence(fgs)  # (m, T', d_model)
         fgs_pooled = torch.cat([fgs_tokens.mean(dim=1), fgs_tokens[:, -1]], dim=-1)
         airs_tokens, airs_pooled = self.airs_encoder(airs.permute(0, 3, 1, 2))
-        emb_rows = self.fusion(fgs_tokens=fgs_tokens, fgs_pooled=fgs_pooled, airs_tokens=airs_tokens,
-                               airs_pooled=airs_pooled, extra=extra)  # (m, d_fusion)
-        emb = emb_rows.new_zeros(n * v, emb_rows.shape[1]).index_put((rows,), emb_rows).reshape(n, v, -1)
+        emb_rows = self.fusion(
+            fgs_tokens=fgs_tokens,
+            fgs_pooled=fgs_pooled,
+            airs_tokens=airs_tokens,
+            airs_pooled=airs_pooled,
+            extra=extra,
+        )  # (m, d_fusion)
+        emb = (
+            emb_rows.new_zeros(n * v, emb_rows.shape[1])
+            .index_put((rows,), emb_rows)
+            .reshape(n, v, -1)
+        )
         w = mask.to(emb.dtype).unsqueeze(-1)
         return (emb * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
-    def forward(self, batch: dict[str, Tensor], *, use_encoders: bool | None = None) -> dict[str, Tensor]:
+    def forward(
+        self, batch: dict[str, Tensor], *, use_encoders: bool | None = None
+    ) -> dict[str, Tensor]:
         emb = self.embed(batch, use_encoders=use_encoders)
         mods = self.modulation(emb)
         if self.config.use_physics:
-            post_mean, post_var, tau2 = self.prior(amp=batch["amp_physics"], mods=mods, depth=batch["depth"],
-                                                   sigma=batch["sigma"], baseline_h=batch["baseline_h"],
-                                                   level_err=batch["level_err"])
+            post_mean, post_var, tau2 = self.prior(
+                amp=batch["amp_physics"],
+                mods=mods,
+                depth=batch["depth"],
+                sigma=batch["sigma"],
+                baseline_h=batch["baseline_h"],
+                level_err=batch["level_err"],
+            )
         else:
             post_mean, post_var, tau2 = self.prior(amp=batch["amp_star"], mods=mods)
         mu, sigma, delta = self.head(emb, post_mean, post_var, self.prior.ortho)
-        return {"mu": mu, "sigma": sigma, "delta": delta, "post_mean": post_mean, "post_var": post_var,
-                "tau2": tau2}
+        return {
+            "mu": mu,
+            "sigma": sigma,
+            "delta": delta,
+            "post_mean": post_mean,
+            "post_var": post_var,
+            "tau2": tau2,
+        }

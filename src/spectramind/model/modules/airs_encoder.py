@@ -23,9 +23,17 @@ class AirsCNNEncoder(nn.Module):
     """2-D CNN: ``n_layers`` x [Conv2d (kernel_time, kernel_wavelength), stride 2 in time, GELU],
     then the mean over time. ``x`` (batch, C, T, Wb) -> (tokens (batch, Wb, hidden), pooled)."""
 
-    def __init__(self, *, in_channels: int, hidden: int = 16, n_layers: int = 3, kernel_time: int = 5,
-                 kernel_wavelength: int = 3, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        hidden: int = 16,
+        n_layers: int = 3,
+        kernel_time: int = 5,
+        kernel_wavelength: int = 3,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -34,8 +42,17 @@ class AirsCNNEncoder(nn.Module):
         layers: list[nn.Module] = []
         c = in_channels
         for _ in range(n_layers):
-            layers += [nn.Conv2d(c, hidden, (kernel_time, kernel_wavelength), stride=(2, 1),
-                                 padding=(kernel_time // 2, kernel_wavelength // 2), **fk), nn.GELU()]
+            layers += [
+                nn.Conv2d(
+                    c,
+                    hidden,
+                    (kernel_time, kernel_wavelength),
+                    stride=(2, 1),
+                    padding=(kernel_time // 2, kernel_wavelength // 2),
+                    **fk,
+                ),
+                nn.GELU(),
+            ]
             c = hidden
         self.net = nn.Sequential(*layers)
         self.out_dim = hidden
@@ -61,16 +78,26 @@ class AirsGNNEncoder(nn.Module):
     ``h + GELU(Linear(A_hat h))`` over the chain of wavelength neighbours within ``radius``.
     ``x`` (batch, C, T, Wb) -> (tokens (batch, Wb, hidden), pooled (batch, hidden))."""
 
-    def __init__(self, *, in_channels: int, hidden: int = 16, n_layers: int = 2, radius: int = 2,
-                 kernel_time: int = 5, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        hidden: int = 16,
+        n_layers: int = 2,
+        radius: int = 2,
+        kernel_time: int = 5,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         fk: dict[str, Any] = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.radius = radius
         self.node_encoder = nn.Sequential(
-            nn.Conv1d(in_channels, hidden, kernel_time, stride=2, padding=kernel_time // 2, **fk), nn.GELU(),
-            nn.Conv1d(hidden, hidden, kernel_time, stride=2, padding=kernel_time // 2, **fk), nn.GELU(),
+            nn.Conv1d(in_channels, hidden, kernel_time, stride=2, padding=kernel_time // 2, **fk),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, kernel_time, stride=2, padding=kernel_time // 2, **fk),
+            nn.GELU(),
         )
         self.graph_layers = nn.ModuleList(nn.Linear(hidden, hidden, **fk) for _ in range(n_layers))
         self.act = nn.GELU()

@@ -11,8 +11,13 @@ __all__ = ["ConcatFusion", "CrossAttentionFusion"]
 
 
 def _mlp(d_in: int, d_out: int, dropout: float, **fk: Any) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, d_out, **fk), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(d_out, d_out, **fk), nn.GELU())
+    return nn.Sequential(
+        nn.Linear(d_in, d_out, **fk),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(d_out, d_out, **fk),
+        nn.GELU(),
+    )
 
 
 class ConcatFusion(nn.Module):
@@ -22,14 +27,30 @@ class ConcatFusion(nn.Module):
     The token inputs are accepted (and ignored) so both fusions share one signature.
     """
 
-    def __init__(self, *, d_fgs: int, d_airs: int, d_extra: int, d_out: int, dropout: float = 0.0,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        d_fgs: int,
+        d_airs: int,
+        d_extra: int,
+        d_out: int,
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.mlp = _mlp(d_fgs + d_airs + d_extra, d_out, dropout, device=device, dtype=dtype)
         self.out_dim = d_out
 
-    def forward(self, *, fgs_tokens: Tensor, fgs_pooled: Tensor, airs_tokens: Tensor, airs_pooled: Tensor,
-                extra: Tensor) -> Tensor:
+    def forward(
+        self,
+        *,
+        fgs_tokens: Tensor,
+        fgs_pooled: Tensor,
+        airs_tokens: Tensor,
+        airs_pooled: Tensor,
+        extra: Tensor,
+    ) -> Tensor:
         return self.mlp(torch.cat([fgs_pooled, airs_pooled, extra], dim=-1))
 
 
@@ -41,21 +62,40 @@ class CrossAttentionFusion(nn.Module):
     ``fgs_pooled`` and ``extra`` -> MLP -> (batch, d_out).
     """
 
-    def __init__(self, *, d_fgs: int, d_fgs_pooled: int, d_airs: int, d_extra: int, d_out: int,
-                 n_heads: int = 2, dropout: float = 0.0, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        d_fgs: int,
+        d_fgs_pooled: int,
+        d_airs: int,
+        d_extra: int,
+        d_out: int,
+        n_heads: int = 2,
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         fk: dict[str, Any] = {"device": device, "dtype": dtype}
         if d_out % n_heads:
             raise ValueError(f"d_out={d_out} must be divisible by n_heads={n_heads}")
         self.query = nn.Linear(d_airs, d_out, **fk)
-        self.attn = nn.MultiheadAttention(d_out, n_heads, kdim=d_fgs, vdim=d_fgs, batch_first=True, **fk)
+        self.attn = nn.MultiheadAttention(
+            d_out, n_heads, kdim=d_fgs, vdim=d_fgs, batch_first=True, **fk
+        )
         self.norm = nn.LayerNorm(d_out, **fk)
         self.mlp = _mlp(d_out + d_fgs_pooled + d_extra, d_out, dropout, **fk)
         self.out_dim = d_out
 
-    def forward(self, *, fgs_tokens: Tensor, fgs_pooled: Tensor, airs_tokens: Tensor, airs_pooled: Tensor,
-                extra: Tensor) -> Tensor:
+    def forward(
+        self,
+        *,
+        fgs_tokens: Tensor,
+        fgs_pooled: Tensor,
+        airs_tokens: Tensor,
+        airs_pooled: Tensor,
+        extra: Tensor,
+    ) -> Tensor:
         q = self.query(airs_tokens)
         att, _ = self.attn(q, fgs_tokens, fgs_tokens, need_weights=False)
         fused = self.norm(q + att).mean(dim=1)  # (batch, d_out)

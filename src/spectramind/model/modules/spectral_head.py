@@ -89,15 +89,29 @@ class SpectralPriorLayer(nn.Module):
     level_mean: Tensor
     ortho: Tensor
 
-    def __init__(self, *, n_bins: int, rank: int, noise_modes: int = 6,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_bins: int,
+        rank: int,
+        noise_modes: int = 6,
+        device: torch.device | str | None = None,
+    ) -> None:
         super().__init__()
         fk: dict[str, Any] = {"device": device, "dtype": _F64}
         self.n_bins, self.rank, self.noise_modes = n_bins, rank, noise_modes
         r = rank + 1
-        for name, shape in (("mean", (n_bins,)), ("basis", (n_bins, r)), ("lam", (r,)), ("tau2", (n_bins,)),
-                            ("amp_ref", ()), ("coherence", (3,)), ("curvature", (n_bins - 3,)), ("level_mean", ()),
-                            ("ortho", (n_bins, r))):
+        for name, shape in (
+            ("mean", (n_bins,)),
+            ("basis", (n_bins, r)),
+            ("lam", (r,)),
+            ("tau2", (n_bins,)),
+            ("amp_ref", ()),
+            ("coherence", (3,)),
+            ("curvature", (n_bins - 3,)),
+            ("level_mean", ()),
+            ("ortho", (n_bins, r)),
+        ):
             self.register_buffer(name, torch.zeros(shape, **fk))
         self.register_buffer("offset", error_modes(n_bins, noise_modes).to(**fk), persistent=False)
         self.log_noise_scale = nn.Parameter(torch.zeros(2, **fk))
@@ -113,17 +127,35 @@ class SpectralPriorLayer(nn.Module):
     def set_prior(self, prior: SpectralPrior) -> None:
         """Copy a fitted :class:`SpectralPrior` into the buffers (shapes must match)."""
         if prior.basis.shape != tuple(self.basis.shape):
-            raise ValueError(f"prior basis {prior.basis.shape} != layer basis {tuple(self.basis.shape)}")
+            raise ValueError(
+                f"prior basis {prior.basis.shape} != layer basis {tuple(self.basis.shape)}"
+            )
         ortho = prior.basis.copy()
         ortho[:, 0] /= np.sqrt(self.n_bins)
-        values = {"mean": prior.mean, "basis": prior.basis, "lam": prior.lam, "tau2": prior.tau2,
-                  "amp_ref": prior.amp_ref, "coherence": np.asarray(prior.coherence),
-                  "curvature": prior.curvature, "level_mean": prior.level_mean, "ortho": ortho}
+        values = {
+            "mean": prior.mean,
+            "basis": prior.basis,
+            "lam": prior.lam,
+            "tau2": prior.tau2,
+            "amp_ref": prior.amp_ref,
+            "coherence": np.asarray(prior.coherence),
+            "curvature": prior.curvature,
+            "level_mean": prior.level_mean,
+            "ortho": ortho,
+        }
         for name, v in values.items():
             getattr(self, name).copy_(torch.as_tensor(np.asarray(v), dtype=_F64))
 
-    def forward(self, *, amp: Tensor, mods: Tensor, depth: Tensor | None = None, sigma: Tensor | None = None,
-                baseline_h: Tensor | None = None, level_err: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self,
+        *,
+        amp: Tensor,
+        mods: Tensor,
+        depth: Tensor | None = None,
+        sigma: Tensor | None = None,
+        baseline_h: Tensor | None = None,
+        level_err: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """amp (n,), mods (n, 4) log-scale modulations; the physics fit: depth/sigma (n, W),
         baseline_h (n,), level_err (n,), or None -> posterior (mean, var) and the planet's prior
         per-bin variance tau2, each (n, W) float64."""
@@ -132,25 +164,41 @@ class SpectralPriorLayer(nn.Module):
         mods = torch.cat([_bounded(mods[:, :1]), _inflation(mods[:, 1:])], dim=1)
         amp2 = (amp.to(_F64) / self.amp_ref) ** 2
         shape_var = amp2 * torch.exp(2.0 * (self.log_shape + mods[:, 0]))  # (n,)
-        lam = torch.cat([self.lam[:1].unsqueeze(0).expand(n, 1), self.lam[1:] * shape_var[:, None]], dim=1)
+        lam = torch.cat(
+            [self.lam[:1].unsqueeze(0).expand(n, 1), self.lam[1:] * shape_var[:, None]], dim=1
+        )
         tau2 = self.tau2 * amp2[:, None]
         mean = self.mean.expand(n, -1)
         if depth is None or sigma is None or baseline_h is None or level_err is None:
             return (*lowrank_posterior(mean, self.basis, lam, tau2, offset=self.offset), tau2)
         inst = torch.zeros(self.n_bins, dtype=torch.long, device=depth.device)
         inst[1:] = 1
-        log_scale = self.log_noise_scale[inst] + torch.stack([mods[:, 1], mods[:, 2]], dim=1)[:, inst]
-        noise_var = (torch.exp(log_scale) * sigma.to(_F64)) ** 2 + torch.exp(2.0 * self.log_noise_floor[inst])
+        log_scale = (
+            self.log_noise_scale[inst] + torch.stack([mods[:, 1], mods[:, 2]], dim=1)[:, inst]
+        )
+        noise_var = (torch.exp(log_scale) * sigma.to(_F64)) ** 2 + torch.exp(
+            2.0 * self.log_noise_floor[inst]
+        )
         # a short out-of-transit baseline makes the level degenerate with the drift
         short = (torch.exp(self.log_baseline) / baseline_h.to(_F64).clamp_min(0.1)) ** 4
         level_err = level_err.to(_F64)
-        level_var = torch.exp(2.0 * self.log_offset) + (torch.exp(self.log_offset_scale) * level_err) ** 2
+        level_var = (
+            torch.exp(2.0 * self.log_offset) + (torch.exp(self.log_offset_scale) * level_err) ** 2
+        )
         level_var = level_var * torch.exp(2.0 * mods[:, 3]) * (1.0 + short)
         mode_var = torch.exp(2.0 * self.log_modes) * level_err[:, None] ** 2  # (n, M)
         offset_var = torch.cat([level_var[:, None], mode_var], dim=1)
         depth = depth.to(_F64) - _BIAS_UNIT * self.depth_bias[inst]
-        post = lowrank_posterior(mean, self.basis, lam, tau2, depth=depth, noise_var=noise_var,
-                                 offset=self.offset, offset_var=offset_var)
+        post = lowrank_posterior(
+            mean,
+            self.basis,
+            lam,
+            tau2,
+            depth=depth,
+            noise_var=noise_var,
+            offset=self.offset,
+            offset_var=offset_var,
+        )
         return (*post, tau2)
 
 
@@ -170,8 +218,16 @@ class HeteroscedasticHead(nn.Module):
     emb (n, d), post_mean/post_var (n, W), ortho (W, R) -> (mu, sigma, delta) each (n, W).
     """
 
-    def __init__(self, *, d_in: int, n_bins: int, rank: int, sigma_floor: float = 1e-6,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        d_in: int,
+        n_bins: int,
+        rank: int,
+        sigma_floor: float = 1e-6,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.n_bins, self.rank, self.sigma_floor = n_bins, rank, sigma_floor
         self.proj = nn.Linear(d_in, (rank + 1) + 2 * n_bins, device=device, dtype=dtype)
@@ -179,8 +235,9 @@ class HeteroscedasticHead(nn.Module):
         nn.init.zeros_(self.proj.bias)
         self.log_sigma_scale = nn.Parameter(torch.zeros(2, device=device, dtype=_F64))
 
-    def forward(self, emb: Tensor, post_mean: Tensor, post_var: Tensor, ortho: Tensor
-                ) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, emb: Tensor, post_mean: Tensor, post_var: Tensor, ortho: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         out = self.proj(emb).to(_F64)
         r = self.rank + 1
         coef, delta, log_sigma = out[:, :r], out[:, r : r + self.n_bins], out[:, r + self.n_bins :]

@@ -67,7 +67,9 @@ def challenge_score(
     of ``(L_pred - L_naive) / (L_true - L_naive)``, weight ``fgs_weight`` on bin 0.
     """
     if y.shape != mu.shape or y.shape != sigma.shape or y.dim() != 2:
-        raise ValueError(f"y, mu, sigma must be equal (n, W) shapes, got {y.shape}, {mu.shape}, {sigma.shape}")
+        raise ValueError(
+            f"y, mu, sigma must be equal (n, W) shapes, got {y.shape}, {mu.shape}, {sigma.shape}"
+        )
     n_bins = y.shape[1]
     sigma_true = torch.full((n_bins,), SIGMA_TRUE_AIRS, dtype=y.dtype, device=y.device)
     sigma_true[0] = SIGMA_TRUE_FGS
@@ -75,7 +77,9 @@ def challenge_score(
     weights[0] = fgs_weight
     l_pred = challenge_log_likelihood(y, mu, sigma)
     l_true = -_LOG_SQRT_2PI - torch.log(sigma_true)
-    l_naive = challenge_log_likelihood(y, torch.full_like(y, naive_mean), torch.full_like(y, naive_sigma))
+    l_naive = challenge_log_likelihood(
+        y, torch.full_like(y, naive_mean), torch.full_like(y, naive_sigma)
+    )
     ratio = (l_pred - l_naive) / (l_true - l_naive)
     return (ratio * weights).sum() / (weights.sum() * y.shape[0])
 
@@ -128,10 +132,17 @@ def lowrank_posterior(
     prior_var = torch.einsum("wr,nr->nw", basis * basis, lam) + tau2  # diag(C)
     if depth is None:
         return mean, prior_var
-    if noise_var is None or offset_var is None or depth.shape != mean.shape or noise_var.shape != mean.shape:
+    if (
+        noise_var is None
+        or offset_var is None
+        or depth.shape != mean.shape
+        or noise_var.shape != mean.shape
+    ):
         raise ValueError("depth, noise_var (n, W) and offset_var (n, M) are needed together")
     if offset_var.shape != (mean.shape[0], offset.shape[1]):
-        raise ValueError(f"offset_var must be (n, M) = {(mean.shape[0], offset.shape[1])}, got {tuple(offset_var.shape)}")
+        raise ValueError(
+            f"offset_var must be (n, M) = {(mean.shape[0], offset.shape[1])}, got {tuple(offset_var.shape)}"
+        )
     n, w = mean.shape
     # Sd = D + U G U^T with D = tau2 + s2 (diagonal), U = [X, a], G = diag(lam, rho2)
     dinv = 1.0 / (tau2 + noise_var)  # (n, W)
