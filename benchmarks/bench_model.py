@@ -16,7 +16,9 @@ process, so its peak RSS is its own. Prints a Markdown table and writes it as CS
 Variants: ``constant`` and ``physics`` (the workflow's predictions), ``model`` (full),
 ``no_physics`` (model without physics inputs), ``no_symbolic`` (all symbolic loss weights 0),
 ``prior_only`` (the spectral prior layer with learned scales, no encoders), ``gnn`` (AIRS
-GNN instead of the CNN) and ``concat`` (concat fusion instead of cross-attention).
+GNN instead of the CNN), ``concat`` (concat fusion instead of cross-attention) and
+``single`` (one model with a ``val_fraction`` split instead of the K-fold ensemble of
+``model.training.folds`` members). ``best_epoch`` lists each member's kept epoch.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import yaml
 from spectramind import io, metric
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_VARIANTS = ("model", "no_physics", "no_symbolic", "prior_only", "gnn", "concat")
+MODEL_VARIANTS = ("model", "no_physics", "no_symbolic", "prior_only", "gnn", "concat", "single")
 DEFAULT_VARIANTS = ("constant", "physics", "model", "no_physics", "no_symbolic", "prior_only")
 
 
@@ -112,7 +114,10 @@ def _run_variant(
         "prior_only": replace(arch, use_encoders=False),
         "gnn": replace(arch, airs_encoder="gnn"),
         "concat": replace(arch, fusion="concat"),
+        "single": arch,
     }[name]
+    if name == "single":
+        tc = replace(tc, folds=1)
     if name == "no_symbolic":
         lc = lc.symbolic_off()
     kw = {"fgs_time_bin": arch.fgs_time_bin, "airs_wavelength_bins": arch.airs_wavelength_bins}
@@ -127,7 +132,9 @@ def _run_variant(
     common = {
         "variant": name,
         "train_s": t_train,
-        "best_epoch": res.info["best_epoch"],
+        "best_epoch": "/".join(str(m["best_epoch"]) for m in res.info["members"])
+        if "members" in res.info
+        else str(res.info["best_epoch"]),
         "epochs": res.info["epochs_run"],
         "val_score": res.info.get("val_score", float("nan")),
         "n_params": sum(p.numel() for p in res.model.parameters()),

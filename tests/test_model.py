@@ -28,6 +28,7 @@ from spectramind.model.data import (
     stack_planets,
 )
 from spectramind.model.losses import LOSS_TERMS, LossConfig, LossContext, compute_loss
+from spectramind.model.models.ensemble import SpectraEnsemble, mixture_moments
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
 from spectramind.model.modules.airs_encoder import AirsCNNEncoder, AirsGNNEncoder, chain_adjacency
 from spectramind.model.modules.spectral_head import error_modes
@@ -39,7 +40,7 @@ from spectramind.model.ops.spectral import (
 )
 from spectramind.model.pipeline import predict_from_products, train_from_products
 from spectramind.model.prior import feature_amplitude, fit_spectral_prior
-from spectramind.model.train import TrainConfig, fit_model, predict, split_train_val
+from spectramind.model.train import TrainConfig, fit_model, kfold_split, predict, split_train_val
 
 W = 283
 # float64 identities (Woodbury vs dense solve, torch vs numpy metric): rounding only, measured
@@ -59,7 +60,14 @@ TINY = ModelConfig(
     spectral_rank=3,
 )
 FAST = TrainConfig(
-    max_epochs=4, patience=10, batch_size=4, prior_steps=20, threads=1, device="cpu", log_every=1
+    max_epochs=4,
+    patience=10,
+    batch_size=4,
+    prior_steps=20,
+    threads=1,
+    device="cpu",
+    log_every=1,
+    folds=1,
 )
 
 
@@ -565,6 +573,99 @@ def test_predict_clips_mu_and_keeps_order() -> None:
     assert np.allclose(mu2, mu[[2, 0]], rtol=1e-6)
 
 
+# --------------------------------------------------------------------------- K-fold ensemble
+def test_mixture_moments_known_values() -> None:
+    mus = [torch.tensor([0.0, 1.0]), torch.tensor([2.0, 1.0])]
+    sigmas = [torch.tensor([1.0, 3.0]), torch.tensor([1.0, 4.0])]
+    mu, sigma = mixture_moments(mus, sigmas)
+    assert torch.allclose(mu, torch.tensor([1.0, 1.0]))
+    # 0: mean var 1 + spread of the means 1 -> sqrt 2; 1: equal means -> sqrt((9 + 16) / 2)
+    assert torch.allclose(sigma, torch.tensor([math.sqrt(2.0), math.sqrt(12.5)]))
+    one = mixture_moments(mus[:1], sigmas[:1])
+    assert torch.equal(one[0], mus[0]) and torch.allclose(one[1], sigmas[0])
+    with pytest.raises(ValueError, match="as many mus as sigmas"):
+        mixture_moments(mus, sigmas[:1])
+
+
+def test_kfold_split_partitions_the_planets() -> None:
+    splits = kfold_split(11, 5, seed=3)
+    assert len(splits) == 5
+    held = np.concatenate([h for _, h in splits])
+    assert sorted(held) == list(range(11))  # every planet held out exactly once
+    for fit, h in splits:
+        assert len(h) >= 2 and not set(fit) & set(h) and len(fit) + len(h) == 11
+    assert all(
+        np.array_equal(a[1], b[1]) for a, b in zip(splits, kfold_split(11, 5, seed=3), strict=True)
+    )
+    assert len(kfold_split(5, 5, seed=0)) == 2  # capped at n // 2: folds of >= 2 planets
+    assert kfold_split(3, 5, seed=0) == [] and kfold_split(10, 1, seed=0) == []
+
+
+def test_kfold_training_gives_an_ensemble_scored_out_of_fold(tmp_path: Path) -> None:
+    feats, y = make_dataset(8, seed=5)
+    tc = replace(FAST, folds=3, max_epochs=2)
+    res = fit_model(
+        feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=print
+    )
+    ens = res.model
+    assert isinstance(ens, SpectraEnsemble) and len(ens.members) == res.info["folds"] == 3
+    # one spectral rank for all members: capped by the smallest fit part (5 planets) - 2
+    assert ens.config.spectral_rank == 3 and all(m.config == ens.config for m in ens.members)
+    assert set(res.history["member"]) == {0, 1, 2}
+    # the out-of-fold score: each planet predicted by the member that did not fit it
+    oof_mu, oof_sigma = np.zeros_like(y), np.zeros_like(y)
+    for member, info in zip(ens.members, res.info["members"], strict=True):
+        idx = np.searchsorted(feats.planet_ids, info["val_planets"])
+        oof_mu[idx], oof_sigma[idx] = predict(member, feats.subset(idx))
+    naive = metric.naive_stats(y)
+    expect = metric.challenge_score(
+        y, oof_mu, oof_sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False
+    )
+    assert res.info["oof_score"] == pytest.approx(expect, rel=1e-9)
+    assert res.info["oof_coverage"] == pytest.approx(metric.coverage(y, oof_mu, oof_sigma, 1.0))
+    # the ensemble predicts the members' mixture
+    batch = to_tensors(feats)
+    with torch.no_grad():
+        outs = [m(batch) for m in ens.members]
+        mu, sigma = mixture_moments([o["mu"] for o in outs], [o["sigma"] for o in outs])
+    got_mu, got_sigma = predict(ens, feats)
+    assert np.allclose(got_mu, mu.clamp_min(0).numpy(), rtol=1e-12)
+    assert np.allclose(got_sigma, sigma.numpy(), rtol=1e-12)
+    spread = np.stack([o["mu"].numpy() for o in outs]).std(axis=0)
+    assert (got_sigma >= np.stack([o["sigma"].numpy() for o in outs]).min(axis=0)).all()
+    assert spread.max() > 0  # the members differ: their spread widens the mixture
+    # checkpoint round trip of the ensemble
+    pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
+    save_checkpoint(ens, pt, js, info=res.info)
+    doc = json.loads(js.read_text())
+    assert doc["members"] == 3 and len(doc["normalisation"]) == 3
+    assert "members.2.prior.basis" in torch.load(pt, weights_only=True)
+    loaded, _ = load_checkpoint(pt, js)
+    assert isinstance(loaded, SpectraEnsemble)
+    again = predict(loaded, feats)
+    assert np.array_equal(again[0], got_mu) and np.array_equal(again[1], got_sigma)
+    doc["members"] = 2
+    js.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="unexpected.*members.2"):
+        load_checkpoint(pt, js)
+    doc["members"] = "3"
+    js.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="members must be an integer"):
+        load_checkpoint(pt, js)
+
+
+def test_kfold_training_is_deterministic_on_cpu() -> None:
+    feats, y = make_dataset(6, seed=2)
+    tc = replace(FAST, folds=3, max_epochs=1, prior_steps=5)
+    runs = [
+        fit_model(
+            feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=print
+        )
+        for _ in range(2)
+    ]
+    assert _state_equal(runs[0].model.state_dict(), runs[1].model.state_dict())
+
+
 # --------------------------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip_weights_only(tmp_path: Path) -> None:
     feats, y = make_dataset(6)
@@ -662,7 +763,10 @@ def test_train_then_predict_on_another_data_root(tmp_path: Path) -> None:
         out_config=ck / "model_config.json",
         out_history=ck / "history.csv",
     )
-    assert len(pd.read_csv(ck / "history.csv")) == 3  # epoch 0 + 2
+    # default folds 5, capped at 6 // 2 = 3 members, each with epoch 0 + 2 rows
+    history = pd.read_csv(ck / "history.csv")
+    assert len(history) == 9 and list(history["member"].unique()) == [0, 1, 2]
+    assert json.loads((ck / "model_config.json").read_text())["members"] == 3
     cubes2, fits2 = _write_products(test_root, 3, seed=2, with_labels=False)
     out = tmp_path / "pred.csv"
     ids, mu, sigma = predict_from_products(

@@ -1,7 +1,10 @@
 """Checkpoints: a ``state_dict`` (``model.pt``) plus a JSON config (``model_config.json``).
 
 The state_dict holds every tensor, including the training-split normalisation statistics
-and the spectral prior (buffers); the JSON holds the architecture (:class:`ModelConfig`),
+and the spectral prior (buffers); for a K-fold ensemble
+(:class:`~spectramind.model.models.ensemble.SpectraEnsemble`) the tensors of member ``k``
+are under ``members.k.`` and the JSON's ``members`` is K (absent or 1: a single model).
+The JSON holds the architecture (:class:`ModelConfig`),
 the training summary and a copy of the statistics for reading. Loading rebuilds the network
 from the JSON and loads the tensors with ``torch.load(..., weights_only=True)``; any
 disagreement between the two files is a :class:`CheckpointError` naming the tensors.
@@ -19,6 +22,7 @@ from typing import Any
 import torch
 
 from spectramind import __version__
+from spectramind.model.models.ensemble import SpectraEnsemble
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
 
 __all__ = [
@@ -55,8 +59,18 @@ def _atomic_write(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
+def _stats(state: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, list]:
+    """The normalisation statistics (``*_mean``/``*_std`` buffers) of one network."""
+    out = {}
+    for k, v in state.items():
+        name = k[len(prefix) :]
+        if k.startswith(prefix) and "." not in name and name.split("_")[-1] in ("mean", "std"):
+            out[name] = v.tolist()
+    return out
+
+
 def save_checkpoint(
-    model: SpectraModel,
+    model: SpectraModel | SpectraEnsemble,
     model_path: str | Path,
     config_path: str | Path,
     *,
@@ -64,15 +78,17 @@ def save_checkpoint(
 ) -> None:
     """Write ``model.state_dict()`` and the JSON config (both atomically)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    stats = {
-        k: state[k].tolist() for k in state if k.split("_")[-1] in ("mean", "std") and "." not in k
-    }
+    members = len(model.members) if isinstance(model, SpectraEnsemble) else 1
+    stats: dict[str, Any] | list[dict[str, Any]] = (
+        [_stats(state, f"members.{k}.") for k in range(members)] if members > 1 else _stats(state)
+    )
     doc = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
         "software": f"spectramind {__version__}",
         "torch": torch.__version__,
         "model": model.config.to_dict(),
+        "members": members,
         "normalisation": stats,
         "training": dict(info or {}),
         "tensors": {k: list(v.shape) for k, v in state.items()},
@@ -126,8 +142,9 @@ def load_checkpoint(
     config_path: str | Path | None = None,
     *,
     device: torch.device | str = "cpu",
-) -> tuple[SpectraModel, dict[str, Any]]:
-    """Rebuild the model from the JSON and load the state_dict (``weights_only=True``).
+) -> tuple[SpectraModel | SpectraEnsemble, dict[str, Any]]:
+    """Rebuild the model (an ensemble when the JSON says ``members`` >= 2) from the JSON and
+    load the state_dict (``weights_only=True``).
 
     Returns ``(model in eval mode on device, config document)``.
     """
@@ -150,7 +167,14 @@ def load_checkpoint(
         raise CheckpointError(f"{model_path}: expected a state_dict of named tensors")
     try:
         _check_types(cfg)
-        model = SpectraModel(config=cfg)
+        members = doc.get("members", 1)
+        if type(members) is not int or members < 1:
+            raise ValueError(f"members must be an integer >= 1, got {members!r}")
+        model: SpectraModel | SpectraEnsemble = (
+            SpectraEnsemble.build(config=cfg, members=members)
+            if members > 1
+            else SpectraModel(config=cfg)
+        )
     except (
         TypeError,
         ValueError,

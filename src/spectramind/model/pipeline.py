@@ -86,10 +86,13 @@ def train_from_products(
     save_checkpoint(result.model, out_model, out_config, info=result.info)
     Path(out_history).parent.mkdir(parents=True, exist_ok=True)
     result.history.to_csv(out_history, index=False)
+    members = result.info.get("members")
     log.info(
-        "best epoch %d of %d, validation score %s; %.1f s, peak RSS %.0f MB",
-        result.info["best_epoch"],
-        result.info["epochs_run"],
+        "%s, validation score %s; %.1f s, peak RSS %.0f MB",
+        f"best epoch {result.info['best_epoch']} of {result.info['epochs_run']}"
+        if members is None
+        else f"{len(members)} members, best epochs {[m['best_epoch'] for m in members]} "
+        "(out-of-fold validation over every train planet)",
         result.info.get("val_score"),
         result.info["seconds"],
         result.info["peak_rss_mb"],

@@ -1,5 +1,12 @@
 """Training (seeded, deterministic on CPU, early stopping on a validation part of the train
-split) and inference of :class:`~spectramind.model.models.spectra_model.SpectraModel`."""
+split) and inference of :class:`~spectramind.model.models.spectra_model.SpectraModel`.
+
+With ``folds = K >= 2`` (capped at half the planets) the train split is cut into K seeded
+folds and K members are trained, member k early-stopped on fold k: the result is a
+:class:`~spectramind.model.models.ensemble.SpectraEnsemble`. Every train planet is then
+held out by exactly one member, so the out-of-fold predictions score the whole train split
+(``info["oof_score"]``, ``info["oof_coverage"]``) instead of one small validation part.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import torch
 from spectramind import metric
 from spectramind.model.data import PlanetFeatures, normalisation_stats, star_frame
 from spectramind.model.losses import LossConfig, LossContext, compute_loss
+from spectramind.model.models.ensemble import SpectraEnsemble
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
 from spectramind.model.prior import feature_amplitude, fit_spectral_prior
 
@@ -26,6 +34,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "fit_model",
+    "kfold_split",
     "predict",
     "resolve_device",
     "split_train_val",
@@ -42,7 +51,7 @@ class TrainConfig:
     max_epochs: int = 60
     patience: int = 15
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 5e-3
     lr_scales: float = 2e-2
     prior_steps: int = 150
     prior_lr: float = 5e-2
@@ -50,6 +59,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     val_fraction: float = 0.2
+    folds: int = 5
     device: str = "auto"
     threads: int = 2
     log_every: int = 5
@@ -64,7 +74,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    model: SpectraModel
+    model: SpectraModel | SpectraEnsemble
     history: pd.DataFrame
     info: dict[str, Any]
 
@@ -89,12 +99,29 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+def kfold_split(n: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded K-fold split of ``n`` planets: ``[(fit indices, held-out indices)]``, each sorted.
+
+    ``K = min(folds, n // 2)`` so that every fold holds at least 2 planets; an empty list when
+    that is below 2 (too few planets for a K-fold: train one model instead).
+    """
+    k = min(int(folds), n // 2)
+    if k < 2:
+        return []
+    perm = np.random.default_rng(seed).permutation(n)
+    out = []
+    for part in np.array_split(perm, k):
+        held = np.sort(part)
+        out.append((np.setdiff1d(np.arange(n), held), held))
+    return out
+
+
 def _subset(batch: Mapping[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: v[idx] for k, v in batch.items()}
 
 
 def predict(
-    model: SpectraModel,
+    model: SpectraModel | SpectraEnsemble,
     feats: PlanetFeatures | Mapping[str, torch.Tensor],
     *,
     device: torch.device | str | None = None,
@@ -205,23 +232,112 @@ def fit_model(
     trained and the model kept is the one with the best validation challenge score (epoch 0 =
     the untrained head, i.e. the calibrated prior posterior, is a candidate), or the last one
     without validation.
+
+    ``folds >= 2``: a K-fold ensemble (see the module docstring) replaces the single
+    ``val_fraction`` split; the result's model is then a :class:`SpectraEnsemble`, its history
+    has a ``member`` column and its info the out-of-fold score and coverage.
     """
     tc = train_config
     labels = np.asarray(labels, dtype=float)
     if labels.shape != (len(feats), model_config.n_bins):
         raise ValueError(f"labels shape {labels.shape} != ({len(feats)}, {model_config.n_bins})")
     device = resolve_device(tc.device)
+    splits = kfold_split(len(feats), tc.folds, tc.seed) if tc.folds >= 2 else []
     with _reproducible(device, tc.threads):
-        torch.manual_seed(tc.seed)
-        return _fit(
+        if not splits:
+            torch.manual_seed(tc.seed)
+            return _fit(
+                feats,
+                labels,
+                device,
+                *split_train_val(len(feats), tc.val_fraction, tc.seed),
+                model_config=model_config,
+                loss_config=loss_config,
+                train_config=tc,
+                progress=progress,
+            )
+        return _fit_folds(
             feats,
             labels,
             device,
+            splits,
             model_config=model_config,
             loss_config=loss_config,
             train_config=tc,
             progress=progress,
         )
+
+
+def _fit_folds(
+    feats: PlanetFeatures,
+    labels: np.ndarray,
+    device: torch.device,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    model_config: ModelConfig,
+    loss_config: LossConfig,
+    train_config: TrainConfig,
+    progress: Callable[[str], None],
+) -> TrainResult:
+    """K members, member k seeded ``seed + k`` and early-stopped on fold k; one shared
+    spectral rank (capped by the smallest fit part) so that they form one architecture."""
+    t_start = time.perf_counter()
+    n_fit_min = min(len(fit) for fit, _ in splits)
+    cfg = replace(model_config, spectral_rank=min(model_config.spectral_rank, n_fit_min - 2))
+    members, histories, member_info = [], [], []
+    oof_mu, oof_sigma = np.full(labels.shape, np.nan), np.full(labels.shape, np.nan)
+    for k, (fit_idx, held_idx) in enumerate(splits):
+        progress(f"member {k + 1}/{len(splits)}: {len(held_idx)} planets held out")
+        tc_k = replace(train_config, seed=train_config.seed + k)
+        torch.manual_seed(tc_k.seed)
+        res = _fit(
+            feats,
+            labels,
+            device,
+            fit_idx,
+            held_idx,
+            model_config=cfg,
+            loss_config=loss_config,
+            train_config=tc_k,
+            progress=progress,
+        )
+        assert isinstance(res.model, SpectraModel)
+        oof_mu[held_idx], oof_sigma[held_idx] = predict(res.model, feats.subset(held_idx))
+        members.append(res.model)
+        histories.append(res.history.assign(member=k))
+        member_info.append(
+            {
+                key: res.info[key]
+                for key in ("best_epoch", "epochs_run", "n_fit", "n_val", "val_score")
+            }
+            | {"val_planets": res.info["val_planets"], "seconds": res.info["seconds"]}
+        )
+    naive = metric.naive_stats(labels)
+    oof_score, oof_cov = _score(labels, oof_mu, oof_sigma, naive)
+    progress(
+        f"{len(splits)} members trained in {time.perf_counter() - t_start:.1f} s: out-of-fold "
+        f"score {oof_score:.4f}, 1-sigma coverage {oof_cov:.3f} over all {len(feats)} "
+        "train planets"
+    )
+    info = {
+        "members": member_info,
+        "folds": len(splits),
+        "best_epoch": max(m["best_epoch"] for m in member_info),
+        "epochs_run": max(m["epochs_run"] for m in member_info),
+        "n_fit": len(feats),
+        "n_val": len(feats),
+        "val_score": oof_score,
+        "val_coverage": oof_cov,
+        "oof_score": oof_score,
+        "oof_coverage": oof_cov,
+        "naive_mean": naive[0],
+        "naive_sigma": naive[1],
+        "device": str(device),
+        "seconds": time.perf_counter() - t_start,
+    }
+    ensemble = SpectraEnsemble(members)
+    ensemble.eval()
+    return TrainResult(model=ensemble, history=pd.concat(histories, ignore_index=True), info=info)
 
 
 @contextlib.contextmanager
@@ -244,6 +360,8 @@ def _fit(
     feats: PlanetFeatures,
     labels: np.ndarray,
     device: torch.device,
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
     *,
     model_config: ModelConfig,
     loss_config: LossConfig,
@@ -251,7 +369,6 @@ def _fit(
     progress: Callable[[str], None],
 ) -> TrainResult:
     tc = train_config
-    fit_idx, val_idx = split_train_val(len(feats), tc.val_fraction, tc.seed)
     fit, val = feats.subset(fit_idx), feats.subset(val_idx)
     y_fit, y_val = labels[fit_idx], labels[val_idx]
 
