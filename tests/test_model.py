@@ -161,6 +161,18 @@ def make_dataset(n: int, *, seed: int = 0, two_visits: tuple[int, ...] = (1,)):
     return stack_planets(items), spectra
 
 
+def train_tiny(feats, labels, tc: TrainConfig = FAST):
+    """fit_model with the TINY architecture and the default loss (progress silenced)."""
+    return fit_model(
+        feats,
+        labels,
+        model_config=TINY,
+        loss_config=LossConfig(),
+        train_config=tc,
+        progress=lambda s: None,
+    )
+
+
 def tiny_model(feats, labels, cfg: ModelConfig = TINY) -> SpectraModel:
     torch.manual_seed(0)
     prior = fit_spectral_prior(
@@ -488,17 +500,7 @@ def _state_equal(a: dict, b: dict) -> bool:
 
 def test_training_is_deterministic_on_cpu() -> None:
     feats, y = make_dataset(6)
-    runs = [
-        fit_model(
-            feats,
-            y,
-            model_config=TINY,
-            loss_config=LossConfig(),
-            train_config=FAST,
-            progress=lambda s: None,
-        )
-        for _ in range(2)
-    ]
+    runs = [train_tiny(feats, y, FAST) for _ in range(2)]
     assert _state_equal(runs[0].model.state_dict(), runs[1].model.state_dict())
     assert runs[0].history.drop(columns="seconds").equals(runs[1].history.drop(columns="seconds"))
 
@@ -506,14 +508,7 @@ def test_training_is_deterministic_on_cpu() -> None:
 def test_tiny_training_lowers_the_loss() -> None:
     feats, y = make_dataset(8, seed=3)
     tc = replace(FAST, max_epochs=8, prior_steps=0, val_fraction=0.0, lr=5e-3, lr_scales=5e-2)
-    res = fit_model(
-        feats,
-        y,
-        model_config=TINY,
-        loss_config=LossConfig(),
-        train_config=tc,
-        progress=lambda s: None,
-    )
+    res = train_tiny(feats, y, tc)
     loss = res.history["loss"].to_numpy()[1:]
     assert loss[-1] < loss[0] - 0.05
     assert res.info["epochs_run"] == 8 and res.info["n_val"] == 0
@@ -522,14 +517,7 @@ def test_tiny_training_lowers_the_loss() -> None:
 @pytest.mark.parametrize("n", [2, 3])
 def test_training_works_with_very_few_planets(n: int) -> None:
     feats, y = make_dataset(n)
-    res = fit_model(
-        feats,
-        y,
-        model_config=TINY,
-        loss_config=LossConfig(),
-        train_config=FAST,
-        progress=lambda s: None,
-    )
+    res = train_tiny(feats, y, FAST)
     assert res.model.config.spectral_rank == 0  # capped at n_fit - 2
     mu, sigma = predict(res.model, feats)
     assert np.isfinite(mu).all() and (sigma > 0).all()
@@ -538,14 +526,7 @@ def test_training_works_with_very_few_planets(n: int) -> None:
 def test_early_stopping_keeps_the_best_validation_model() -> None:
     feats, y = make_dataset(10, seed=4)
     tc = replace(FAST, max_epochs=6, patience=2, val_fraction=0.3)
-    res = fit_model(
-        feats,
-        y,
-        model_config=TINY,
-        loss_config=LossConfig(),
-        train_config=tc,
-        progress=lambda s: None,
-    )
+    res = train_tiny(feats, y, tc)
     h = res.history
     best = int(h["val_score"].idxmax())
     assert res.info["best_epoch"] == int(h.loc[best, "epoch"])
@@ -604,9 +585,7 @@ def test_kfold_split_partitions_the_planets() -> None:
 def test_kfold_training_gives_an_ensemble_scored_out_of_fold(tmp_path: Path) -> None:
     feats, y = make_dataset(8, seed=5)
     tc = replace(FAST, folds=3, max_epochs=2)
-    res = fit_model(
-        feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=print
-    )
+    res = train_tiny(feats, y, tc)
     ens = res.model
     assert isinstance(ens, SpectraEnsemble) and len(ens.members) == res.info["folds"] == 3
     # one spectral rank for all members: capped by the smallest fit part (5 planets) - 2
@@ -657,26 +636,14 @@ def test_kfold_training_gives_an_ensemble_scored_out_of_fold(tmp_path: Path) -> 
 def test_kfold_training_is_deterministic_on_cpu() -> None:
     feats, y = make_dataset(6, seed=2)
     tc = replace(FAST, folds=3, max_epochs=1, prior_steps=5)
-    runs = [
-        fit_model(
-            feats, y, model_config=TINY, loss_config=LossConfig(), train_config=tc, progress=print
-        )
-        for _ in range(2)
-    ]
+    runs = [train_tiny(feats, y, tc) for _ in range(2)]
     assert _state_equal(runs[0].model.state_dict(), runs[1].model.state_dict())
 
 
 # --------------------------------------------------------------------------- checkpoints
 def test_checkpoint_round_trip_weights_only(tmp_path: Path) -> None:
     feats, y = make_dataset(6)
-    res = fit_model(
-        feats,
-        y,
-        model_config=TINY,
-        loss_config=LossConfig(),
-        train_config=FAST,
-        progress=lambda s: None,
-    )
+    res = train_tiny(feats, y, FAST)
     pt, js = tmp_path / "model.pt", tmp_path / "model_config.json"
     save_checkpoint(res.model, pt, js, info=res.info)
     state = torch.load(pt, weights_only=True)  # plain tensors only
