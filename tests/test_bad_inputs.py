@@ -703,6 +703,20 @@ def test_workflow_planet_folder_not_an_id(root: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_workflow_target_of_an_unknown_planet(root: Path, tmp_path: Path) -> None:
+    """A target naming a planet the data root does not hold: a clear error, nothing run."""
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    res = run_workflow(wd, root, "results/cubes/123.nc")
+    assert_failed_cleanly(
+        res,
+        wd,
+        names=[f"planet 123 is not in {root} for splits ['train', 'test']"],
+        outputs=["results"],
+    )
+
+
+@pytest.mark.slow
 def test_workflow_labels_missing_column(root: Path, tmp_path: Path) -> None:
     path = root / "train.csv"
     pd.read_csv(path).drop(columns="wl_200").to_csv(path, index=False)

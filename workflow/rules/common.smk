@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from spectramind import io as sm_io
 from spectramind.sim import plan_dataset
 
@@ -40,15 +42,26 @@ def planet_sheet():
 PLANETS = planet_sheet()
 
 
+def planet_entry(planet):
+    """(split, n_visits) of a planet id; a clear error for one outside the configured data."""
+    entry = PLANETS.get(int(planet))
+    if entry is None:
+        raise WorkflowError(
+            f"planet {planet} is not in {DATA_ROOT} for splits {config['data']['splits']} "
+            f"({len(PLANETS)} planets there)"
+        )
+    return entry
+
+
 def split_of(planet):
-    return PLANETS[int(planet)][0]
+    return planet_entry(planet)[0]
 
 
 def raw_inputs(wildcards):
     """Everything a planet's calibration reads (the simulated dataset folder as a whole)."""
     if SIMULATED:
         return [str(DATA_ROOT)]
-    split, n_visits = PLANETS[int(wildcards.planet)]
+    split, n_visits = planet_entry(wildcards.planet)
     files = [DATA_ROOT / f for f in ("adc_info.csv", "axis_info.parquet", "wavelengths.csv")]
     files.append(DATA_ROOT / f"{split}_star_info.csv")
     for v in range(n_visits):
