@@ -120,12 +120,25 @@ def running_calibrations(wd: Path) -> list[str]:
     return [p.stem for p in logs if not (wd / "results" / "series" / f"{p.stem}.nc").exists()]
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default, as in a user's terminal. A test runner started
+    in the background of a non-interactive shell (``cmd &``, e.g. under ``nohup``) ignores
+    SIGINT, children inherit that, and Python then installs no KeyboardInterrupt handler:
+    Snakemake would never see the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_during_calibration(
     cmd: list[str], wd: Path, send: Callable[[subprocess.Popen], None]
 ) -> tuple[subprocess.CompletedProcess, list[str]]:
     """Start ``cmd``, call ``send(process)`` once a calibrate job is running, wait for the exit."""
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     try:
         assert wait_for(
