@@ -554,6 +554,54 @@ def test_predict_clips_mu_and_keeps_order() -> None:
     assert np.allclose(mu2, mu[[2, 0]], rtol=1e-6)
 
 
+def _systematic_dataset(n: int, seed: int, bias: float = 1e-3):
+    """Planets whose physics depths are all off by ``+-bias`` (sign s random per planet), an
+    error the physics inputs do not show: only the FGS1 light curves do, through a centroid
+    offset of ``0.05 s`` px during the transit (a pointing systematic the fit missed)."""
+    spectra = make_spectra(n, seed=seed)
+    sign = np.random.default_rng(seed + 99).choice([-1.0, 1.0], n)
+    items = []
+    for i in range(n):
+        cube, fit = make_cube(1000 * seed + i, spectra[i], seed=100 * seed + i)
+        t = cube["time"].values
+        box = (t >= cube["ingress"].values[0]) & (t <= cube["egress"].values[0])
+        cube["fgs_centroid_y"] = cube["fgs_centroid_y"] + 0.05 * sign[i] * box[None, :]
+        fit["depth"] = fit["depth"] + bias * sign[i]
+        items.append(
+            planet_features(
+                cube,
+                fit,
+                fgs_time_bin=TINY.fgs_time_bin,
+                airs_wavelength_bins=TINY.airs_wavelength_bins,
+            )
+        )
+    return stack_planets(items), spectra
+
+
+def test_encoders_learn_a_systematic_only_the_light_curves_show() -> None:
+    """The light-curve path is live: with a systematic in the physics depths that only the
+    light curves reveal, the model with encoders removes most of it; without them it cannot.
+    (A fixed seed: on 4 seeds of this set-up the encoders removed 97 %, 97 % and 32 % of the
+    level error, and once early stopping ended on the initial plateau.)"""
+    train, y_train = _systematic_dataset(64, seed=1)
+    test, y_test = _systematic_dataset(16, seed=2)
+    tc = replace(FAST, max_epochs=40, val_fraction=0.25, lr=5e-3, batch_size=8)
+    level_error = {}
+    for encoders in (False, True):
+        res = fit_model(
+            train,
+            y_train,
+            model_config=replace(TINY, use_encoders=encoders),
+            loss_config=LossConfig(),
+            train_config=tc,
+            progress=lambda s: None,
+        )
+        mu, _ = predict(res.model, test)
+        level_error[encoders] = np.abs((y_test - mu)[:, 1:].mean(axis=1)).mean()
+    assert level_error[False] > 8e-4  # the prior layer alone keeps the bias
+    assert level_error[True] < 0.2 * level_error[False]
+
+
 # --------------------------------------------------------------------------- K-fold ensemble
 def test_mixture_moments_known_values() -> None:
     mus = [torch.tensor([0.0, 1.0]), torch.tensor([2.0, 1.0])]
