@@ -320,62 +320,50 @@ DirectoryOpt = Annotated[
 ]
 
 
-@app.command(
-    context_settings=_WORKFLOW_CONTEXT,
+def _target_command(name: str, target: str, *, what: str, help: str) -> None:
+    """Register ``spectramind NAME``: build the workflow target ``target`` (the common options
+    only)."""
+
+    def command(
+        ctx: typer.Context,
+        config: ConfigOpt = None,
+        configfile: ConfigFileOpt = None,
+        cores: CoresOpt = "all",
+        profile: ProfileOpt = None,
+        dry_run: DryRunOpt = False,
+        snakefile: SnakefileOpt = None,
+        directory: DirectoryOpt = None,
+    ) -> None:
+        _run_workflow(
+            ctx,
+            [target],
+            what=what,
+            config=config,
+            configfile=configfile,
+            cores=cores,
+            profile=profile,
+            dry_run=dry_run,
+            snakefile=snakefile,
+            directory=directory,
+        )
+
+    app.command(name, context_settings=_WORKFLOW_CONTEXT, help=help)(command)
+
+
+_target_command(
+    "calibrate",
+    "calibrate_all",
+    what="calibrating every planet",
     help="Calibrate every planet into its cube results/cubes/PLANET.nc (ADC, linearity, dark, flat, CDS, "
     "photometry, trace extraction, phase). Simulates the default dataset first when data.root is null.",
 )
-def calibrate(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    configfile: ConfigFileOpt = None,
-    cores: CoresOpt = "all",
-    profile: ProfileOpt = None,
-    dry_run: DryRunOpt = False,
-    snakefile: SnakefileOpt = None,
-    directory: DirectoryOpt = None,
-) -> None:
-    _run_workflow(
-        ctx,
-        ["calibrate_all"],
-        what="calibrating every planet",
-        config=config,
-        configfile=configfile,
-        cores=cores,
-        profile=profile,
-        dry_run=dry_run,
-        snakefile=snakefile,
-        directory=directory,
-    )
-
-
-@app.command(
-    context_settings=_WORKFLOW_CONTEXT,
+_target_command(
+    "train",
+    "train_model",
+    what="training the model",
     help="Train the model on the train split (cubes and physics fits made first): results/model/model.pt, "
     "model_config.json and history.csv.",
 )
-def train(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    configfile: ConfigFileOpt = None,
-    cores: CoresOpt = "all",
-    profile: ProfileOpt = None,
-    dry_run: DryRunOpt = False,
-    snakefile: SnakefileOpt = None,
-    directory: DirectoryOpt = None,
-) -> None:
-    _run_workflow(
-        ctx,
-        ["train_model"],
-        what="training the model",
-        config=config,
-        configfile=configfile,
-        cores=cores,
-        profile=profile,
-        dry_run=dry_run,
-        snakefile=snakefile,
-        directory=directory,
-    )
 
 
 @app.command(
@@ -425,34 +413,14 @@ def predict(
     )
 
 
-@app.command(
-    context_settings=_WORKFLOW_CONTEXT,
+_target_command(
+    "diagnose",
+    "diagnose",
+    what="drawing the diagnostics",
     help="Diagnostic figures in results/diagnostics/: raw frames, light curves and spectrum of a sample of "
     "planets (diagnostics.planets / diagnostics.sample), score and RMSE per bin, z-scores, coverage, "
     "run time per rule.",
 )
-def diagnose(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    configfile: ConfigFileOpt = None,
-    cores: CoresOpt = "all",
-    profile: ProfileOpt = None,
-    dry_run: DryRunOpt = False,
-    snakefile: SnakefileOpt = None,
-    directory: DirectoryOpt = None,
-) -> None:
-    _run_workflow(
-        ctx,
-        ["diagnose"],
-        what="drawing the diagnostics",
-        config=config,
-        configfile=configfile,
-        cores=cores,
-        profile=profile,
-        dry_run=dry_run,
-        snakefile=snakefile,
-        directory=directory,
-    )
 
 
 @app.command(
