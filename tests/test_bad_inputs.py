@@ -38,10 +38,11 @@ from spectramind import io, predict, sim, submission
 from spectramind.calibration.pipeline import CalibrationConfig, build_cube
 from spectramind.calibration.products import calibrate_planet, series_dataset, write_netcdf
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
+from spectramind.model.models.spectra_model import SpectraModel
 from spectramind.model.pipeline import predict_from_products
 from spectramind.physics.fit import FitConfig, fit_planet
 from spectramind.workflow_io import labels_array, truth_for
+from tiny import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -52,18 +53,6 @@ FLOAT32_RTOL = 1e-6
 # neighbouring AIRS columns of the simulated star differ by well under 10 % in flux, so the
 # interpolated bin must land within 10 % of the flux the live column measures
 NEIGHBOUR_FLUX_RTOL = 0.1
-TINY = ModelConfig(
-    fgs_time_bin=1,
-    airs_time_bin=1,
-    airs_wavelength_bins=8,
-    d_model=8,
-    d_state=4,
-    airs_hidden=8,
-    airs_layers=2,
-    d_fusion=8,
-    n_heads=2,
-    spectral_rank=3,
-)
 
 
 # --------------------------------------------------------------------------- fixtures, helpers

@@ -41,24 +41,13 @@ from spectramind.model.ops.spectral import (
 from spectramind.model.pipeline import predict_from_products, train_from_products
 from spectramind.model.prior import feature_amplitude, fit_spectral_prior
 from spectramind.model.train import TrainConfig, fit_model, kfold_split, predict, split_train_val
+from tiny import TINY
 
 W = 283
 # float64 identities (Woodbury vs dense solve, torch vs numpy metric): rounding only, measured
 # <= 1e-13 relative; 1e-9 leaves 4 orders of margin.
 TOL_F64 = 1e-9
 # A tiny, fast architecture for the tests (time and wavelength kept small).
-TINY = ModelConfig(
-    fgs_time_bin=1,
-    airs_time_bin=1,
-    airs_wavelength_bins=8,
-    d_model=8,
-    d_state=4,
-    airs_hidden=8,
-    airs_layers=2,
-    d_fusion=8,
-    n_heads=2,
-    spectral_rank=3,
-)
 FAST = TrainConfig(
     max_epochs=4,
     patience=10,

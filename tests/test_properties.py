@@ -27,8 +27,9 @@ from hypothesis.extra import numpy as hnp
 
 from spectramind import io, metric, predict, submission
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
+from spectramind.model.models.spectra_model import SpectraModel
 from spectramind.workflow_io import score_predictions
+from tiny import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 ARIEL = REPO / "resources" / "ariel"
@@ -38,19 +39,8 @@ SETTINGS = settings(
 FEW = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
 DTYPES = [np.uint16, np.int16, np.int32, np.uint8, np.float32, np.float64, np.bool_]
-TINY = ModelConfig(
-    fgs_time_bin=1,
-    airs_time_bin=1,
-    airs_wavelength_bins=8,
-    d_model=8,
-    d_state=4,
-    airs_hidden=8,
-    airs_layers=2,
-    d_fusion=8,
-    n_heads=2,
-    spectral_rank=3,
-)
 
 
 def _names_file(exc: io.DataError, path: Path) -> None:

@@ -30,7 +30,8 @@ import yaml
 from spectramind import sim
 from spectramind.diagnostics import score_table_html
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
+from spectramind.model.models.spectra_model import SpectraModel
+from tiny import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -41,19 +42,8 @@ PYTHON_FILES = sorted(
         *(REPO / "benchmarks").glob("*.py"),
     ]
 )
+
 RULE_FILES = sorted([REPO / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")])
-TINY = ModelConfig(
-    fgs_time_bin=1,
-    airs_time_bin=1,
-    airs_wavelength_bins=8,
-    d_model=8,
-    d_state=4,
-    airs_hidden=8,
-    airs_layers=2,
-    d_fusion=8,
-    n_heads=2,
-    spectral_rank=3,
-)
 
 
 # --------------------------------------------------------------------------- static checks
