@@ -85,3 +85,26 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (wd / name).symlink_to(REPO / name)
     _snakemake_small(wd, "--cores", "2")
     return wd
+
+
+@pytest.fixture(scope="session")
+def job_rules() -> list:
+    """The rules of the parsed workflow that run a job (target rules such as ``all`` have
+    none), through the Snakemake API (the Workflow object itself is private API)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        OutputSettings,
+        ResourceSettings,
+        StorageSettings,
+    )
+
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        wf = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(),
+            storage_settings=StorageSettings(),
+            snakefile=REPO / "Snakefile",
+            workdir=REPO,
+        )
+        return [r for r in wf._workflow.rules if not r.norun]

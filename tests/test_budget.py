@@ -126,29 +126,8 @@ def test_cli_exit_status(bench_dir: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "exceeds the budget" in capsys.readouterr().err
 
 
-def load_job_rules() -> list:
-    """Rules of the parsed workflow that run a job (Snakemake API; Workflow is private API)."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
-
-    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        wf = api.workflow(
-            resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(),
-            storage_settings=StorageSettings(),
-            snakefile=REPO / "Snakefile",
-            workdir=REPO,
-        )
-        return [r for r in wf._workflow.rules if not r.norun]
-
-
-def test_every_rule_has_a_benchmark_and_a_runtime() -> None:
-    rules = load_job_rules()
+def test_every_rule_has_a_benchmark_and_a_runtime(job_rules: list) -> None:
+    rules = job_rules
     assert {"calibrate", "fit_transit", "budget"} <= {r.name for r in rules}
     for rule in rules:
         # the budget reads results/benchmarks/<rule>/<key>.tsv: the folder names the rule

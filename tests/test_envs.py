@@ -65,33 +65,6 @@ def pypi_name(conda_name: str) -> str:
     return canonicalize_name(CONDA_TO_PYPI.get(conda_name, conda_name))
 
 
-def load_rules() -> list:
-    """The parsed workflow's rules (Snakemake API; the Workflow object is private API)."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
-
-    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        wf = api.workflow(
-            resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(),
-            storage_settings=StorageSettings(),
-            snakefile=REPO / "Snakefile",
-            workdir=REPO,
-        )
-        return list(wf._workflow.rules)
-
-
-@pytest.fixture(scope="module")
-def job_rules() -> list:
-    """Rules that run something (target rules such as `all` have no job)."""
-    return [r for r in load_rules() if not r.norun]
-
-
 OPTIONAL_IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError", "Exception"}
 
 
