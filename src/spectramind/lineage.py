@@ -236,7 +236,8 @@ def sbom_reference(path: str | Path) -> dict[str, Any]:
     """Path, sha256, format, spec version and component count of a CycloneDX JSON SBOM."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
+        data = path.read_bytes()
+        doc = json.loads(data)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LineageError(f"{path}: not a readable JSON SBOM ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
@@ -246,7 +247,7 @@ def sbom_reference(path: str | Path) -> dict[str, Any]:
         raise LineageError(f"{path}: 'components' is not a list")
     return {
         "path": str(path),
-        "sha256": sha256_file(path),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "format": "CycloneDX",
         "spec_version": str(doc.get("specVersion", "")),
         "components": len(components),
