@@ -799,17 +799,6 @@ def test_cpu_model_path_never_imports_mamba_ssm() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_math_constants_match_the_metric() -> None:
-    from spectramind.model.ops import spectral
-
-    assert spectral.FGS_WEIGHT == metric.FGS_WEIGHT
-    assert (spectral.SIGMA_TRUE_FGS, spectral.SIGMA_TRUE_AIRS) == (
-        metric.SIGMA_TRUE_FGS,
-        metric.SIGMA_TRUE_AIRS,
-    )
-    assert math.isclose(spectral.SIGMA_FLOOR, metric.SIGMA_FLOOR)
-
-
 # --------------------------------------------------------------------------- config
 REPO = Path(__file__).resolve().parents[1]
 

@@ -27,10 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spectramind.constants import N_BINS
+
 #: detector geometry (rows, columns) per instrument
 DETECTOR_SHAPE: dict[str, tuple[int, int]] = {"AIRS-CH0": (32, 356), "FGS1": (32, 32)}
 INSTRUMENTS: tuple[str, ...] = ("FGS1", "AIRS-CH0")
-N_BINS = 283
 WL_COLUMNS: list[str] = [f"wl_{i}" for i in range(1, N_BINS + 1)]
 SIGMA_COLUMNS: list[str] = [f"sigma_{i}" for i in range(1, N_BINS + 1)]
 STAR_COLUMNS: list[str] = ["planet_id", "Rs", "Ms", "Ts", "Mp", "e", "P", "sma", "i"]

@@ -44,6 +44,15 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from spectramind.constants import (
+    FGS_WEIGHT,
+    N_BINS,
+    PPM,
+    SIGMA_FLOOR,
+    SIGMA_TRUE_AIRS,
+    SIGMA_TRUE_FGS,
+)
+
 __all__ = [
     "FGS_WEIGHT",
     "N_BINS",
@@ -62,19 +71,6 @@ __all__ = [
     "rmse_ppm",
     "score_report",
 ]
-
-#: Number of spectral bins: 1 FGS1 white-light bin + 282 AIRS-CH0 bins.
-N_BINS = 283
-#: Weight of every bin-0 (FGS1) element relative to one AIRS element.
-FGS_WEIGHT = 57.846
-#: Reference ("true") uncertainty of the FGS1 bin (bin 0).
-SIGMA_TRUE_FGS = 1e-6
-#: Reference ("true") uncertainty of the AIRS bins (1..282).
-SIGMA_TRUE_AIRS = 1e-5
-#: Predicted sigmas are clipped below at this value before scoring.
-SIGMA_FLOOR = 1e-15
-#: Conversion factor from fractional transit depth to parts per million.
-PPM = 1e6
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _MAX_LISTED_IDS = 5

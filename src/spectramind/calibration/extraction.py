@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: AIRS detector columns that hold the 282 target bins
-AIRS_FIRST_COLUMN, AIRS_STOP_COLUMN = 39, 321
+from spectramind.constants import AIRS_FIRST_COLUMN, AIRS_STOP_COLUMN
 
 
 def to_target_order(x: np.ndarray) -> np.ndarray:

@@ -19,11 +19,11 @@ import xarray as xr
 
 from spectramind import __version__, io
 from spectramind.calibration import detector, extraction, phase
+from spectramind.constants import VISIT_HOURS
 from spectramind.timing import timed
 
 PIXEL_STAGES = ("adc", "dark", "flat", "cds")
 STAGES = (*PIXEL_STAGES, "photometry", "trace", "phase")
-VISIT_HOURS = 7.5  # duration of a visit (the cube's time grid)
 CHUNK_ELEMENTS = 1 << 18  # pixels per chunk (~1 MB float32): the working set stays in cache
 
 
@@ -437,7 +437,7 @@ def build_cube(
     star: pd.Series,
     wavelengths: np.ndarray,
     cfg: CalibrationConfig,
-    duration_h: float = 7.5,
+    duration_h: float = VISIT_HOURS,
 ) -> xr.Dataset:
     """Phase stage: time-bin both instruments on one grid, detect the transit, normalise.
 

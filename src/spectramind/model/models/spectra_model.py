@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from spectramind.constants import N_BINS
 from spectramind.model.data import (
     AIRS_CHANNELS,
     AIRS_PHYSICS_CHANNELS,
@@ -45,8 +46,6 @@ from spectramind.model.modules.spectral_head import (
 from spectramind.model.prior import SpectralPrior
 
 __all__ = ["ModelConfig", "SpectraModel", "to_tensors"]
-
-N_BINS = 283
 
 
 @dataclass(frozen=True)

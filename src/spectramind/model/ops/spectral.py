@@ -28,6 +28,8 @@ import math
 import torch
 from torch import Tensor
 
+from spectramind.constants import FGS_WEIGHT, SIGMA_FLOOR, SIGMA_TRUE_AIRS, SIGMA_TRUE_FGS
+
 __all__ = [
     "challenge_log_likelihood",
     "challenge_score",
@@ -37,11 +39,6 @@ __all__ = [
 ]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-#: as ``spectramind.metric``: predicted sigma clipped below, reference sigmas, FGS1 weight
-SIGMA_FLOOR = 1e-15
-SIGMA_TRUE_FGS = 1e-6
-SIGMA_TRUE_AIRS = 1e-5
-FGS_WEIGHT = 57.846
 
 
 def challenge_log_likelihood(y: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
