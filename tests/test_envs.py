@@ -170,6 +170,8 @@ def test_env_installs_the_project(env_file: Path) -> None:
     assert not any("pip" in d for d in sections), "no pip section: the post-deploy script installs"
     script = env_file.with_suffix(".post-deploy.sh")
     assert script.is_file(), f"{script.name} missing"
+    # one script for every env: each <env>.post-deploy.sh is a link to envs/post-deploy.sh
+    assert script.is_symlink() and script.resolve() == ENVS / "post-deploy.sh", script.name
     text = script.read_text()
     assert "pip install --no-deps -e" in text and "pyproject.toml" in text
 

@@ -176,6 +176,7 @@ def test_selective_scan_keeps_input_dtype_and_layout() -> None:
     out = selective_scan_fn(**kwargs)
     assert out.dtype == torch.float32
     assert out.is_contiguous()
+    assert_close_scaled(out, selective_scan_ref(**kwargs), TOL_F32)
 
 
 def test_selective_scan_empty_sequence() -> None:

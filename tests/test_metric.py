@@ -332,9 +332,14 @@ def test_bad_values_raise_metric_error_naming_array_and_count(array, value, coun
 
 
 def test_negative_y_true_is_allowed():
+    """A negative label is scored like any other value (no error, no clipping of y)."""
     y, mu, sigma, naive_mean, naive_sigma = _valid()
     y[0, 5] = -1e-5
-    challenge_score(y, mu, sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+    got = challenge_score(y, mu, sigma, naive_mean=naive_mean, naive_sigma=naive_sigma)
+    want = kaggle_reference(y, mu, sigma, naive_mean, naive_sigma)
+    assert got == pytest.approx(want, rel=1e-12)
+    y[0, 5] = 1e-5  # the sign matters: the score is not computed from |y|
+    assert challenge_score(y, mu, sigma, naive_mean=naive_mean, naive_sigma=naive_sigma) != got
 
 
 def test_several_problems_reported_together():

@@ -348,11 +348,21 @@ def test_load_planets_requires_matching_physics(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- modules / model
-def test_airs_encoders_shapes() -> None:
+def test_airs_encoders_tokens_per_wavelength_and_pooled_mean() -> None:
+    """One token per wavelength bin, the pooled embedding their mean, planets independent."""
+    torch.manual_seed(0)
     x = torch.randn(3, 2, 20, 8)
     for enc in (AirsCNNEncoder(in_channels=2, hidden=5), AirsGNNEncoder(in_channels=2, hidden=5)):
+        enc.eval()
         tokens, pooled = enc(x)
         assert tokens.shape == (3, 8, 5) and pooled.shape == (3, 5)
+        torch.testing.assert_close(pooled, tokens.mean(dim=1))
+        # a planet's tokens depend on that planet's light curves only
+        tokens_one, _ = enc(x[1:2])
+        torch.testing.assert_close(tokens_one[0], tokens[1])
+        # and change when its light curves do (the encoder is not constant)
+        tokens_moved, _ = enc(x[1:2] * 3.0 + 1.0)
+        assert not torch.allclose(tokens_moved[0], tokens[1])
 
 
 def test_chain_adjacency_is_normalised() -> None:
