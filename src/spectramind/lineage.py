@@ -40,6 +40,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from spectramind.atomic import atomic_write_text
+
 __all__ = [
     "EVENT_STATUSES",
     "MANIFEST_FORMAT",
@@ -284,11 +286,7 @@ def validate(
 def write_manifest(manifest: Mapping[str, Any], path: str | Path, schema: str | Path) -> None:
     """Validate against ``schema``, then write ``path`` atomically."""
     validate(manifest, schema, what="manifest")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
 
 
 # --------------------------------------------------------------------------- events
