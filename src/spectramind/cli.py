@@ -461,7 +461,7 @@ def submit(
     directory: DirectoryOpt = None,
 ) -> None:
     if method is not None and method not in ("auto", *METHODS):
-        raise _error(f"submit: --method {method!r}: expected auto or one of {', '.join(METHODS)}")
+        raise _error(f"submit: --method {method!r}: expected one of auto, {', '.join(METHODS)}")
     if split is not None and split not in SPLITS:
         raise _error(f"submit: --split {split!r}: expected one of {', '.join(SPLITS)}")
     sub = {k: v for k, v in (("method", method), ("split", split)) if v is not None}

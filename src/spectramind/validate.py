@@ -124,7 +124,11 @@ def label_problems(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     for r, c in zip(*np.nonzero(bad), strict=True):
         out.append(
             f"line {r + 2} (planet {_pid(df['planet_id'].iloc[r])}), column {columns[c]}: "
-            f"{values[r, c]:g} (a depth must be finite, >= 0 and < 1)"
+            + (
+                f"{values[r, c]:g} is not a depth (Rp/Rs)^2 in [0, 1)"
+                if np.isfinite(values[r, c])
+                else f"{values[r, c]:g} is non-finite"
+            )
         )
     if len(out) > MAX_LISTED:
         rows = np.unique(np.nonzero(bad)[0])
@@ -217,7 +221,7 @@ def frame_problems(frames: np.ndarray) -> list[str]:
 
 
 def split_problems(
-    planets: Mapping[str, Iterable[int]], *, checkpoint: bool, where: str | Path
+    planets: Mapping[str, Iterable[int]], *, checkpoint_given: bool, where: str | Path
 ) -> list[str]:
     """Problems of the configured splits (``{split: planet ids}``): a planet in two splits, an
     empty split, no train split to train the model on and no ``model.checkpoint``."""
@@ -234,7 +238,7 @@ def split_problems(
                     "its folder must be in one of them"
                 )
             seen[pid] = split
-    if "train" not in planets and not checkpoint:
+    if "train" not in planets and not checkpoint_given:
         out.append(
             f"data.splits {list(planets)} has no train split and model.checkpoint is not set: "
             "the model can be neither trained nor loaded (add train to data.splits or set "
@@ -244,7 +248,7 @@ def split_problems(
 
 
 def check_data_root(
-    root: str | Path, splits: Sequence[str], *, checkpoint: bool, labels: bool = True
+    root: str | Path, splits: Sequence[str], *, checkpoint_given: bool, labels: bool = True
 ) -> tuple[dict[int, tuple[str, int]], list[str]]:
     """Read and check the small tables of a data root and its planet folders, before any job.
 
@@ -257,7 +261,7 @@ def check_data_root(
 
     root = Path(root)
     planets = {s: io.list_planets(root, s) for s in splits}
-    problems = split_problems(planets, checkpoint=checkpoint, where=root)
+    problems = split_problems(planets, checkpoint_given=checkpoint_given, where=root)
     if problems:
         raise io.DataError(root, "; ".join(problems))
     io.read_adc_info(root / "adc_info.csv")
@@ -274,7 +278,7 @@ def check_data_root(
                 f"no star row for planets {missing[:MAX_LISTED]} ({len(missing)} of {len(ids)})",
             )
     path = root / "train.csv"
-    if labels and "train" in planets and (path.is_file() or not checkpoint):
+    if labels and "train" in planets and (path.is_file() or not checkpoint_given):
         known = set(io.read_labels(path).index)
         train_ids = set(planets["train"])
         missing = sorted(train_ids - known)

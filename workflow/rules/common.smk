@@ -26,7 +26,7 @@ def planet_sheet():
     """{planet_id: (split, n_visits)} for the configured splits, the data checked first
     (spectramind.validate: star rows, labels, axes, splits, ids), before any job runs."""
     splits = config["data"]["splits"]
-    checkpoint = bool(config["model"]["checkpoint"])
+    has_checkpoint = bool(config["model"]["checkpoint"])
     if SIMULATED:
         sim = config["simulation"]
         plan = plan_dataset(
@@ -37,13 +37,15 @@ def planet_sheet():
         )
         problems = sm_validate.split_problems(
             {s: [p.planet_id for p in plan if p.split == s] for s in splits},
-            checkpoint=checkpoint,
+            checkpoint_given=has_checkpoint,
             where="the simulated dataset (simulation.n_train, simulation.n_test)",
         )
         if problems:
             raise WorkflowError("; ".join(problems))
         return {p.planet_id: (p.split, p.n_visits) for p in plan if p.split in splits}
-    sheet, warnings = sm_validate.check_data_root(DATA_ROOT, splits, checkpoint=checkpoint)
+    sheet, warnings = sm_validate.check_data_root(
+        DATA_ROOT, splits, checkpoint_given=has_checkpoint
+    )
     for text in warnings:
         logger.warning(text)
     return sheet
