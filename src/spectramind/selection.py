@@ -11,11 +11,13 @@ train predictions that did not see their own labels:
   a K-fold of the recalibration over the train planets: fold k's predictions are recalibrated
   with the recalibration fitted on the other folds (leave-one-out below K planets). Scoring
   the recalibrated train predictions as written would score the recalibration on its own
-  fitting data. Without a recalibration the raw fits are scored (out-of-sample already).
+  fitting data. Without a recalibration, or with fewer than 3 train planets (a fold would
+  leave fewer than the 2 planets a recalibration needs), the raw fits are scored: they are
+  out-of-sample already.
 * ``constant``: the same K folds, the mean and sigma fitted on the other folds.
 
 The choice is the best score; ties go to the simpler method (constant, physics, model). With
-no score at all (one train planet), physics, the one method that does not learn from labels.
+no score at all, physics, the one method that learns from labels only through its recalibration.
 """
 
 from __future__ import annotations
@@ -65,11 +67,11 @@ def oof_physics(
     """Out-of-fold score of the physics predictions ``mu, sigma`` (n, 283) of the train planets
     against their labels ``y``, the recalibration (config ``recalibration:``) refitted per fold."""
     naive = metric.naive_stats(y)
-    if not (recal["sigma"] or recal["mean"]):
-        return _score(y, mu, sigma, naive)
     parts = fold_indices(len(y), folds, seed)
-    if not parts:
-        return None
+    if not (recal["sigma"] or recal["mean"]) or len(y) - max(map(len, parts), default=0) < 2:
+        # no recalibration, or too few planets to refit it without a held-out one (it needs
+        # 2): the raw fits, which never saw a label
+        return _score(y, mu, sigma, naive)
     out_mu, out_sigma = np.empty_like(mu), np.empty_like(sigma)
     for held in parts:
         fit = np.setdiff1d(np.arange(len(y)), held)
