@@ -275,7 +275,7 @@ def test_manifest_of_the_run(small_run: Path) -> None:
     lineage.validate(m, MANIFEST_SCHEMA)
     small = yaml.safe_load((REPO / "tests" / "data" / "config_small.yaml").read_text())
     assert m["config"]["simulation"]["n_train"] == small["simulation"]["n_train"]
-    assert m["config"]["submission"] == {"split": "test", "method": "auto"}  # defaults filled in
+    assert m["config"]["submission"] == {"split": "test", "method": "model"}  # defaults filled in
     assert m["config_sha256"] == lineage.config_sha256(m["config"])
     assert m["git"] == lineage.git_info(REPO)
     paths = {a["path"] for a in m["artifacts"]}

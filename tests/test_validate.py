@@ -498,6 +498,8 @@ def test_auto_is_the_default() -> None:
 # --------------------------------------------------------------------------- workflow (parse time)
 def _dry_run(wd: Path, root: Path, config: dict | None = None) -> subprocess.CompletedProcess:
     wd.mkdir()
+    for name in ("config", "schemas", "workflow", "resources"):
+        (wd / name).symlink_to(REPO / name)
     cfg = {"data": {"root": str(root)}, **(config or {})}
     (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [
@@ -544,8 +546,9 @@ def test_workflow_refuses_before_any_job(root: Path, tmp_path: Path, case: str) 
         pd.concat([df, df]).to_csv(path, index=False)
         want = f"{path}: 2 data rows, expected exactly one"
     res = _dry_run(tmp_path / "wd", root)
-    assert res.returncode == 1, res.stdout[-2000:]
-    assert want in res.stderr, res.stderr[-3000:]
+    out = res.stdout + res.stderr  # a dry run logs to stdout
+    assert res.returncode == 1, out[-2000:]
+    assert want in out, out[-3000:]
     assert not (tmp_path / "wd" / "results").exists()
 
 
@@ -559,6 +562,6 @@ def test_workflow_auto_needs_the_train_split(root: Path, tmp_path: Path) -> None
         {"data": {"root": str(root), "splits": ["test"]}, "model": {"checkpoint": str(ckpt)}},
     )
     assert res.returncode == 1
-    assert "submission.method auto chooses by out-of-fold train scores" in res.stderr
+    assert "submission.method auto chooses by out-of-fold train scores" in res.stdout + res.stderr
     doc = json.loads(ckpt.with_name("model_config.json").read_text())
     assert doc["format"]  # the checkpoint itself is fine: the refusal is the config's
