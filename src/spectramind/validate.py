@@ -121,7 +121,8 @@ def label_problems(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     values = df[list(columns)].to_numpy(dtype=float)
     bad = ~(np.isfinite(values) & (values >= 0.0) & (values < 1.0))
     out = []
-    for r, c in zip(*np.nonzero(bad), strict=True):
+    rows, cols = np.nonzero(bad)
+    for r, c in zip(rows[:MAX_LISTED], cols[:MAX_LISTED], strict=True):
         out.append(
             f"line {r + 2} (planet {_pid(df['planet_id'].iloc[r])}), column {columns[c]}: "
             + (
@@ -130,9 +131,8 @@ def label_problems(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
                 else f"{values[r, c]:g} is non-finite"
             )
         )
-    if len(out) > MAX_LISTED:
-        rows = np.unique(np.nonzero(bad)[0])
-        out = [*out[:MAX_LISTED], f"and {len(out) - MAX_LISTED} more ({rows.size} rows)"]
+    if rows.size > MAX_LISTED:
+        out.append(f"and {rows.size - MAX_LISTED} more ({np.unique(rows).size} rows)")
     return out
 
 
