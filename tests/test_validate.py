@@ -565,3 +565,24 @@ def test_workflow_auto_needs_the_train_split(root: Path, tmp_path: Path) -> None
     assert "submission.method auto chooses by out-of-fold train scores" in res.stdout + res.stderr
     doc = json.loads(ckpt.with_name("model_config.json").read_text())
     assert doc["format"]  # the checkpoint itself is fine: the refusal is the config's
+
+
+def test_event_log_failure_is_one_line_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A read-only results/: every job record fails to reach events.jsonl; the user sees one
+    line, not logging's traceback per record (the run's own error follows it)."""
+    from spectramind import lineage
+
+    handler = lineage.EventLog(tmp_path / "events.jsonl")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "job", None, None)
+    for _ in range(3):
+        try:
+            raise OSError(errno.EROFS, "Read-only file system")
+        except OSError:
+            handler.handleError(record)
+    err = capsys.readouterr().err
+    assert err == (
+        f"spectramind: cannot write the event log {tmp_path / 'events.jsonl'}: "
+        "[Errno 30] Read-only file system\n"
+    )

@@ -35,6 +35,7 @@ import logging
 import os
 import platform
 import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -349,6 +350,15 @@ class EventLog(logging.Handler):
         self.host = socket.gethostname()
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         self._started: dict[int, dict[str, Any]] = {}
+        self.failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        """One line on stderr, once (a read-only or full results/ fails every record), not
+        logging's traceback per record; the run itself reports what it cannot write."""
+        if not self.failed:
+            self.failed = True
+            exc = sys.exc_info()[1]
+            print(f"spectramind: cannot write the event log {self.path}: {exc}", file=sys.stderr)
 
     def _event(
         self, job: Mapping[str, Any], status: str, end: str | None, duration: float | None
