@@ -117,22 +117,23 @@ def star_problems(df: pd.DataFrame) -> list[str]:
 
 
 def label_problems(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
-    """Label cells that are not finite or not a transit depth ``0 <= (Rp/Rs)^2 < 1``."""
+    """Label cells that are not finite or not a transit depth ``0 <= (Rp/Rs)^2 < 1``: one line
+    per bad row (its first bad column and how many more), at most :data:`MAX_LISTED` rows."""
     values = df[list(columns)].to_numpy(dtype=float)
     bad = ~(np.isfinite(values) & (values >= 0.0) & (values < 1.0))
+    rows = np.flatnonzero(bad.any(axis=1))
     out = []
-    rows, cols = np.nonzero(bad)
-    for r, c in zip(rows[:MAX_LISTED], cols[:MAX_LISTED], strict=True):
+    for r in rows[:MAX_LISTED]:
+        cols = np.flatnonzero(bad[r])
+        v = values[r, cols[0]]
+        what = "not a depth (Rp/Rs)^2 in [0, 1)" if np.isfinite(v) else "non-finite"
+        more = f" (and {cols.size - 1} more columns of this row)" if cols.size > 1 else ""
         out.append(
-            f"line {r + 2} (planet {_pid(df['planet_id'].iloc[r])}), column {columns[c]}: "
-            + (
-                f"{values[r, c]:g} is not a depth (Rp/Rs)^2 in [0, 1)"
-                if np.isfinite(values[r, c])
-                else f"{values[r, c]:g} is non-finite"
-            )
+            f"line {r + 2} (planet {_pid(df['planet_id'].iloc[r])}), column {columns[cols[0]]}: "
+            f"{v:g} is {what}{more}"
         )
     if rows.size > MAX_LISTED:
-        out.append(f"and {rows.size - MAX_LISTED} more ({np.unique(rows).size} rows)")
+        out.append(f"and {rows.size - MAX_LISTED} more rows")
     return out
 
 
