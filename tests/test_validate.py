@@ -256,14 +256,14 @@ def test_empty_split(root: Path) -> None:
     refused(root, root, f"split 'test' of data.splits has no planets in {root}")
 
 
-def test_test_split_alone_needs_a_checkpoint(root: Path) -> None:
-    refused(
-        root,
-        root,
-        "data.splits ['test'] has no train split and model.checkpoint is not set",
-        splits=("test",),
+def test_test_split_alone_needs_a_checkpoint_for_the_model(root: Path) -> None:
+    assert validate.model_source_problem(["test"], checkpoint_given=False) == (
+        "data.splits ['test'] has no train split and model.checkpoint is not set: the model "
+        "can be neither trained nor loaded (add train to data.splits or set model.checkpoint)"
     )
-    sheet, _ = check(root, splits=("test",), checkpoint=True)
+    assert validate.model_source_problem(["test"], checkpoint_given=True) is None
+    assert validate.model_source_problem(["train", "test"], checkpoint_given=False) is None
+    sheet, _ = check(root, splits=("test",))  # the data are fine: physics needs no model
     assert list(sheet) == io.list_planets(root, "test")
 
 

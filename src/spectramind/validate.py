@@ -32,6 +32,7 @@ __all__ = [
     "fold_inclination",
     "frame_problems",
     "label_problems",
+    "model_source_problem",
     "planet_id_problem",
     "split_problems",
     "star_problems",
@@ -221,11 +222,21 @@ def frame_problems(frames: np.ndarray) -> list[str]:
     return out
 
 
-def split_problems(
-    planets: Mapping[str, Iterable[int]], *, checkpoint_given: bool, where: str | Path
-) -> list[str]:
-    """Problems of the configured splits (``{split: planet ids}``): a planet in two splits, an
-    empty split, no train split to train the model on and no ``model.checkpoint``."""
+def model_source_problem(splits: Sequence[str], *, checkpoint_given: bool) -> str | None:
+    """Why the model can be neither trained nor loaded (no train split, no checkpoint), or
+    None. Asked when a target needs the model (a Kaggle run of physics needs none)."""
+    if "train" in splits or checkpoint_given:
+        return None
+    return (
+        f"data.splits {list(splits)} has no train split and model.checkpoint is not set: "
+        "the model can be neither trained nor loaded (add train to data.splits or set "
+        "model.checkpoint)"
+    )
+
+
+def split_problems(planets: Mapping[str, Iterable[int]], *, where: str | Path) -> list[str]:
+    """Problems of the configured splits (``{split: planet ids}``): a planet in two splits or
+    an empty split."""
     out = []
     seen: dict[int, str] = {}
     for split, ids in planets.items():
@@ -239,12 +250,6 @@ def split_problems(
                     "its folder must be in one of them"
                 )
             seen[pid] = split
-    if "train" not in planets and not checkpoint_given:
-        out.append(
-            f"data.splits {list(planets)} has no train split and model.checkpoint is not set: "
-            "the model can be neither trained nor loaded (add train to data.splits or set "
-            "model.checkpoint)"
-        )
     return out
 
 
@@ -262,7 +267,7 @@ def check_data_root(
 
     root = Path(root)
     planets = {s: io.list_planets(root, s) for s in splits}
-    problems = split_problems(planets, checkpoint_given=checkpoint_given, where=root)
+    problems = split_problems(planets, where=root)
     if problems:
         raise io.DataError(root, "; ".join(problems))
     io.read_adc_info(root / "adc_info.csv")

@@ -37,7 +37,6 @@ def planet_sheet():
         )
         problems = sm_validate.split_problems(
             {s: [p.planet_id for p in plan if p.split == s] for s in splits},
-            checkpoint_given=has_checkpoint,
             where="the simulated dataset (simulation.n_train, simulation.n_test)",
         )
         if problems:
@@ -151,6 +150,11 @@ def model_threads(wildcards):
 def model_checkpoint(wildcards):
     """model.pt and model_config.json: config model.checkpoint if set, else the trained ones."""
     ckpt = config["model"]["checkpoint"]
+    problem = sm_validate.model_source_problem(
+        config["data"]["splits"], checkpoint_given=bool(ckpt)
+    )
+    if problem:
+        raise WorkflowError(problem)
     if ckpt:
         pt = Path(ckpt) if Path(ckpt).suffix == ".pt" else Path(ckpt) / "model.pt"
         return {"model": str(pt), "model_config": str(pt.with_name("model_config.json"))}
