@@ -158,7 +158,7 @@ def test_snakemake_command_line(tmp_path: Path) -> None:
         (["predict", "--split", "val"], "unknown method or split ['val']"),
         (
             ["submit", "--method", "neural"],
-            "--method 'neural': expected one of constant, physics, model",
+            "--method 'neural': expected one of auto, constant, physics, model",
         ),
         (["calibrate", "--cores", "0"], "--cores '0': expected a positive integer or 'all'"),
         (["train", "--config", "oops"], "--config 'oops': expected KEY=VALUE"),

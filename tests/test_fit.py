@@ -634,3 +634,40 @@ def test_one_dead_bin_keeps_the_planet_and_widens_only_that_bin(make_cube):
     )
     others = np.arange(N_BINS) != dead
     assert np.abs((res.depth - syn.depth) / res.sigma)[others].max() < DEPTH_Z_MAX
+
+
+# --------------------------------------------------------------------------- failure reasons
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("i", 92.43, "star parameters out of range: i 92.43 (must be in (0, 90])"),
+        ("sma", 0.5, "star parameters out of range: sma 0.5 (must be > 1)"),
+        ("Ts", 0.0, "star parameters out of range: Ts 0 (must be > 0)"),
+    ],
+)
+def test_out_of_range_geometry_fails_with_its_reason_never_ok(make_cube, key, value, reason):
+    """A star row that bypassed the reader's checks is never fitted, never flagged ok; the
+    reason travels into the physics product's attrs."""
+    syn = make_cube(seed=1)
+    star = syn.star.copy()
+    star[key] = value
+    res = pf.fit_planet(syn.cube, star, CFG)
+    assert (res.flag, res.reason) == ("failed", reason)
+    np.testing.assert_array_equal(res.depth, np.full(N_BINS, CFG.fallback_depth))
+    ds = pf.fit_dataset(7, syn.cube, res)
+    assert ds.attrs["flag"] == "failed" and ds.attrs["failure_reason"] == reason
+
+
+def test_a_fit_that_raises_records_the_exception(make_cube):
+    syn = make_cube(seed=1)
+    cube = syn.cube.copy(deep=True)
+    cube["flux"][:] = np.nan
+    res = pf.fit_planet(cube, syn.star, CFG)
+    assert res.flag == "failed"
+    assert res.reason == "the fit raised ValueError: no finite white-light flux"
+
+
+def test_a_good_fit_has_no_failure_reason(exact_fits):
+    for _, res in exact_fits:
+        assert res.flag == "ok" and res.reason == ""
+        assert "failure_reason" not in pf.fit_dataset(1, exact_fits[0][0].cube, res).attrs

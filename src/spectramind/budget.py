@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from spectramind.atomic import atomic_write
+
 __all__ = [
     "BudgetExceeded",
     "check_budget",
@@ -199,7 +201,7 @@ def check_budget(table: pd.DataFrame, hours: float) -> None:
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """The projection as a tab-separated table (one row per rule, then TOTAL)."""
-    table.to_csv(path, sep="\t", float_format="%.6g")
+    atomic_write(path, lambda tmp: table.to_csv(tmp, sep="\t", float_format="%.6g"))
 
 
 def main(argv: list[str] | None = None) -> int:

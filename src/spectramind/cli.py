@@ -436,7 +436,7 @@ def submit(
         typer.Option(
             "--method",
             "-m",
-            help="constant, physics or model (default: config submission.method)",
+            help="auto, constant, physics or model (default: config submission.method)",
             show_default=False,
         ),
     ] = None,
@@ -460,8 +460,8 @@ def submit(
     snakefile: SnakefileOpt = None,
     directory: DirectoryOpt = None,
 ) -> None:
-    if method is not None and method not in METHODS:
-        raise _error(f"submit: --method {method!r}: expected one of {', '.join(METHODS)}")
+    if method is not None and method not in ("auto", *METHODS):
+        raise _error(f"submit: --method {method!r}: expected one of auto, {', '.join(METHODS)}")
     if split is not None and split not in SPLITS:
         raise _error(f"submit: --split {split!r}: expected one of {', '.join(SPLITS)}")
     sub = {k: v for k, v in (("method", method), ("split", split)) if v is not None}

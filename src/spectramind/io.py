@@ -27,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spectramind import validate
+from spectramind.atomic import atomic_write
 from spectramind.constants import N_BINS
 
 #: detector geometry (rows, columns) per instrument
@@ -95,7 +97,7 @@ def _float_values(df: pd.DataFrame | pd.Series, path: str | Path) -> np.ndarray:
 
 
 #: ids are read through float64: above 2**53 they are no longer exact (and 2**63 overflows int64)
-MAX_PLANET_ID = 2**53
+MAX_PLANET_ID = validate.MAX_PLANET_ID
 
 
 def _planet_ids(values: np.ndarray, path: str | Path) -> np.ndarray:
@@ -153,8 +155,9 @@ def list_planets(root: str | Path, split: str) -> list[int]:
     for entry in sorted(d.iterdir()):
         if not entry.is_dir():
             continue
-        if not (entry.name.isascii() and entry.name.isdigit()):
-            raise DataError(entry, "planet folder name is not a numeric planet id")
+        problem = validate.planet_id_problem(entry.name)
+        if problem:
+            raise DataError(entry, problem)
         ids.append(int(entry.name))
     return sorted(ids)
 
@@ -171,6 +174,14 @@ def list_visits(root: str | Path, split: str, planet_id: int) -> list[int]:
     visits = sorted({int(m.group(1)) for p in d.iterdir() if (m := _SIGNAL_RE.match(p.name))})
     if not visits:
         raise DataError(d, "no AIRS-CH0_signal_{v}.parquet found")
+    for p in sorted(d.iterdir()):  # a calibration folder without its signals: a lost visit
+        m = re.match(r"^(?:AIRS-CH0|FGS1)_calibration_(\d+)$", p.name)
+        if m and int(m.group(1)) not in visits:
+            raise DataError(
+                p,
+                f"calibration folder of visit {m.group(1)} without its signal files "
+                f"(AIRS-CH0_signal_{m.group(1)}.parquet, FGS1_signal_{m.group(1)}.parquet)",
+            )
     for v in visits:
         for inst in ("AIRS-CH0", "FGS1"):
             _require_file(d / f"{inst}_signal_{v}.parquet")
@@ -228,14 +239,7 @@ def write_signal(path: str | Path, frames: np.ndarray) -> None:
 
 
 def _atomic_write_parquet(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        pq.write_table(table, tmp, compression="snappy")
-        tmp.replace(path)
-    except BaseException:  # interrupted or failed: leave no partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="snappy"))
 
 
 # --------------------------------------------------------------------------- calibration
@@ -310,8 +314,8 @@ def read_adc_info(path: str | Path) -> dict[str, tuple[float, float]]:
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise DataError(path, f"missing columns {missing}")
-        if df.empty:
-            raise DataError(path, "no data row")
+        if len(df) != 1:
+            raise DataError(path, f"{len(df)} data rows, expected exactly one")
         gain, offset = (float(v) for v in _float_values(df[cols].iloc[:1], path)[0])
         if not np.isfinite(gain) or gain <= 0 or not np.isfinite(offset):
             raise DataError(
@@ -336,10 +340,11 @@ def read_axis_info(path: str | Path) -> AxisInfo:
     missing = [c for c in AXIS_COLUMNS if c not in table.column_names]
     if missing:
         raise DataError(path, f"missing columns {missing}")
-    cols = {}
-    for c in AXIS_COLUMNS:
-        a = table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
-        cols[c] = a[np.isfinite(a)]
+    raw = {c: _float_values(table.column(c).to_pandas(), path) for c in AXIS_COLUMNS}
+    problems = validate.axis_problems(raw)
+    if problems:
+        raise DataError(path, "; ".join(problems))
+    cols = {c: a[np.isfinite(a)] for c, a in raw.items()}
     if cols["AIRS-CH0-axis2-um"].shape != (DETECTOR_SHAPE["AIRS-CH0"][1],):
         raise DataError(
             path, f"AIRS-CH0-axis2-um has {cols['AIRS-CH0-axis2-um'].size} values, expected 356"
@@ -355,14 +360,19 @@ def read_axis_info(path: str | Path) -> AxisInfo:
 
 
 def read_star_info(path: str | Path) -> pd.DataFrame:
-    """Star/planet rows indexed by integer ``planet_id``; all values finite."""
+    """Star/planet rows indexed by integer ``planet_id``; all values finite and physical
+    (:func:`spectramind.validate.star_problems`), inclinations above 90 degrees folded to
+    ``180 - i`` (:func:`spectramind.validate.fold_inclination`)."""
     df = _read_csv(path)
     if list(df.columns) != STAR_COLUMNS:
         raise DataError(path, f"columns {list(df.columns)}, expected {STAR_COLUMNS}")
     if not np.isfinite(_float_values(df, path)).all():
         raise DataError(path, "non-finite values in star parameters")
+    problems = validate.star_problems(df)
+    if problems:
+        raise DataError(path, "; ".join(problems))
     ids = _planet_ids(df["planet_id"].to_numpy(dtype=float), path)
-    df = df.assign(planet_id=ids).set_index("planet_id")
+    df = df.assign(planet_id=ids, i=validate.fold_inclination(df["i"])).set_index("planet_id")
     if df.index.has_duplicates:
         raise DataError(
             path, f"duplicated planet_id {df.index[df.index.duplicated()].tolist()[:5]}"
@@ -398,10 +408,10 @@ def read_labels(path: str | Path) -> pd.DataFrame:
             path,
             f"wrong columns: missing {missing[:5]}, extra {extra[:5]} (expected planet_id, wl_1..wl_{N_BINS})",
         )
-    values = _float_values(df[WL_COLUMNS], path)
-    bad = int(np.count_nonzero(~np.isfinite(values)))
-    if bad:
-        raise DataError(path, f"{bad} non-finite label values")
+    _float_values(df[WL_COLUMNS], path)  # a non-numeric cell: its own message
+    problems = validate.label_problems(df, WL_COLUMNS)
+    if problems:
+        raise DataError(path, "; ".join(problems))
     ids = _planet_ids(_float_values(df["planet_id"], path), path)
     df = df.assign(planet_id=ids).set_index("planet_id")
     if df.index.has_duplicates:

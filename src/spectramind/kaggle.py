@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 import yaml
 
 from spectramind import __version__
+from spectramind.atomic import atomic_write_text
 from spectramind.lineage import git_info, jsonable, sha256_file
 
 __all__ = [
@@ -179,9 +179,7 @@ def build_bundle(
             for p in files
         ],
     }
-    tmp = out / "bundle.json.part"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, out / "bundle.json")
+    atomic_write_text(out / "bundle.json", json.dumps(meta, indent=2) + "\n")
     log(
         f"bundle {out}: {len(files)} files, {sum(f['bytes'] for f in meta['files']) / 2**20:.1f} MiB"
     )

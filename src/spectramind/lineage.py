@@ -35,10 +35,13 @@ import logging
 import os
 import platform
 import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from spectramind.atomic import atomic_write_text
 
 __all__ = [
     "EVENT_STATUSES",
@@ -284,11 +287,7 @@ def validate(
 def write_manifest(manifest: Mapping[str, Any], path: str | Path, schema: str | Path) -> None:
     """Validate against ``schema``, then write ``path`` atomically."""
     validate(manifest, schema, what="manifest")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
 
 
 # --------------------------------------------------------------------------- events
@@ -351,6 +350,15 @@ class EventLog(logging.Handler):
         self.host = socket.gethostname()
         self.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         self._started: dict[int, dict[str, Any]] = {}
+        self.failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        """One line on stderr, once (a read-only or full results/ fails every record), not
+        logging's traceback per record; the run itself reports what it cannot write."""
+        if not self.failed:
+            self.failed = True
+            exc = sys.exc_info()[1]
+            print(f"spectramind: cannot write the event log {self.path}: {exc}", file=sys.stderr)
 
     def _event(
         self, job: Mapping[str, Any], status: str, end: str | None, duration: float | None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from spectramind import io
+from spectramind.atomic import atomic_write
 
 
 class PredictionError(ValueError):
@@ -47,18 +46,7 @@ def write_submission(df: pd.DataFrame, path: str | Path) -> None:
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.10g"))
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp)`` then rename to ``path``; on any failure (or Ctrl-C) no ``.part`` file stays."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.10g"))
 
 
 def constant_baseline(train_labels: np.ndarray, n_planets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +84,7 @@ class Recalibration:
 
     def to_json(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(Path(path), lambda tmp: tmp.write_text(json.dumps(asdict(self), indent=2)))
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(asdict(self), indent=2)))
 
     @classmethod
     def from_json(cls, path: str | Path) -> Recalibration:

@@ -12,6 +12,19 @@ __all__ = ["log_to"]
 FORMAT = "%(asctime)s %(message)s"
 
 
+class _LogFile(logging.FileHandler):
+    """A log file whose failed writes (disk full, file system gone read-only) print one line
+    on stderr, once, instead of logging's ``--- Logging error ---`` traceback per record."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if not self.failed:
+            self.failed = True
+            exc = sys.exc_info()[1]
+            print(f"spectramind: cannot write the log {self.baseFilename}: {exc}", file=sys.stderr)
+
+
 def log_to(path: str | Path) -> None:
     """Route logging to ``path`` (the rule's ``log:``) and record an uncaught exception there.
 
@@ -19,7 +32,14 @@ def log_to(path: str | Path) -> None:
     hook the error (a :class:`~spectramind.io.DataError` naming the file, say) reaches only
     the job's stderr and the log ends just before it. The error is still printed to stderr.
     """
-    logging.basicConfig(filename=path, level=logging.INFO, format=FORMAT)
+    try:
+        handler = _LogFile(path)
+    except OSError as exc:  # a read-only or full results/: one line, not a logging traceback
+        raise SystemExit(
+            f"spectramind: cannot write the log {path}: {exc.strerror or exc}"
+        ) from None
+    handler.setFormatter(logging.Formatter(FORMAT))
+    logging.basicConfig(handlers=[handler], level=logging.INFO)
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:

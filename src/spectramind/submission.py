@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from spectramind.atomic import atomic_write
 from spectramind.lineage import LineageError, validate
 
 __all__ = ["SubmissionError", "submission_document", "validate_submission", "write_validated"]
@@ -103,9 +103,5 @@ def write_validated(
 ) -> pd.DataFrame:
     """Validate ``predictions`` and copy it byte for byte to ``out`` (atomically)."""
     df = validate_submission(predictions, schema, planets=planets)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    shutil.copyfile(predictions, tmp)
-    os.replace(tmp, out)
+    atomic_write(out, lambda tmp: shutil.copyfile(predictions, tmp))
     return df

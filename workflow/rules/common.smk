@@ -3,8 +3,10 @@
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from spectramind import io as sm_io
+from spectramind import validate as sm_validate
 from spectramind.sim import plan_dataset
 
 
@@ -21,8 +23,10 @@ DATA_ROOT = Path(config["simulation"]["out"] if SIMULATED else config["data"]["r
 
 
 def planet_sheet():
-    """{planet_id: (split, n_visits)} for the configured splits."""
+    """{planet_id: (split, n_visits)} for the configured splits, the data checked first
+    (spectramind.validate: star rows, labels, axes, splits, ids), before any job runs."""
     splits = config["data"]["splits"]
+    has_checkpoint = bool(config["model"]["checkpoint"])
     if SIMULATED:
         sim = config["simulation"]
         plan = plan_dataset(
@@ -31,11 +35,18 @@ def planet_sheet():
             seed=sim["seed"],
             second_visit_fraction=sim["second_visit_fraction"],
         )
+        problems = sm_validate.split_problems(
+            {s: [p.planet_id for p in plan if p.split == s] for s in splits},
+            where="the simulated dataset (simulation.n_train, simulation.n_test)",
+        )
+        if problems:
+            raise WorkflowError("; ".join(problems))
         return {p.planet_id: (p.split, p.n_visits) for p in plan if p.split in splits}
-    sheet = {}
-    for split in splits:
-        for pid in sm_io.list_planets(DATA_ROOT, split):
-            sheet[pid] = (split, len(sm_io.list_visits(DATA_ROOT, split, pid)))
+    sheet, warnings = sm_validate.check_data_root(
+        DATA_ROOT, splits, checkpoint_given=has_checkpoint
+    )
+    for text in warnings:
+        logger.warning(text)
     return sheet
 
 
@@ -139,6 +150,11 @@ def model_threads(wildcards):
 def model_checkpoint(wildcards):
     """model.pt and model_config.json: config model.checkpoint if set, else the trained ones."""
     ckpt = config["model"]["checkpoint"]
+    problem = sm_validate.model_source_problem(
+        config["data"]["splits"], checkpoint_given=bool(ckpt)
+    )
+    if problem:
+        raise WorkflowError(problem)
     if ckpt:
         pt = Path(ckpt) if Path(ckpt).suffix == ".pt" else Path(ckpt) / "model.pt"
         return {"model": str(pt), "model_config": str(pt.with_name("model_config.json"))}
@@ -157,18 +173,36 @@ def schema_file(name):
     return str(Path(workflow.basedir) / "schemas" / name)
 
 
+METHOD_CHOICE = "results/submission/method.json"
+
+
 def submission_predictions(wildcards):
+    """{"predictions": the submitted method's file}; with method auto, every method's file
+    and the choice (rule choose_method)."""
     s = config["submission"]
     if s["split"] not in config["data"]["splits"]:
         raise ValueError(
             f"submission.split {s['split']!r} is not one of data.splits {config['data']['splits']}"
         )
-    return f"results/predictions/{s['method']}/{s['split']}.csv"
+    if s["method"] != "auto":
+        return {"predictions": f"results/predictions/{s['method']}/{s['split']}.csv"}
+    if not has_truth("train"):
+        raise WorkflowError(
+            "submission.method auto chooses by out-of-fold train scores, but the train split "
+            f"is not used or has no labels (data.splits {config['data']['splits']}): "
+            "set submission.method to constant, physics or model"
+        )
+    files = {m: f"results/predictions/{m}/{s['split']}.csv" for m in METHODS}
+    return {**files, "choice": METHOD_CHOICE}
 
 
 def bundle_checkpoint(wildcards):
-    """The checkpoint the Kaggle bundle ships (only when the model is submitted)."""
-    return model_checkpoint(wildcards) if config["submission"]["method"] == "model" else {}
+    """The checkpoint the Kaggle bundle ships (when the model is, or may be, submitted) and,
+    with method auto, the choice (the bundle runs the chosen method)."""
+    method = config["submission"]["method"]
+    if method == "auto":
+        return {**model_checkpoint(wildcards), "choice": METHOD_CHOICE}
+    return model_checkpoint(wildcards) if method == "model" else {}
 
 
 def project_files(wildcards):

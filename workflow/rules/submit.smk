@@ -1,8 +1,35 @@
-rule submit:
-    """The challenge submission: the configured method's predictions of the configured split,
-    validated against schemas/submission.schema.json and the split's planet list."""
+rule choose_method:
+    """submission.method auto: the method with the best out-of-fold train score."""
     input:
-        predictions=submission_predictions,
+        fits=lambda wc: physics_files("train"),
+        labels=labels_file("train"),
+        model_config=lambda wc: model_checkpoint(wc)["model_config"],
+    output:
+        METHOD_CHOICE,
+    log:
+        "results/logs/choose_method/choose_method.log",
+    benchmark:
+        "results/benchmarks/choose_method/choose_method.tsv"
+    conda:
+        "../../envs/physics.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        recal=lookup(dpath="recalibration", within=config),
+        folds=lookup(dpath="model/training/folds", within=config),
+        seed=lookup(dpath="model/seed", within=config),
+    script:
+        "../scripts/choose_method.py"
+
+
+rule submit:
+    """The challenge submission: the configured method's predictions of the configured split
+    (auto: the choice of rule choose_method), validated against schemas/submission.schema.json
+    and the split's planet list."""
+    input:
+        unpack(submission_predictions),
         schema=schema_file("submission.schema.json"),
     output:
         "results/submission.csv",

@@ -28,4 +28,6 @@ logging.info(
     fit.depth[0],
     fit.depth[1:].mean(),
 )
+if fit.reason:
+    logging.warning("planet %s: fit failed (%s): fallback depth and sigma", planet, fit.reason)
 write_netcdf(fit_dataset(planet, cube, fit), snakemake.output[0])

@@ -3,6 +3,7 @@
 import json
 import logging
 
+from spectramind.atomic import atomic_write_text
 from spectramind.rulelog import log_to
 from spectramind.workflow_io import score_predictions
 
@@ -12,5 +13,6 @@ report = score_predictions(
     snakemake.input.predictions, snakemake.input.truth, wc.split, snakemake.input.train_labels
 )
 logging.info("%s on %s: score %.4f", wc.method, wc.split, report["score"])
-with open(snakemake.output[0], "w") as fh:
-    json.dump({"method": wc.method, "split": wc.split, **report}, fh, indent=2)
+atomic_write_text(
+    snakemake.output[0], json.dumps({"method": wc.method, "split": wc.split, **report}, indent=2)
+)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -12,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from spectramind import __version__, io
+from spectramind import __version__, io, validate
+from spectramind.atomic import atomic_write
 from spectramind.calibration import detector, pipeline
 
 log = logging.getLogger(__name__)
@@ -23,15 +23,7 @@ SERIES_AIRS_KEYS = ("trace_y", "trace_width", "background")
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
     """Write atomically: a partial file never carries the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        ds.to_netcdf(tmp, engine="netcdf4")
-        os.replace(tmp, path)
-    except BaseException:  # failed or interrupted (Ctrl-C): leave no partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
 
 
 def check_maps(
@@ -108,6 +100,10 @@ def calibrate_planet(
     for v in io.list_visits(root, split, planet_id):
         raw, maps = read_visit(root, split, planet_id, v)
         for inst in io.INSTRUMENTS:
+            problems = validate.frame_problems(raw[inst])
+            if problems:
+                path = io.signal_path(root, split, planet_id, inst, v)
+                raise io.DataError(path, f"visit {v}: " + "; ".join(problems))
             check_maps(maps[inst], io.calibration_dir(root, split, planet_id, inst, v), cfg)
         log.info(
             "planet %s visit %d: AIRS %s, FGS1 %s frames",

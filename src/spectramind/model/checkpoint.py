@@ -13,7 +13,6 @@ disagreement between the two files is a :class:`CheckpointError` naming the tens
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 
 from spectramind import __version__
+from spectramind.atomic import atomic_write
 from spectramind.model.models.ensemble import SpectraEnsemble
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel
 
@@ -50,13 +50,6 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     if p.suffix == ".pt":
         return p, p.with_name(CONFIG_FILE)
     return p / MODEL_FILE, p / CONFIG_FILE
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _stats(state: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, list]:
@@ -93,8 +86,8 @@ def save_checkpoint(
         "training": dict(info or {}),
         "tensors": {k: list(v.shape) for k, v in state.items()},
     }
-    _atomic_write(Path(model_path), lambda p: torch.save(state, p))
-    _atomic_write(
+    atomic_write(model_path, lambda p: torch.save(state, p))
+    atomic_write(
         Path(config_path), lambda p: p.write_text(json.dumps(doc, indent=2, default=float))
     )
 

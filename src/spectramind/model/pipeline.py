@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spectramind.atomic import atomic_write
 from spectramind.model.checkpoint import load_checkpoint, save_checkpoint
 from spectramind.model.data import load_planets
 from spectramind.model.losses import LossConfig
@@ -84,8 +85,7 @@ def train_from_products(
     result.info["loss"] = lc.weights()
     result.info["train_config"] = {k: getattr(tc, k) for k in tc.__dataclass_fields__}
     save_checkpoint(result.model, out_model, out_config, info=result.info)
-    Path(out_history).parent.mkdir(parents=True, exist_ok=True)
-    result.history.to_csv(out_history, index=False)
+    atomic_write(out_history, lambda tmp: result.history.to_csv(tmp, index=False))
     members = result.info.get("members")
     log.info(
         "%s, validation score %s; %.1f s, peak RSS %.0f MB",

@@ -600,26 +600,55 @@ class PlanetFit:
     chi2_red: np.ndarray
     flag: str  # "ok", "partial", "low_snr", "failed"
     white: WhiteFit | None
+    reason: str = ""  # why the fit failed ("" unless flag is "failed")
+
+
+def geometry_problems(star: pd.Series) -> list[str]:
+    """Star parameters outside the range the fit works in: ``sma`` (a/Rs) > 1,
+    ``0 < i <= 90`` degrees (the readers fold i > 90 to 180 - i), ``Ts`` > 0, ``P`` > 0."""
+    checks = (
+        ("sma", float(star["sma"]) > 1.0, "> 1"),
+        ("i", 0.0 < float(star["i"]) <= 90.0, "in (0, 90]"),
+        ("Ts", float(star["Ts"]) > 0.0, "> 0"),
+        ("P", float(star["P"]) > 0.0, "> 0"),
+    )
+    return [f"{k} {float(star[k]):g} (must be {rule})" for k, ok, rule in checks if not ok]
 
 
 def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
     """White-light then spectral fit, with a flagged, wider-sigma fallback that never raises
-    for data problems (a partial transit, a low S/N, or a failed optimisation)."""
+    for data problems (a partial transit, a low S/N, or a failed optimisation).
+
+    A failed fit says why in ``reason``: star geometry out of range (never fitted, never
+    "ok"), the exception the fit raised, a white-light fit that did not converge, or too
+    few bins with a finite depth.
+    """
     nw = cube.sizes["wavelength"]
     white: WhiteFit | None = None
-    try:
-        white = fit_white(cube, star, cfg)
-        depth, sigma, chi2 = fit_spectrum(cube, star, white, cfg)
-    except (ValueError, np.linalg.LinAlgError, RuntimeError):
-        depth = sigma = chi2 = np.full(nw, np.nan)
+    reason = ""
+    depth = sigma = chi2 = np.full(nw, np.nan)
+    problems = geometry_problems(star)
+    if problems:
+        reason = "star parameters out of range: " + ", ".join(problems)
+    else:
+        try:
+            white = fit_white(cube, star, cfg)
+            depth, sigma, chi2 = fit_spectrum(cube, star, white, cfg)
+        except (ValueError, np.linalg.LinAlgError, RuntimeError) as exc:
+            reason = f"the fit raised {type(exc).__name__}: {exc}"
     good = np.isfinite(depth) & np.isfinite(sigma)
-    if white is None or not white.success or good.sum() < MIN_GOOD_BINS:
+    if not reason and white is not None and not white.success:
+        reason = "the white-light fit did not converge"
+    if not reason and good.sum() < MIN_GOOD_BINS:
+        reason = f"{int(good.sum())} bins with a finite depth, fewer than {MIN_GOOD_BINS}"
+    if reason:
         return PlanetFit(
             np.full(nw, cfg.fallback_depth),
             np.full(nw, cfg.fallback_sigma),
             np.full(nw, np.nan),
             "failed",
             white,
+            reason,
         )
     if not good.all():  # a dead bin (no valid data): its neighbours' depth, the fallback sigma
         idx = np.arange(nw)
@@ -647,6 +676,8 @@ def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
         "chi2_red": (("wavelength",), fit.chi2_red),
     }
     attrs: dict[str, object] = {"planet_id": int(planet_id), "flag": fit.flag}
+    if fit.reason:
+        attrs["failure_reason"] = fit.reason
     if fit.white is not None:
         w = fit.white
         data["t0"] = (("visit",), w.t0_h, {"units": "h"})
