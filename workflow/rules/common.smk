@@ -1,11 +1,14 @@
 """Helpers (no rules): the planet sheet, input functions, the final targets."""
 
+import os
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger as sm_logger
 
 from spectramind import io as sm_io
-from spectramind.sim import plan_dataset
+from spectramind import runsummary
 
 
 wildcard_constraints:
@@ -24,6 +27,9 @@ def planet_sheet():
     """{planet_id: (split, n_visits)} for the configured splits."""
     splits = config["data"]["splits"]
     if SIMULATED:
+        # imported only here: a run on real data never imports the simulator
+        from spectramind.sim import plan_dataset
+
         sim = config["simulation"]
         plan = plan_dataset(
             n_train=sim["n_train"],
@@ -249,3 +255,23 @@ def pipeline_outputs():
 
 def manifest_inputs():
     return [f for f in get_final_output() if f != MANIFEST]
+
+
+# --- what a run prints last (Snakefile onsuccess/onerror)
+# Snakemake's own start (what its "Elapsed time" counts from), else the parse of this file
+RUN_STARTED = getattr(workflow, "start_time", None)
+RUN_STARTED = RUN_STARTED.timestamp() if RUN_STARTED else time.time()
+FAILED_JOBS = runsummary.watch_failed_jobs(sm_logger)
+
+
+def on_success():
+    """The score table, the deliverables' paths, the report command and the wall time."""
+    sm_logger.info(runsummary.success_summary(Path.cwd(), started=RUN_STARTED))
+
+
+def on_error():
+    """The failed rules and their logs (also to $SPECTRAMIND_FAILED_JOBS for the CLI)."""
+    sm_logger.error(runsummary.error_summary(FAILED_JOBS.jobs, started=RUN_STARTED))
+    out = os.environ.get("SPECTRAMIND_FAILED_JOBS")
+    if out:
+        runsummary.write_failed_jobs(out, FAILED_JOBS.jobs)
