@@ -30,10 +30,10 @@ from typing import Annotated, Any
 
 import typer
 
-try:  # typer >= 0.22 vendors click; earlier versions use click itself
+try:  # recent typer versions vendor click (typer._click); older ones use click itself
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
-    from click import exceptions as click_exceptions
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 __all__ = [
     "app",

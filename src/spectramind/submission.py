@@ -164,9 +164,8 @@ def validate_submission(
         df = submission if isinstance(submission, pd.DataFrame) else pd.read_csv(submission)
     except (OSError, ValueError) as exc:
         raise SubmissionError(f"{where}: cannot read ({exc})") from None
-    if not isinstance(schema, Mapping):
-        schema = json.loads(Path(schema).read_text())
-    errors = schema_errors(df, schema)
+    rules = schema if isinstance(schema, Mapping) else json.loads(Path(schema).read_text())
+    errors = schema_errors(df, rules)
     if errors:
         shown = "; ".join(errors[:MAX_ERRORS])
         more = f" (+{len(errors) - MAX_ERRORS} more)" if len(errors) > MAX_ERRORS else ""
