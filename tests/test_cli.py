@@ -206,6 +206,10 @@ def test_snakemake_command_line(tmp_path: Path) -> None:
             "-C data.splits=[train, val]: data.splits.1: 'val' is not one of ['train', 'test']",
         ),
         (["calibrate", "-C", "zzz=1"], "no such config key zzz (every key: config/README.md)"),
+        (
+            ["simulate", "o", "--n-train", "1", "--n-test", "0", "--seed", "1", "--", "-F"],
+            "simulate: takes no Snakemake arguments (nothing after --)",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_2(

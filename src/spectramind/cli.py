@@ -78,6 +78,7 @@ def _error(message: str, code: int = 2) -> typer.Exit:
     "frames, calibration maps, star info, labels (train.csv) and test truth (test_truth.csv)."
 )
 def simulate(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="output data root (created)", show_default=False)],
     n_train: Annotated[
         int, typer.Option("--n-train", help="planets in the train split", show_default=False)
@@ -122,6 +123,8 @@ def simulate(
         ),
     ] = 0.2,
 ) -> None:
+    if (ctx.obj or {}).get(_SNAKEMAKE_ARGS):
+        raise _error("simulate: takes no Snakemake arguments (nothing after --)")
     from spectramind.sim import simulate_dataset
 
     t = time.perf_counter()
