@@ -37,6 +37,11 @@ def make_targets() -> set[str]:
     return set(re.findall(r"^([a-z][\w-]*):", text, flags=re.M))
 
 
+def workflow_rules() -> set[str]:
+    text = "\n".join(f.read_text() for f in (REPO / "workflow" / "rules").glob("*.smk"))
+    return set(re.findall(r"^rule (\w+):", text, flags=re.M)) | {"all"}
+
+
 def cli_commands() -> set[str]:
     return {c.name for c in cli.app.registered_commands if c.name} | {
         c.callback.__name__ for c in cli.app.registered_commands if c.callback and not c.name
@@ -60,7 +65,7 @@ def repo_paths(span: str) -> list[str]:
 def test_named_commands_and_files_exist(doc: Path) -> None:
     text = doc.read_text()
     spans = code_spans(text)
-    targets, commands = make_targets(), cli_commands()
+    targets, commands, rules = make_targets(), cli_commands(), workflow_rules()
     missing = []
     for span in spans:
         for target in re.findall(r"(?:^|[\s;(&])make ([a-z][\w-]*)", span):
@@ -69,6 +74,9 @@ def test_named_commands_and_files_exist(doc: Path) -> None:
         for command in re.findall(r"spectramind ([a-z][\w-]*)", span):
             if command not in commands:
                 missing.append(f"spectramind {command}")
+        for rule in re.findall(r"snakemake ([a-z_]+)(?![\w/.])", span):
+            if rule not in rules:
+                missing.append(f"snakemake {rule} (no such rule)")
         for path in repo_paths(span):
             if not (REPO / path).exists():
                 missing.append(path)
@@ -84,6 +92,7 @@ def test_the_checks_above_can_fail() -> None:
         "config/config.yaml",
     ]
     assert "nothing_here" not in make_targets() and "calibrate" in cli_commands()
+    assert "budget" in workflow_rules() and "nothing_here" not in workflow_rules()
 
 
 def test_readme_is_short() -> None:
