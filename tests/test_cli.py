@@ -376,7 +376,7 @@ def test_failure_before_any_rule_says_so(tmp_path: Path, capfd: pytest.CaptureFi
     assert "split folder 'train' not found" in out + err
     assert err.rstrip().endswith(
         "spectramind: error: calibrate: Snakemake stopped with exit status 1 while calibrating "
-        "every planet, before any rule failed (its message is above)"
+        "every planet; no rule failed (its message is above)"
     )
     assert "failed while" not in err
 

@@ -309,8 +309,8 @@ def _failure_line(name: str, what: str, rc: int, failed_file: Path) -> str:
     failed = failed_file.read_text().splitlines() if failed_file.is_file() else []
     if not failed:
         return (
-            f"{name}: Snakemake stopped with exit status {rc} while {what}, before any rule "
-            "failed (its message is above)"
+            f"{name}: Snakemake stopped with exit status {rc} while {what}; no rule failed "
+            "(its message is above)"
         )
     jobs = []
     for line in failed:

@@ -135,7 +135,7 @@ def success_summary(
 
 def error_summary(jobs: Sequence[tuple[str, Sequence[str]]], *, started: float) -> str:
     """The closing text of a failed run: each failed rule with its log files, or, when no job
-    failed, that Snakemake stopped before any rule failed."""
+    failed, that Snakemake stopped without a failed rule."""
     wall = format_duration(time.time() - started)
     if not jobs:
         return f"SpectraMind V50: run stopped after {wall}; no rule failed (see the message above)"
