@@ -1,9 +1,18 @@
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The working directory's config/config.yaml (the catalog's deployment layout), else the one
+# next to this Snakefile: the workflow runs from any folder (--directory).
+CONFIG = Path("config/config.yaml")
+if not CONFIG.is_file():
+    CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
+
+
+configfile: str(CONFIG)
 
 
 validate(config, "schemas/config.schema.yaml", set_default=True)
@@ -27,3 +36,11 @@ rule all:
     default_target: True
     input:
         get_final_output(),
+
+
+onsuccess:
+    on_success()
+
+
+onerror:
+    on_error()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,23 +155,123 @@ def test_snakemake_command_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["predict", "--method", "neural"], "unknown method or split ['neural']"),
-        (["predict", "--split", "val"], "unknown method or split ['val']"),
         (
-            ["submit", "--method", "neural"],
-            "--method 'neural': expected one of auto, constant, physics, model",
+            ["predict", "--method", "neural"],
+            "predict: --method 'neural': expected one of constant, physics, model",
+        ),
+        (
+            ["predict", "--split", "tset"],
+            "predict: --split 'tset': expected one of train, test (did you mean test?)",
+        ),
+        (
+            ["submit", "--method", "modle"],
+            "submit: --method 'modle': expected one of constant, physics, model, auto "
+            "(did you mean model?)",
         ),
         (["calibrate", "--cores", "0"], "--cores '0': expected a positive integer or 'all'"),
         (["train", "--config", "oops"], "--config 'oops': expected KEY=VALUE"),
         (["diagnose", "--configfile", "/no/such.yaml"], "--configfile /no/such.yaml: no such file"),
+        (
+            ["predict", "--metod", "physics", "-n"],
+            "predict: no such option --metod (did you mean --method?); Snakemake's own options "
+            "go after --",
+        ),
+        (["submit", "--kagle"], "submit: no such option --kagle (did you mean --kaggle?)"),
+        (["calibrate", "--forceall"], "calibrate: no such option --forceall; Snakemake's own"),
+        (
+            ["predict", "results/x.csv"],
+            "predict: Got unexpected extra argument(s) (results/x.csv); Snakemake's own "
+            "arguments go after --",
+        ),
+        (
+            ["predict", "-C", "calibration.time_bins=360", "-n"],
+            "predict: -C calibration.time_bins=360: no such config key calibration.time_bins "
+            "(did you mean calibration.time_bin_s?)",
+        ),
+        (
+            ["predict", "-C", "calibration.time_bin_s=-5", "-n"],
+            "predict: -C calibration.time_bin_s=-5: calibration.time_bin_s: -5 is less than or "
+            "equal to the minimum of 0",
+        ),
+        (
+            ["calibrate", "-C", "simulation.n_train=many"],
+            "calibrate: -C simulation.n_train=many: simulation.n_train: 'many' is not of type "
+            "'integer'",
+        ),
+        (
+            ["train", "-C", "model.architecture.airs_encoder=gnm"],
+            "'gnm' is not one of ['cnn', 'gnn'] (did you mean gnn?)",
+        ),
+        (
+            ["calibrate", "-C", "data.splits=[train, val]"],
+            "-C data.splits=[train, val]: data.splits.1: 'val' is not one of ['train', 'test']",
+        ),
+        (["calibrate", "-C", "zzz=1"], "no such config key zzz (every key: config/README.md)"),
+        (
+            ["simulate", "o", "--n-train", "1", "--n-test", "0", "--seed", "1", "--", "-F"],
+            "simulate: takes no Snakemake arguments (nothing after --)",
+        ),
     ],
 )
-def test_usage_errors_exit_2_with_a_message(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+def test_usage_errors_are_one_line_with_exit_2(
+    args: list[str], message: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(args) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("spectramind: error: ") and message in err and "Traceback" not in err
+    out, err = capfd.readouterr()
+    assert err.startswith("spectramind: error: ") and message in err, err
+    assert err.count("\n") == 1 and out == ""  # one line; Snakemake never started
+
+
+def test_choices_show_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["predict", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "[constant|physics|model]" in out and "[train|test]" in out
+    assert cli.main(["submit", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "[constant|physics|model|auto]" in out and "after --" in out
+
+
+def test_config_keys_and_override_checks() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {
+                "type": "object",
+                "properties": {
+                    "rate_s": {"type": "number", "exclusiveMinimum": 0},
+                    "mode": {"type": "string", "enum": ["fast", "slow"]},
+                },
+            },
+            "b": {"type": "integer"},
+        },
+    }
+    assert sorted(cli.config_keys(schema)) == ["a", "a.mode", "a.rate_s", "b"]
+    cli.check_overrides(
+        [("a.rate_s", 2.5, "-C a.rate_s=2.5"), ("a", {"mode": "slow"}, "g")], schema
+    )
+    with pytest.raises(
+        cli.UsageError,
+        match=r"^-C a.rates=1: no such config key a.rates \(did you mean a.rate_s\?\)$",
+    ):
+        cli.check_overrides([("a.rates", 1, "-C a.rates=1")], schema)
+    with pytest.raises(
+        cli.UsageError,
+        match=r"^g: a.mode: 'fsat' is not one of \['fast', 'slow'\] \(did you mean fast\?\)$",
+    ):
+        cli.check_overrides([("a", {"mode": "fsat"}, "g")], schema)
+    with pytest.raises(cli.UsageError, match="0 is less than or equal to the minimum of 0"):
+        cli.check_overrides([("a.rate_s", 0, "x")], schema)
+
+
+def test_simulate_default_matches_the_workflow_default() -> None:
+    import inspect
+
+    import yaml
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    default = schema["properties"]["simulation"]["properties"]["second_visit_fraction"]["default"]
+    param = inspect.signature(cli.simulate).parameters["second_visit_fraction"]
+    assert param.default == default
 
 
 def test_dry_run_runs_snakemake_on_the_targets(
@@ -230,25 +331,75 @@ def test_submit_options_become_config_overrides(
     assert "rule train_model:" not in out + err  # physics submitted: no checkpoint in the bundle
 
 
-def test_snakemake_failure_is_reported_with_its_status(
-    workdir: Path, capfd: pytest.CaptureFixture[str]
+def test_failed_rule_is_named_in_the_closing_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """A data root that passes the parse-time checks (the real axes, adc_info and a physical
+    star row) but whose signals are not parquet files: the calibrate job fails."""
+    root = tmp_path / "data"
+    planet = root / "test" / "17"
+    for d in ("AIRS-CH0_calibration_0", "FGS1_calibration_0"):
+        (planet / d).mkdir(parents=True)
+    real = Path(__file__).resolve().parents[1] / "resources" / "ariel" / "2025"
+    for f in ("adc_info.csv", "axis_info.parquet", "wavelengths.csv"):
+        shutil.copyfile(real / f, root / f)
+    (root / "test_star_info.csv").write_text(
+        "planet_id,Rs,Ms,Ts,Mp,e,P,sma,i\n17,0.871,0.9,4798.0,1.0,0.0,2.867,8.5,89.9\n"
+    )
+    for f in ("AIRS-CH0_signal_0.parquet", "FGS1_signal_0.parquet"):
+        (planet / f).write_text("not a parquet file\n")
+    work = tmp_path / "work"  # empty: the config comes from next to the Snakefile
     rc = cli.main(
         [
             "calibrate",
-            "-n",
-            "--snakefile",
-            str(REPO / "Snakefile"),
             "-d",
-            str(workdir),
-            "--config",
-            "simulation.n_train=many",
+            str(work),
+            "-C",
+            f"data.root={root}",
+            "-C",
+            "data.splits=[test]",
+            "--cores",
+            "1",
         ]
     )
     out, err = capfd.readouterr()
+    assert rc == 1, out + err
+    assert (
+        "SpectraMind V50: run failed after" in err
+        and "rule calibrate: log results/logs/calibrate/17.log" in err
+    )
+    assert err.rstrip().endswith(
+        "spectramind: error: calibrate: rule calibrate (log: results/logs/calibrate/17.log) "
+        "failed while calibrating every planet (Snakemake exit status 1)"
+    )
+    assert (
+        "not a readable parquet file"
+        in (work / "results" / "logs" / "calibrate" / "17.log").read_text()
+    )
+
+
+def test_failure_before_any_rule_says_so(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    rc = cli.main(["calibrate", "-n", "-d", str(tmp_path), "-C", f"data.root={tmp_path / 'none'}"])
+    out, err = capfd.readouterr()
     assert rc == 1
-    assert "'many' is not of type 'integer'" in out + err
-    assert "spectramind: error: calibrate: Snakemake failed with exit status 1" in err
+    assert "split folder 'train' not found" in out + err
+    assert err.rstrip().endswith(
+        "spectramind: error: calibrate: Snakemake stopped with exit status 1 while calibrating "
+        "every planet; no rule failed (its message is above)"
+    )
+    assert "failed while" not in err
+
+
+def test_runs_from_any_folder_with_the_workflow_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No config/ in the working directory: the one next to the Snakefile is used."""
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["calibrate", "-n", "-d", str(tmp_path / "new"), "-C", "simulation.n_train=1"])
+    out, err = capfd.readouterr()
+    assert rc == 0, out + err
+    assert "rule simulate_dataset:" in out + err and "rule phase:" in out + err
+    assert str(REPO / "config" / "config.yaml") in out + err
 
 
 def test_extra_arguments_pass_through_to_snakemake(

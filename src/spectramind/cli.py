@@ -8,31 +8,50 @@
 Every workflow command runs Snakemake (``python -m snakemake``, the same interpreter) on the
 command's targets with ``--cores``, ``--profile``, ``--dry-run``, ``--configfile`` and
 ``--config KEY=VALUE`` overrides (dotted keys reach nested sections, values are YAML:
-``--config calibration.time_bin_s=360 --config data.splits=[test]``). Anything after ``--``
-goes to Snakemake unchanged. Errors are printed in red with a non-zero exit status: 2 for a
-usage or input error, Snakemake's own status when the workflow fails.
+``--config calibration.time_bin_s=360 --config data.splits=[test]``). The overrides are
+checked against the workflow's ``schemas/config.schema.yaml`` before Snakemake starts.
+Snakemake's own arguments go after ``--`` and reach it unchanged; any other unknown option
+is an error. Errors are one red line with a non-zero exit status: 2 for a usage or input
+error, Snakemake's own status when the workflow fails.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-__all__ = ["app", "main", "parse_overrides", "snakemake_command"]
+try:  # recent typer versions vendor click (typer._click); older ones use click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
+__all__ = [
+    "app",
+    "check_overrides",
+    "config_keys",
+    "main",
+    "parse_overrides",
+    "snakemake_command",
+]
+
+#: prediction methods (results/predictions/METHOD/SPLIT.csv)
 METHODS = ("constant", "physics", "model")
+#: what `submit --method` accepts: a prediction method, or "auto" (the submit rule picks one)
+SUBMIT_METHODS = (*METHODS, "auto")
 SPLITS = ("train", "test")
 _KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
-_WORKFLOW_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+#: Snakemake's own arguments: the part of the command line after "--" (see :func:`main`)
+_SNAKEMAKE_ARGS = "snakemake_args"
 
 app = typer.Typer(
     name="spectramind",
@@ -59,6 +78,7 @@ def _error(message: str, code: int = 2) -> typer.Exit:
     "frames, calibration maps, star info, labels (train.csv) and test truth (test_truth.csv)."
 )
 def simulate(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="output data root (created)", show_default=False)],
     n_train: Annotated[
         int, typer.Option("--n-train", help="planets in the train split", show_default=False)
@@ -98,10 +118,13 @@ def simulate(
         float,
         typer.Option(
             "--second-visit-fraction",
-            help="fraction of planets observed twice (at least one when > 0)",
+            help="fraction of planets observed twice (at least one when > 0); the default is "
+            "the workflow's simulation.second_visit_fraction",
         ),
-    ] = 0.1,
+    ] = 0.2,
 ) -> None:
+    if (ctx.obj or {}).get(_SNAKEMAKE_ARGS):
+        raise _error("simulate: takes no Snakemake arguments (nothing after --)")
     from spectramind.sim import simulate_dataset
 
     t = time.perf_counter()
@@ -123,26 +146,32 @@ def simulate(
     print(f"wrote {out} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 
-# --------------------------------------------------------------------------- workflow commands
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["a.b=1", "c=[x, y]"]`` -> ``{"a": {"b": 1}, "c": ["x", "y"]}`` (values parsed as YAML)."""
+# --------------------------------------------------------------------------- overrides
+def _parse_item(item: str) -> tuple[str, Any]:
+    """``"a.b=1"`` -> ``("a.b", 1)`` (the value parsed as YAML; empty = null)."""
     import yaml
 
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not _KEY.match(key):
+        raise UsageError(
+            f"--config {item!r}: expected KEY=VALUE with KEY like data.root or "
+            "calibration.time_bin_s"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise UsageError(
+            f"--config {item!r}: the value is not valid YAML ({exc.problem})"
+        ) from None
+    return key, value
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=[x, y]"]`` -> ``{"a": {"b": 1}, "c": ["x", "y"]}`` (values parsed as YAML)."""
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not _KEY.match(key):
-            raise UsageError(
-                f"--config {item!r}: expected KEY=VALUE with KEY like data.root or "
-                "calibration.time_bin_s"
-            )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise UsageError(
-                f"--config {item!r}: the value is not valid YAML ({exc.problem})"
-            ) from None
+        key, value = _parse_item(item)
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -156,6 +185,71 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def config_keys(schema: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every key of a config schema, dotted (sections and their keys), with its sub-schema:
+    ``{"data": {...}, "data.root": {...}, ...}``."""
+    out: dict[str, Mapping[str, Any]] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for name, sub in node.get("properties", {}).items():
+            out[prefix + name] = sub
+            walk(sub, prefix + name + ".")
+
+    walk(schema, "")
+    return out
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_overrides(items: Sequence[tuple[str, Any, str]], schema: Mapping[str, Any]) -> None:
+    """Check ``(dotted key, value, as given)`` overrides against the config schema.
+
+    Raises :class:`UsageError` (one line) for the first key the schema does not have, with
+    the closest key when one is close, or the first value its sub-schema rejects.
+    """
+    import jsonschema
+
+    keys = config_keys(schema)
+    for key, value, given in items:
+        sub = keys.get(key)
+        if sub is None:
+            hint = _did_you_mean(key, sorted(keys)) or " (every key: config/README.md)"
+            raise UsageError(f"{given}: no such config key {key}{hint}")
+        errors = list(jsonschema.Draft202012Validator(sub).iter_errors(value))
+        if errors:
+            error = jsonschema.exceptions.best_match(errors)
+            where = ".".join([key, *(str(p) for p in error.absolute_path)])
+            hint = ""
+            enum = error.schema.get("enum") if isinstance(error.schema, Mapping) else None
+            if error.validator == "enum" and isinstance(error.instance, str) and enum:
+                hint = _did_you_mean(error.instance, [str(e) for e in enum])
+            raise UsageError(f"{given}: {where}: {error.message}{hint}")
+
+
+def _load_schema(snakefile: Path) -> Mapping[str, Any] | None:
+    """The config schema next to the workflow's Snakefile (None for a Snakefile without one)."""
+    import yaml
+
+    path = snakefile.parent / "schemas" / "config.schema.yaml"
+    if not path.is_file():
+        return None
+    schema = yaml.safe_load(path.read_text())
+    return schema if isinstance(schema, Mapping) else None
+
+
+def _choice(value: str, choices: Sequence[str], option: str) -> str:
+    if value not in choices:
+        raise UsageError(
+            f"{option} {value!r}: expected one of {', '.join(choices)}"
+            + _did_you_mean(value, choices)
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- workflow commands
 def _find_snakefile(snakefile: Path | None, directory: Path | None) -> Path:
     if snakefile is not None:
         if not snakefile.is_file():
@@ -206,6 +300,25 @@ def snakemake_command(
     return cmd + list(extra)
 
 
+#: environment variable naming the file the workflow's ``onerror:`` handler writes the failed
+#: jobs to (one "rule<TAB>log files" line each), read back for the closing line
+FAILED_JOBS_ENV = "SPECTRAMIND_FAILED_JOBS"
+
+
+def _failure_line(name: str, what: str, rc: int, failed_file: Path) -> str:
+    failed = failed_file.read_text().splitlines() if failed_file.is_file() else []
+    if not failed:
+        return (
+            f"{name}: Snakemake stopped with exit status {rc} while {what}; no rule failed "
+            "(its message is above)"
+        )
+    jobs = []
+    for line in failed:
+        rule, _, logs = line.partition("\t")
+        jobs.append(f"rule {rule}" + (f" (log: {logs})" if logs else " (no log)"))
+    return f"{name}: {'; '.join(jobs)} failed while {what} (Snakemake exit status {rc})"
+
+
 def _run_workflow(
     ctx: typer.Context,
     targets: Sequence[str],
@@ -218,18 +331,26 @@ def _run_workflow(
     dry_run: bool,
     snakefile: Path | None,
     directory: Path | None,
-    extra_config: dict[str, Any] | None = None,
+    extra_config: Mapping[str, Any] | None = None,
     snakemake_args: Sequence[str] = (),
 ) -> None:
     import yaml
 
+    name = ctx.command.name or "spectramind"
+    extra = [*snakemake_args, *((ctx.obj or {}).get(_SNAKEMAKE_ARGS, []))]
     try:
+        items = [(*_parse_item(item), f"-C {item}") for item in config or []]
+        items += [(k, v, f"--{k.rsplit('.', 1)[-1]} {v}") for k, v in (extra_config or {}).items()]
         overrides = parse_overrides(config or [])
-        for section, values in (extra_config or {}).items():
-            overrides.setdefault(section, {}).update(values)
+        for key, value in (extra_config or {}).items():
+            section, _, leaf = key.partition(".")
+            overrides.setdefault(section, {})[leaf] = value
         for f in configfile or []:
             if not f.is_file():
                 raise UsageError(f"--configfile {f}: no such file")
+        schema = _load_schema(_find_snakefile(snakefile, directory))
+        if schema is not None:
+            check_overrides(items, schema)
         with tempfile.TemporaryDirectory(prefix="spectramind-cli-") as tmp:
             override_file = None
             if overrides:
@@ -244,7 +365,7 @@ def _run_workflow(
                 override_file=override_file,
                 snakefile=snakefile,
                 directory=directory,
-                extra=[*snakemake_args, *ctx.args],
+                extra=extra,
             )
             typer.secho("$ " + " ".join(cmd), fg=typer.colors.BRIGHT_BLACK, err=True)
             if overrides:
@@ -254,19 +375,15 @@ def _run_workflow(
                     fg=typer.colors.BRIGHT_BLACK,
                     err=True,
                 )
-            rc = subprocess.run(
-                cmd, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-            ).returncode
+            failed_file = Path(tmp) / "failed_jobs.tsv"
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", FAILED_JOBS_ENV: str(failed_file)}
+            rc = subprocess.run(cmd, check=False, env=env).returncode
+            if rc != 0:
+                raise _error(_failure_line(name, what, rc, failed_file), code=rc)
     except UsageError as exc:
-        raise _error(f"{ctx.command.name}: {exc}") from None
-    if rc != 0:
-        raise _error(
-            f"{ctx.command.name}: Snakemake failed with exit status {rc} while {what} "
-            "(the failing rule and its log are named above)",
-            code=rc,
-        )
+        raise _error(f"{name}: {exc}") from None
     typer.secho(
-        f"spectramind {ctx.command.name}: done ({what}{', dry run' if dry_run else ''})",
+        f"spectramind {name}: done ({what}{', dry run' if dry_run else ''})",
         fg=typer.colors.GREEN,
         err=True,
     )
@@ -278,7 +395,9 @@ ConfigOpt = Annotated[
         "--config",
         "-C",
         metavar="KEY=VALUE",
-        help="override a config key (dotted for nested keys, value in YAML), e.g. calibration.time_bin_s=360; repeatable",
+        help="override a config key (dotted for nested keys, value in YAML), e.g. "
+        "calibration.time_bin_s=360; checked against schemas/config.schema.yaml (every key: "
+        "config/README.md); repeatable",
     ),
 ]
 ConfigFileOpt = Annotated[
@@ -286,7 +405,7 @@ ConfigFileOpt = Annotated[
     typer.Option(
         "--configfile",
         metavar="FILE",
-        help="config file merged over config/config.yaml; repeatable",
+        help="config file merged over the workflow's config/config.yaml; repeatable",
     ),
 ]
 CoresOpt = Annotated[
@@ -318,6 +437,7 @@ DirectoryOpt = Annotated[
         show_default=False,
     ),
 ]
+_EPILOG = "Snakemake's own arguments go after --, e.g. spectramind {name} -- --forceall"
 
 
 def _target_command(name: str, target: str, *, what: str, help: str) -> None:
@@ -347,7 +467,7 @@ def _target_command(name: str, target: str, *, what: str, help: str) -> None:
             directory=directory,
         )
 
-    app.command(name, context_settings=_WORKFLOW_CONTEXT, help=help)(command)
+    app.command(name, help=help, epilog=_EPILOG.format(name=name))(command)
 
 
 _target_command(
@@ -367,21 +487,31 @@ _target_command(
 
 
 @app.command(
-    context_settings=_WORKFLOW_CONTEXT,
     help="Predict spectra (mu, sigma per bin) in submission format: results/predictions/METHOD/SPLIT.csv "
     "for each --method and --split (each split must be in data.splits).",
+    epilog=_EPILOG.format(name="predict"),
 )
 def predict(
     ctx: typer.Context,
     method: Annotated[
         list[str] | None,
         typer.Option(
-            "--method", "-m", help="constant, physics or model; repeatable (default: all three)"
+            "--method",
+            "-m",
+            metavar="[" + "|".join(METHODS) + "]",
+            help=f"prediction method: {', '.join(METHODS)}; repeatable (default: all three)",
+            show_default=False,
         ),
     ] = None,
     split: Annotated[
         list[str] | None,
-        typer.Option("--split", "-s", help="train or test; repeatable (default: test)"),
+        typer.Option(
+            "--split",
+            "-s",
+            metavar="[" + "|".join(SPLITS) + "]",
+            help=f"split: {', '.join(SPLITS)}; repeatable (default: test)",
+            show_default=False,
+        ),
     ] = None,
     config: ConfigOpt = None,
     configfile: ConfigFileOpt = None,
@@ -391,13 +521,11 @@ def predict(
     snakefile: SnakefileOpt = None,
     directory: DirectoryOpt = None,
 ) -> None:
-    methods, splits = method or list(METHODS), split or ["test"]
-    bad = [m for m in methods if m not in METHODS] + [s for s in splits if s not in SPLITS]
-    if bad:
-        raise _error(
-            f"predict: unknown method or split {bad}; methods: {', '.join(METHODS)}; splits: "
-            f"{', '.join(SPLITS)}"
-        )
+    try:
+        methods = [_choice(m, METHODS, "--method") for m in method or METHODS]
+        splits = [_choice(s, SPLITS, "--split") for s in split or ["test"]]
+    except UsageError as exc:
+        raise _error(f"predict: {exc}") from None
     targets = [f"results/predictions/{m}/{s}.csv" for m in methods for s in splits]
     _run_workflow(
         ctx,
@@ -424,10 +552,10 @@ _target_command(
 
 
 @app.command(
-    context_settings=_WORKFLOW_CONTEXT,
     help="Write results/submission.csv (validated against schemas/submission.schema.json) from the "
     "submission.method predictions of the submission.split split; with --kaggle also the offline "
     "Kaggle bundle results/kaggle/.",
+    epilog=_EPILOG.format(name="submit"),
 )
 def submit(
     ctx: typer.Context,
@@ -436,7 +564,8 @@ def submit(
         typer.Option(
             "--method",
             "-m",
-            help="auto, constant, physics or model (default: config submission.method)",
+            metavar="[" + "|".join(SUBMIT_METHODS) + "]",
+            help=f"method submitted: {', '.join(SUBMIT_METHODS)} (default: config submission.method)",
             show_default=False,
         ),
     ] = None,
@@ -445,7 +574,8 @@ def submit(
         typer.Option(
             "--split",
             "-s",
-            help="train or test (default: config submission.split)",
+            metavar="[" + "|".join(SPLITS) + "]",
+            help=f"split submitted: {', '.join(SPLITS)} (default: config submission.split)",
             show_default=False,
         ),
     ] = None,
@@ -460,11 +590,14 @@ def submit(
     snakefile: SnakefileOpt = None,
     directory: DirectoryOpt = None,
 ) -> None:
-    if method is not None and method not in ("auto", *METHODS):
-        raise _error(f"submit: --method {method!r}: expected one of auto, {', '.join(METHODS)}")
-    if split is not None and split not in SPLITS:
-        raise _error(f"submit: --split {split!r}: expected one of {', '.join(SPLITS)}")
-    sub = {k: v for k, v in (("method", method), ("split", split)) if v is not None}
+    try:
+        if method is not None:
+            _choice(method, SUBMIT_METHODS, "--method")
+        if split is not None:
+            _choice(split, SPLITS, "--split")
+    except UsageError as exc:
+        raise _error(f"submit: {exc}") from None
+    sub = {f"submission.{k}": v for k, v in (("method", method), ("split", split)) if v is not None}
     targets = ["submit"] + (["results/kaggle"] if kaggle else [])
     _run_workflow(
         ctx,
@@ -477,14 +610,14 @@ def submit(
         dry_run=dry_run,
         snakefile=snakefile,
         directory=directory,
-        extra_config={"submission": sub} if sub else None,
+        extra_config=sub,
     )
 
 
 @app.command(
-    context_settings=_WORKFLOW_CONTEXT,
     help="Write the HTML report of the finished run (snakemake --report): every figure and the score "
     "table with its caption.",
+    epilog=_EPILOG.format(name="report"),
 )
 def report(
     ctx: typer.Context,
@@ -509,15 +642,56 @@ def report(
     )
 
 
+def _usage_error_line(exc: click_exceptions.UsageError) -> str:
+    """One line for a command-line error of click: which command, what, and the closest option."""
+    command = exc.ctx.command.name if exc.ctx is not None else None
+    prefix = f"{command}: " if command and command != "spectramind" else ""
+    if isinstance(exc, click_exceptions.NoSuchOption):
+        hint = f" (did you mean {exc.possibilities[0]}?)" if exc.possibilities else ""
+        return (
+            f"{prefix}no such option {exc.option_name}{hint}; Snakemake's own options go after --"
+        )
+    message = exc.format_message()
+    if message.startswith("Got unexpected extra argument"):
+        message += "; Snakemake's own arguments go after --"
+    return prefix + message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``spectramind``); returns the exit status instead of exiting."""
+    """Entry point (``spectramind``); returns the exit status instead of exiting.
+
+    What follows the first ``--`` is kept for Snakemake (see :func:`_run_workflow`); the rest is
+    parsed strictly: an unknown option, or an extra argument, is a one-line error (status 2).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    snakemake_args: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, snakemake_args = args[:cut], args[cut + 1 :]
     try:
-        app(args=None if argv is None else list(argv), prog_name="spectramind")
-    except SystemExit as exc:
-        if exc.code is None:
-            return 0
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
+        rv = app(
+            args=args,
+            prog_name="spectramind",
+            standalone_mode=False,
+            obj={_SNAKEMAKE_ARGS: snakemake_args},
+        )
+    except click_exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message())
+        return 2
+    except click_exceptions.UsageError as exc:
+        typer.secho(
+            f"spectramind: error: {_usage_error_line(exc)}",
+            fg=typer.colors.RED,
+            bold=True,
+            err=True,
+        )
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.secho("spectramind: aborted", fg=typer.colors.RED, err=True)
+        return 130
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -25,12 +26,14 @@ class _LogFile(logging.FileHandler):
             print(f"spectramind: cannot write the log {self.baseFilename}: {exc}", file=sys.stderr)
 
 
-def log_to(path: str | Path) -> None:
+def log_to(path: str | Path, *, echo: Sequence[str] = (), prefix: str = "") -> None:
     """Route logging to ``path`` (the rule's ``log:``) and record an uncaught exception there.
 
     Snakemake answers a failed job with "check log file(s) for error details"; without the
     hook the error (a :class:`~spectramind.io.DataError` naming the file, say) reaches only
     the job's stderr and the log ends just before it. The error is still printed to stderr.
+    The messages of the loggers named in ``echo`` (e.g. ``spectramind.model``: training
+    progress) also go to stderr, the terminal of a local run, each line after ``prefix``.
     """
     try:
         handler = _LogFile(path)
@@ -40,6 +43,10 @@ def log_to(path: str | Path) -> None:
         ) from None
     handler.setFormatter(logging.Formatter(FORMAT))
     logging.basicConfig(handlers=[handler], level=logging.INFO)
+    for name in echo:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter(prefix + "%(message)s"))
+        logging.getLogger(name).addHandler(stream)
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:

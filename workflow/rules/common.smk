@@ -1,13 +1,15 @@
 """Helpers (no rules): the planet sheet, input functions, the final targets."""
 
+import os
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.logging import logger
+from snakemake.logging import logger as sm_logger
 
 from spectramind import io as sm_io
+from spectramind import runsummary
 from spectramind import validate as sm_validate
-from spectramind.sim import plan_dataset
 
 
 wildcard_constraints:
@@ -28,6 +30,9 @@ def planet_sheet():
     splits = config["data"]["splits"]
     has_checkpoint = bool(config["model"]["checkpoint"])
     if SIMULATED:
+        # imported only here: a run on real data never imports the simulator
+        from spectramind.sim import plan_dataset
+
         sim = config["simulation"]
         plan = plan_dataset(
             n_train=sim["n_train"],
@@ -46,7 +51,7 @@ def planet_sheet():
         DATA_ROOT, splits, checkpoint_given=has_checkpoint
     )
     for text in warnings:
-        logger.warning(text)
+        sm_logger.warning(text)
     return sheet
 
 
@@ -283,3 +288,23 @@ def pipeline_outputs():
 
 def manifest_inputs():
     return [f for f in get_final_output() if f != MANIFEST]
+
+
+# --- what a run prints last (Snakefile onsuccess/onerror)
+# Snakemake's own start (what its "Elapsed time" counts from), else the parse of this file
+RUN_STARTED = getattr(workflow, "start_time", None)
+RUN_STARTED = RUN_STARTED.timestamp() if RUN_STARTED else time.time()
+FAILED_JOBS = runsummary.watch_failed_jobs(sm_logger)
+
+
+def on_success():
+    """The score table, the deliverables' paths, the report command and the wall time."""
+    sm_logger.info(runsummary.success_summary(Path.cwd(), started=RUN_STARTED))
+
+
+def on_error():
+    """The failed rules and their logs (also to $SPECTRAMIND_FAILED_JOBS for the CLI)."""
+    sm_logger.error(runsummary.error_summary(FAILED_JOBS.jobs, started=RUN_STARTED))
+    out = os.environ.get("SPECTRAMIND_FAILED_JOBS")
+    if out:
+        runsummary.write_failed_jobs(out, FAILED_JOBS.jobs)

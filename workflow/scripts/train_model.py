@@ -3,7 +3,7 @@
 from spectramind.model.pipeline import train_from_products
 from spectramind.rulelog import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], echo=["spectramind.model"], prefix="train_model: ")
 train_from_products(
     cubes=snakemake.input.cubes,
     fits=snakemake.input.fits,
