@@ -11,7 +11,7 @@ Numbers (pure functions, arrays in, arrays out):
 * :func:`rms_vs_bin_size` the rms of binned residuals against the bin size, and the
   white-noise expectation ``sigma_1 / sqrt(N)`` (a red-noise check);
 * :func:`spectral_residuals` the residual of every time bin and wavelength bin against the
-  fitted spectrum times the white-light transit shape;
+  fitted spectrum times the white-light transit shape and the bin's own smooth drift;
 * :func:`spectrum_residuals` ``(mu - truth) / sigma`` per wavelength bin.
 
 Figures (each returns a :class:`matplotlib.figure.Figure`; no pyplot, so no global state):
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from statistics import NormalDist
 
@@ -54,6 +54,7 @@ __all__ = [
     "NOMINAL_LEVELS",
     "Z_RANGE",
     "bin_points",
+    "bin_transits",
     "coverage_curve",
     "detrend",
     "diagnose_planet",
@@ -99,6 +100,9 @@ LC_BIN_H = 0.25
 MIN_BINS = 8
 #: AIRS bins averaged into one column of the residual map (282 / 6 = 47 columns).
 MAP_GROUP = 6
+#: Degree of each bin's own polynomial drift in time removed in the residual map (the physics
+#: fit's default ``physics.time_degree``; the rule passes the configured one).
+MAP_DRIFT_DEGREE = 5
 
 
 # --------------------------------------------------------------------------- numbers
@@ -203,24 +207,56 @@ def rms_vs_bin_size(
 
 
 def spectral_residuals(
-    flux: np.ndarray, drift: np.ndarray, transit: np.ndarray, k: float, depth: np.ndarray
+    flux: np.ndarray, drift: np.ndarray, transits: np.ndarray, degree: int = MAP_DRIFT_DEGREE
 ) -> np.ndarray:
     """Residual of every time and wavelength bin against the fitted spectrum.
 
-    flux: (n_time, n_bins) normalised flux of one visit; drift, transit: (n_time,) the
-    white-light fit's drift and transit (Rp/Rs = ``k``); depth: (n_bins,) the fitted
-    (Rp/Rs)^2. Model of bin j: ``1 - depth_j * (1 - transit) / k^2`` (the white-light
-    transit shape scaled to the bin's depth). Returns ``flux / drift - model`` with each
-    bin's median removed (n_time, n_bins); chromatic drifts and jitter that the white-light
-    drift does not describe remain.
+    flux: (n_time, n_bins) normalised flux of one visit; drift: (n_time,) the white-light
+    fit's drift; transits: (n_time, n_bins) each bin's fitted transit (:func:`bin_transits`).
+    Model of bin j: ``drift * transit_j * p_j(t)``, with the bin's own polynomial drift
+    ``p_j`` of ``degree`` in time (least squares over the finite samples; the spectral fit's
+    chromatic drift plays this part). Returns ``flux / model - 1`` (n_time, n_bins): noise,
+    jitter and what neither drift describes.
     """
-    flux = np.asarray(flux, dtype=float)
-    shape = (1.0 - np.asarray(transit, dtype=float)) / k**2
-    model = 1.0 - np.asarray(depth, dtype=float)[None, :] * shape[:, None]
-    r = flux / np.asarray(drift, dtype=float)[:, None] - model
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(np.where(np.isfinite(r), r, np.nan), axis=0)
-    return r - np.nan_to_num(med)[None, :]
+    ratio = np.asarray(flux, dtype=float) / (
+        np.asarray(drift, dtype=float)[:, None] * np.asarray(transits, dtype=float)
+    )
+    tau = np.linspace(-1.0, 1.0, ratio.shape[0])
+    basis = np.vander(tau, degree + 1, increasing=True)
+    out = np.full_like(ratio, np.nan)
+    for j in range(ratio.shape[1]):
+        ok = np.isfinite(ratio[:, j])
+        if ok.sum() <= degree + 1:
+            continue
+        coef, *_ = np.linalg.lstsq(basis[ok], ratio[ok, j], rcond=None)
+        out[:, j] = ratio[:, j] / (basis @ coef) - 1.0
+    return out
+
+
+def bin_transits(fit: xr.Dataset, cube: xr.Dataset, visit: int) -> np.ndarray:
+    """The fitted transit of each AIRS-CH0 bin of one visit, (n_time, n_bins - 1): the
+    white-light geometry (t0, a/Rs, inclination), Rp/Rs = sqrt(depth_j), and the
+    limb-darkening law at the bin's wavelength and the star's temperature shifted by the
+    white-light AIRS offset, as the physics fit models each bin; at the AIRS sample times."""
+    from spectramind.physics.fit import sample_times, transit
+    from spectramind.physics.limb_darkening import limb_darkening
+
+    wl = cube["wavelength"].values[1:]
+    u1, u2 = limb_darkening(wl, float(cube.attrs["star_Ts"]))
+    u1 = u1 + float(fit.attrs.get("ld_offset_airs_u1", 0.0))
+    u2 = u2 + float(fit.attrs.get("ld_offset_airs_u2", 0.0))
+    k = np.sqrt(np.clip(np.nan_to_num(fit["depth"].values[1:], nan=1e-6), 1e-6, 0.25))
+    tr = transit(
+        sample_times(cube, "time_airs")[visit],
+        t0_h=float(fit["t0"].values[visit]),
+        period_d=float(cube.attrs["star_P"]),
+        a_rs=float(fit.attrs["a_rs"]),
+        inc_deg=float(fit.attrs["inc_deg"]),
+        k=k,
+        u1=u1,
+        u2=u2,
+    )
+    return np.asarray(tr).T
 
 
 def spectrum_residuals(mu: np.ndarray, sigma: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -320,7 +356,8 @@ def figure_frames(frames: Mapping[str, np.ndarray], *, planet: int | str, visit:
     start/end read pair as :func:`read_frames` returns it. Raw and CDS images of one
     instrument share one colour scale (:func:`frame_scale`), so the bias level of the raw
     read shows against the CDS's zero. Right column: the median over the spectral columns
-    (AIRS-CH0) or all columns (FGS1) of each row, for the start and end reads and the CDS.
+    (AIRS-CH0) or the mean over all columns (FGS1) of each row, for the start and end reads
+    and the CDS.
     """
     fig = Figure(figsize=(14, 6.4), layout="constrained")
     axes = fig.subplots(2, 3, width_ratios=[3.2, 1, 1.3])
@@ -340,17 +377,25 @@ def figure_frames(frames: Mapping[str, np.ndarray], *, planet: int | str, visit:
             if inst == "AIRS-CH0":
                 for c in AIRS_SPECTRAL_COLUMNS:
                     ax.axvline(c - 0.5, color="cyan", lw=0.8, ls="--")
-        cols = slice(*AIRS_SPECTRAL_COLUMNS) if inst == "AIRS-CH0" else slice(None)
+        # AIRS-CH0: median over the spectral columns (robust to hot pixels); FGS1: mean over
+        # all columns (the compact PSF covers too few columns for a median to see it)
+        cut = (
+            (lambda img: np.median(img[:, slice(*AIRS_SPECTRAL_COLUMNS)], axis=1))
+            if inst == "AIRS-CH0"
+            else (lambda img: np.mean(img, axis=1))
+        )
         rows = np.arange(f.shape[1])
         for img, label, ls in (
             (start, "raw start read", ":"),
             (end_, "raw end read", "-"),
             (cds, "CDS", "-"),
         ):
-            prof.plot(rows, np.median(img[:, cols], axis=1), ls, lw=1.3, label=label)
+            prof.plot(rows, cut(img), ls, lw=1.3, label=label)
         prof.set_yscale("symlog", linthresh=max(scale[2] * 10, 10))
         prof.set_xlabel("row")
-        prof.set_ylabel("median over columns (ADU)")
+        prof.set_ylabel(
+            ("median over spectral" if inst == "AIRS-CH0" else "mean over") + " columns (ADU)"
+        )
         prof.set_title(f"{inst} cross-dispersion profile", fontsize=9)
         prof.grid(alpha=0.3)
         prof.legend(fontsize=7)
@@ -481,30 +526,39 @@ def figure_noise(fit: xr.Dataset) -> Figure:
     return fig
 
 
-def figure_residual_map(fit: xr.Dataset, cube: xr.Dataset, *, group: int = MAP_GROUP) -> Figure:
+def figure_residual_map(
+    fit: xr.Dataset,
+    cube: xr.Dataset,
+    *,
+    group: int = MAP_GROUP,
+    degree: int = MAP_DRIFT_DEGREE,
+    transits: Callable[[xr.Dataset, xr.Dataset, int], np.ndarray] | None = None,
+) -> Figure:
     """Time x wavelength map of :func:`spectral_residuals` (ppm) of each visit, AIRS bins
-    averaged ``group`` at a time, on a symmetric robust colour scale (99th percentile of |r|)."""
+    averaged ``group`` at a time, on a symmetric robust colour scale (99th percentile of |r|).
+
+    ``transits(fit, cube, visit)``: the bins' transits, :func:`bin_transits` by default."""
     planet = fit.attrs.get("planet_id", cube.attrs.get("planet_id"))
     nv = cube.sizes["visit"]
     fig = Figure(figsize=(6.0 * nv + 1.5, 4.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, nv, squeeze=False)[0])
-    if "white_airs" not in fit or "depth" not in fit:
+    if "white_airs" not in fit or "t0" not in fit:
         for ax in axes:
             ax.text(0.5, 0.5, "no fit", ha="center", va="center", transform=ax.transAxes)
             ax.set_axis_off()
         return fig
     t = cube["time"].values
     wl = cube["wavelength"].values[1:]
-    k = float(fit.attrs["k_airs"])
-    depth = fit["depth"].values[1:]
     nb = (wl.size // group) * group
     wl_g = wl[:nb].reshape(-1, group).mean(axis=1)
     maps = []
     for v in range(nv):
-        key = "white_airs_transit"
-        drift = fit["white_airs_drift"].values[v]
-        tr = fit[key].values[v] if key in fit else fit["white_airs_model"].values[v] / drift
-        r = spectral_residuals(cube["flux"].values[v, :, 1:], drift, tr, k, depth)
+        r = spectral_residuals(
+            cube["flux"].values[v, :, 1:],
+            fit["white_airs_drift"].values[v],
+            transits(fit, cube, v) if transits is not None else bin_transits(fit, cube, v),
+            degree,
+        )
         with np.errstate(all="ignore"):
             maps.append(np.nanmean(r[:, :nb].reshape(r.shape[0], -1, group), axis=2) * PPM)
     finite = np.concatenate([m[np.isfinite(m)] for m in maps])
@@ -520,8 +574,8 @@ def figure_residual_map(fit: xr.Dataset, cube: xr.Dataset, *, group: int = MAP_G
         ax.set_title(f"visit {v}: rms {np.sqrt(np.nanmean(m**2)):.0f} ppm", fontsize=9)
         fig.colorbar(im, ax=ax, label="residual (ppm)", pad=0.01)
     fig.suptitle(
-        f"Planet {planet}: AIRS-CH0 residuals against the fitted spectrum x white-light transit "
-        f"({group} bins per column)",
+        f"Planet {planet}: AIRS-CH0 residuals against each bin's fitted transit x drift "
+        f"(white-light drift x degree-{degree} polynomial; {group} bins per column)",
         fontsize=10,
     )
     return fig
@@ -563,7 +617,7 @@ def figure_calibration_qa(cube: xr.Dataset) -> Figure:
                 ax.plot(t, y, styles[j], color=f"C{v}", lw=1.0, label=f"{n}, visit {v}")
         ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="upper right", ncol=2)
+        ax.legend(fontsize=6, loc="best", ncol=2)
     axes[-1].set_xlabel("time since visit start (h)")
     extra = ""
     if "cosmic_rays" in cube:
@@ -886,6 +940,7 @@ def diagnose_planet(
     out_noise: str | Path,
     out_residual_map: str | Path,
     out_calibration_qa: str | Path,
+    drift_degree: int = MAP_DRIFT_DEGREE,
 ) -> None:
     """The figures of one planet from its raw files, cube, physics fit and predictions."""
     frames = {
@@ -897,7 +952,7 @@ def diagnose_planet(
         c, f = c.load(), f.load()
     save_figure(figure_light_curves(f, c), out_light_curves)
     save_figure(figure_noise(f), out_noise)
-    save_figure(figure_residual_map(f, c), out_residual_map)
+    save_figure(figure_residual_map(f, c, degree=drift_degree), out_residual_map)
     save_figure(figure_calibration_qa(c), out_calibration_qa)
     preds = {m: _planet_row(df, planet) for m, df in _read_predictions(predictions).items()}
     y = None

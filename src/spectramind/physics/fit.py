@@ -722,6 +722,7 @@ def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
                     },
                 )
         attrs.update(a_rs=w.a_rs, inc_deg=w.inc_deg, white_chi2_red=w.chi2_red)
+        attrs["ld_offset_airs_u1"], attrs["ld_offset_airs_u2"] = w.ld_offset_airs
         wl_curves = white_light(cube)
         data["white_fgs"] = (("visit", "time"), wl_curves["FGS1"][0], white_attrs)
         data["white_airs"] = (("visit", "time"), wl_curves["AIRS-CH0"][0], white_attrs)
