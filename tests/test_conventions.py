@@ -110,7 +110,9 @@ def assert_cf_product(ds: xr.Dataset, name: str) -> None:
     bnds = ds.cf.get_bounds("wavelength").values
     wl = ds["wavelength"].values
     assert np.all((bnds[:, 0] <= wl) & (wl <= bnds[:, 1]))
-    np.testing.assert_allclose(0.5 * (bnds[1:, 0] + bnds[1:, 1]), wl[1:], rtol=1e-9)
+    # AIRS-CH0 bins (wl_2..wl_283): edges at the midpoints of neighbouring centres, contiguous
+    np.testing.assert_allclose(bnds[1:-1, 1], 0.5 * (wl[1:-1] + wl[2:]), rtol=1e-12)
+    np.testing.assert_array_equal(bnds[1:-1, 1], bnds[2:, 0])
 
 
 def synthetic_series(seed: int = 0) -> tuple[list[VisitSeries], pd.Series, np.ndarray]:

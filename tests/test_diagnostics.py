@@ -543,13 +543,21 @@ def test_diagnose_rules_draw_every_figure(small_run: Path) -> None:
     drawn = sorted(int(p.name) for p in d.iterdir() if p.name.isdigit())
     assert drawn == sorted(sample)
     for pid in sample:
-        for name in ("frames", "light_curves", "spectrum"):
+        for name in (
+            "frames",
+            "light_curves",
+            "spectrum",
+            "noise",
+            "residual_map",
+            "calibration_qa",
+        ):
             w, h = png_size(d / str(pid) / f"{name}.png")
             assert w > 800 and h > 400
     for split in ("train", "test"):
         for name in ("per_bin", "zscores", "coverage"):
             png_size(d / split / f"{name}.png")
     png_size(d / "runtime.png")
+    png_size(d / "training.png")
     assert "<table>" in (d / "score_table.html").read_text()
 
 

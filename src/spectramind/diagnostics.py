@@ -45,6 +45,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.colors import AsinhNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from spectramind import io, metric
 
@@ -574,8 +575,8 @@ def figure_residual_map(
         ax.set_title(f"visit {v}: rms {np.sqrt(np.nanmean(m**2)):.0f} ppm", fontsize=9)
         fig.colorbar(im, ax=ax, label="residual (ppm)", pad=0.01)
     fig.suptitle(
-        f"Planet {planet}: AIRS-CH0 residuals against each bin's fitted transit x drift "
-        f"(white-light drift x degree-{degree} polynomial; {group} bins per column)",
+        f"Planet {planet}: AIRS-CH0 residuals against each bin's fitted transit x drift\n"
+        f"(white-light drift x degree-{degree} polynomial per bin; {group} bins per column)",
         fontsize=10,
     )
     return fig
@@ -648,6 +649,8 @@ def figure_training(history: pd.DataFrame) -> Figure:
         if "val_score" in h and h["val_score"].notna().any():
             best = h.loc[h["val_score"].idxmax()]
             ax_s.plot([best["epoch"]], [best["val_score"]], "*", color=c, ms=10)
+    for ax in (ax_l, ax_s):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_l.set_xlabel("epoch")
     ax_l.set_ylabel("training loss (mean over batches)")
     ax_s.set_xlabel("epoch")
