@@ -74,8 +74,9 @@ def test_with_sigma_is_the_square_root_beside_the_variance() -> None:
 
 
 # --------------------------------------------------------------------------- the checker
-def assert_cf_product(ds: xr.Dataset, name: str) -> None:
-    """The attributes issue 17 asks of every product (``name`` for the messages)."""
+def assert_cf_attributes(ds: xr.Dataset, name: str) -> None:
+    """Global attributes, units that astropy parses on every float variable, numeric flags
+    with meanings (``name`` for the messages)."""
     for key in GLOBAL_KEYS:
         assert ds.attrs.get(key), f"{name}: no global attribute {key}"
     assert ds.attrs["Conventions"] == "CF-1.10"
@@ -99,6 +100,11 @@ def assert_cf_product(ds: xr.Dataset, name: str) -> None:
             meanings = var.attrs["flag_meanings"].split()
             assert len(meanings) == values.size, f"{name}: {vname} flag_meanings {meanings}"
             assert set(np.unique(var.values)) <= set(values.tolist())
+
+
+def assert_cf_product(ds: xr.Dataset, name: str) -> None:
+    """The attributes issue 17 asks of a cube or physics product (``name`` for the messages)."""
+    assert_cf_attributes(ds, name)
     for key in (
         k for k in ds.attrs if k.startswith("star_") and not k.endswith(("_units", "_long_name"))
     ):
@@ -193,6 +199,37 @@ def test_physics_product_follows_cf_and_astropy(products: tuple[xr.Dataset, xr.D
     t = cube["time"].values
     assert tr.max() == pytest.approx(1.0) and tr.min() < 1 - 0.9 * 0.12**2  # a transit, no drift
     assert t[np.argmin(tr)] == pytest.approx(3.6, abs=0.05)  # at t0
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One simulated test planet with 250x fewer frames (for the per-stage products)."""
+    from spectramind import sim
+
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    sim.simulate_dataset(
+        root,
+        n_train=0,
+        n_test=1,
+        seed=2,
+        time_scale=250,
+        second_visit_fraction=0.0,
+        log=lambda msg: None,
+    )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("stage", "instrument"),
+    [("adc", "AIRS-CH0"), ("cds", "FGS1"), ("photometry", "FGS1"), ("trace", "AIRS-CH0")],
+)
+def test_stage_products_follow_cf_and_astropy(tiny_root: Path, stage: str, instrument: str) -> None:
+    from spectramind.calibration.products import stage_dataset
+
+    pid = io.list_planets(tiny_root, "test")[0]
+    ds = stage_dataset(stage, tiny_root, "test", pid, instrument, 0, CalibrationConfig())
+    assert_cf_attributes(ds, f"{stage} {instrument}")
+    assert stage in ds.attrs["title"] and instrument in ds.attrs["title"]
 
 
 @pytest.mark.slow

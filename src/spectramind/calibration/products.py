@@ -27,6 +27,12 @@ SERIES_FGS_KEYS = (
     "transient_pixels",
 )
 SERIES_AIRS_KEYS = ("trace_y", "trace_width", "background", "masked_fraction", "transient_pixels")
+#: attributes of the pixel mask of the stage products
+MASK_ATTRS = {
+    "long_name": "pixel mask (dead, hot, bad flat, saturated, cosmic ray)",
+    "flag_values": np.array([0, 1], dtype=np.uint8),
+    "flag_meanings": "good masked",
+}
 #: units of the per-pair series (astropy.units strings)
 SERIES_UNITS = {
     "flux": "count",
@@ -322,6 +328,10 @@ def stage_dataset(
         stop_after=stage if stage in pipeline.PIXEL_STAGES else "cds",
     )
     attrs = {
+        **conventions.global_attributes(
+            title=f"{instrument} {stage} stage product of planet {planet_id}, visit {visit}",
+            history=f"{stage} stage (calibration config sha256 {cfg.digest()[:12]})",
+        ),
         "planet_id": int(planet_id),
         "instrument": instrument,
         "visit": int(visit),
@@ -334,8 +344,8 @@ def stage_dataset(
         dims = ("read", "y", "x")
         return xr.Dataset(
             {
-                "counts": (dims, pix.flux, {"units": "counts"}),
-                "mask": (dims, pix.mask.astype(np.uint8)),
+                "counts": (dims, pix.flux, {"units": "count"}),
+                "mask": (dims, pix.mask.astype(np.uint8), MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -343,9 +353,9 @@ def stage_dataset(
         dims = ("pair", "y", "x")
         return xr.Dataset(
             {
-                "flux": (dims, pix.flux, {"units": "counts"}),
-                "variance": (dims, pix.var),
-                "mask": (dims, pix.mask.astype(np.uint8)),
+                "flux": (dims, pix.flux, {"units": "count"}),
+                "variance": (dims, pix.var, {"units": "count2"}),
+                "mask": (dims, pix.mask.astype(np.uint8), MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -354,11 +364,17 @@ def stage_dataset(
         if instrument != "FGS1":
             raise ValueError("photometry is the FGS1 stage")
         products = pipeline.photometry_fgs(pix, cfg)
-        return xr.Dataset({k: (("pair",), v) for k, v in products.items()}, attrs=attrs)
+        return xr.Dataset(
+            {k: (("pair",), v, {"units": SERIES_UNITS[k]}) for k, v in products.items()},
+            attrs=attrs,
+        )
     if instrument != "AIRS-CH0":
         raise ValueError("trace extraction is the AIRS-CH0 stage")
     products = pipeline.extract_airs(pix, cfg)
     return xr.Dataset(
-        {k: (("pair", "bin") if v.ndim == 2 else ("pair",), v) for k, v in products.items()},
+        {
+            k: (("pair", "bin") if v.ndim == 2 else ("pair",), v, {"units": SERIES_UNITS[k]})
+            for k, v in products.items()
+        },
         attrs=attrs,
     )
