@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from matplotlib.collections import QuadMesh
 
 from spectramind import diagnostics as dg
 from spectramind import io
@@ -110,6 +111,107 @@ def test_read_frames_returns_the_first_frames(tmp_path: Path, instrument: str) -
         dg.read_frames(path, "AIRS-CH0" if instrument == "FGS1" else "FGS1")
 
 
+N_WHITE = 1 << 14
+# rms of M bin means: its relative standard error is ~ 1 / sqrt(2 (M - 1)); 4 of those
+WHITE_SIGMAS = 4.0
+
+
+def test_bin_points_known_answer() -> None:
+    t = np.arange(10.0)
+    y = np.array([1.0, 2, 3, 4, 5, 6, 7, np.nan, 9, 10])
+    tb, yb, eb = dg.bin_points(t, y, 3)  # groups 0-2, 3-5, 6-8; point 9 dropped
+    np.testing.assert_array_equal(tb, [1.0, 4.0, 7.0])
+    np.testing.assert_allclose(yb, [2.0, 5.0, 8.0])
+    # std(ddof=1) / sqrt(n): [1,2,3] -> 1/sqrt(3); [7, 9] -> sqrt(2)/sqrt(2) = 1
+    np.testing.assert_allclose(eb, [1 / np.sqrt(3), 1 / np.sqrt(3), 1.0])
+    with pytest.raises(ValueError, match="bin size"):
+        dg.bin_points(t, y, 0)
+
+
+def test_detrended_light_curve_binned_points_equal_the_known_transit() -> None:
+    """flux = transit * drift + jitter: detrending leaves the transit, and binning a box
+    transit with noise-free data returns its two levels exactly."""
+    t = np.linspace(0.0, 7.5, 240, endpoint=False)
+    transit = np.where((t >= 3.0) & (t < 4.5), 0.98, 1.0)
+    drift = 1.0 + 0.01 * t - 2e-3 * t**2
+    jitter = 3e-4 * np.sin(2 * np.pi * t / 0.4)  # the terms that made the old figure wiggle
+    model = transit * drift + jitter
+    noise = np.random.default_rng(0).normal(0, 1e-4, t.size)
+    flux = model + noise
+    det = dg.detrend(flux, model, drift, transit)
+    np.testing.assert_allclose(det, transit + noise / drift, rtol=0, atol=1e-15)
+    tb, yb, _ = dg.bin_points(t, dg.detrend(model, model, drift, transit), 8)
+    want = np.where((tb >= 3.0) & (tb < 4.5), 0.98, 1.0)  # 8 bins of 15.6 min fit the box edges
+    np.testing.assert_allclose(yb, want, rtol=0, atol=1e-15)
+
+
+def test_rms_of_white_noise_bins_down_as_one_over_sqrt_n() -> None:
+    r = np.random.default_rng(5).normal(0, 1e-3, N_WHITE)
+    n, rms, white = dg.rms_vs_bin_size(r)
+    np.testing.assert_array_equal(n, 2 ** np.arange(12))  # up to N_WHITE // MIN_BINS = 2048
+    np.testing.assert_allclose(white, np.std(r, ddof=1) / np.sqrt(n))
+    m = N_WHITE // n
+    tol = WHITE_SIGMAS / np.sqrt(2 * (m - 1))
+    assert np.all(np.abs(rms / white - 1) < tol), (rms / white, tol)
+
+
+def test_rms_of_red_noise_stays_above_the_white_line() -> None:
+    rng = np.random.default_rng(6)
+    r = rng.normal(0, 1e-3, N_WHITE) + np.cumsum(rng.normal(0, 2e-5, N_WHITE))  # random walk
+    n, rms, white = dg.rms_vs_bin_size(r - r.mean())
+    assert rms[0] / white[0] == pytest.approx(1.0)
+    assert rms[-1] / white[-1] > 3.0
+    with pytest.raises(ValueError, match="finite residuals"):
+        dg.rms_vs_bin_size(np.r_[np.ones(5), np.full(100, np.nan)])
+
+
+def test_spectral_residuals_vanish_for_the_model_and_find_an_injected_bump() -> None:
+    t = np.linspace(0, 7.5, 90)
+    k = 0.12
+    transit = 1 - k**2 * np.clip(1 - np.abs(t - 3.75) / 1.2, 0, 1)  # a V-shaped white transit
+    drift = 1 + 2e-3 * (t - 3.75)
+    depth = np.linspace(0.013, 0.016, 20)
+    tau = np.linspace(-1, 1, t.size)
+    chromatic = 1 + np.outer(tau**2 - tau**3, np.linspace(-3e-3, 3e-3, 20))  # per-bin cubic
+    flux = (1 - depth[None, :] * (1 - transit[:, None]) / k**2) * drift[:, None] * chromatic
+    bins = 1 - depth[None, :] * (1 - transit[:, None]) / k**2
+    np.testing.assert_allclose(dg.spectral_residuals(flux, drift, bins), 0, atol=1e-12)
+    bumped = flux.copy()
+    bumped[40:42, 7] *= 1 + 5e-3  # 5000 ppm in one bin for 2 time bins
+    r = dg.spectral_residuals(bumped, drift, bins)
+    # the cubic of bin 7 absorbs a little of the bump (2 of 90 points): within 10 %
+    np.testing.assert_allclose(r[40:42, 7], 5e-3, rtol=0.1)
+    np.testing.assert_allclose(np.delete(r, 7, axis=1), 0, atol=1e-12)
+    assert np.abs(np.delete(r[:, 7], [40, 41])).max() < 5e-4
+
+
+def test_bin_transits_follow_the_fitted_geometry_and_depths() -> None:
+    t = np.linspace(0.0, 7.5, 181)
+    depth = np.r_[0.01, np.linspace(0.01, 0.02, io.N_BINS - 1)]
+    cube = xr.Dataset(
+        {"time_airs": (("visit", "time"), t[None, :])},
+        coords={"time": t, "wavelength": np.r_[0.7, np.linspace(1.95, 3.9, io.N_BINS - 1)]},
+        attrs={"star_Ts": 5700.0, "star_P": 3.0},
+    )
+    fit = xr.Dataset(
+        {"t0": (("visit",), [3.75]), "depth": (("wavelength",), depth)},
+        attrs={"a_rs": 9.0, "inc_deg": 90.0},
+    )
+    tr = dg.bin_transits(fit, cube, 0)
+    assert tr.shape == (t.size, io.N_BINS - 1)
+    np.testing.assert_allclose(tr[0], 1.0)  # before ingress
+    assert np.all(np.argmin(tr, axis=0) == 90)  # mid-transit at t0 = 3.75 h
+    # at the centre the loss of light is about the depth (limb darkening deepens it a little)
+    ratio = (1 - tr[90]) / depth[1:]
+    assert np.all((ratio > 1.0) & (ratio < 1.35)), ratio
+    assert np.all(np.diff(1 - tr[90]) > 0)  # deeper bins lose more light
+
+
+def test_spectrum_residuals_are_mu_minus_truth_over_sigma() -> None:
+    got = dg.spectrum_residuals(np.array([0.02, 0.01]), np.array([1e-3, 5e-4]), np.full(2, 0.015))
+    np.testing.assert_allclose(got, [5.0, -10.0])
+
+
 # --------------------------------------------------------------------------- figures
 def synthetic_products(n_visits: int = 1, with_fit: bool = True) -> tuple[xr.Dataset, xr.Dataset]:
     t = np.linspace(0.05, 7.45, 60)
@@ -158,6 +260,141 @@ def test_light_curve_figure(tmp_path: Path, n_visits: int, with_fit: bool) -> No
         )  # row 2: residuals
 
 
+def jittery_fit(n_visits: int = 1) -> tuple[xr.Dataset, xr.Dataset]:
+    """Products whose model carries jitter terms, with the transit stored beside it."""
+    fit, cube = synthetic_products(n_visits, True)
+    t = cube["time"].values
+    jitter = np.broadcast_to(4e-3 * np.sin(2 * np.pi * t / 0.5), (n_visits, t.size))
+    for name in ("fgs", "airs"):
+        drift = fit[f"white_{name}_drift"].values
+        tr = fit[f"white_{name}"].values / drift  # the box
+        fit[f"white_{name}_transit"] = (("visit", "time"), tr)
+        fit[f"white_{name}_model"] = (("visit", "time"), tr * drift + jitter)
+        fit[f"white_{name}"] = (("visit", "time"), tr * drift + jitter)
+    fit.attrs["white_chi2_red"] = 1.07
+    return fit, cube
+
+
+def test_light_curve_figure_draws_the_smooth_transit_and_binned_detrended_points() -> None:
+    fit, cube = jittery_fit()
+    fig = dg.figure_light_curves(fit, cube)
+    assert "chi2_red = 1.07" in fig.get_suptitle()
+    ax = fig.axes[0]  # FGS1, visit 0
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    t = cube["time"].values
+    order = np.argsort(t)
+    # the red line is the transit alone, not the model with its jitter wiggles
+    np.testing.assert_array_equal(
+        lines["fitted transit"].get_ydata(), fit["white_fgs_transit"].values[0][order]
+    )
+    # detrended points: the jitter is gone (data == model here), they equal the box
+    np.testing.assert_allclose(
+        lines["data, drift and jitter removed"].get_ydata(), fit["white_fgs_transit"].values[0]
+    )
+    nb = round(dg.LC_BIN_H / np.median(np.diff(t)))
+    binned = ax.containers[0]  # the errorbar of the binned points
+    assert binned.get_label() == f"binned ({nb} pts)"
+    want = dg.bin_points(t, fit["white_fgs_transit"].values[0], nb)[1]
+    np.testing.assert_allclose(binned.lines[0].get_ydata(), want)
+    assert "Rp/Rs = 0.1410" in ax.get_title()
+
+
+def test_noise_figure_of_white_residuals_has_beta_near_one() -> None:
+    fit, cube = synthetic_products(1, True)
+    rng = np.random.default_rng(2)
+    t = np.linspace(0.05, 7.45, 4096)
+    fit = xr.Dataset(
+        {
+            f"white_{n}{suffix}": (("visit", "time"), v[None, :])
+            for n in ("fgs", "airs")
+            for suffix, v in (
+                ("", 1 + rng.normal(0, 1e-3, t.size)),
+                ("_model", np.ones(t.size)),
+                ("_drift", np.ones(t.size)),
+            )
+        },
+        attrs={"planet_id": 7},
+    )
+    fig = dg.figure_noise(fit)
+    for ax in fig.axes:
+        label = ax.get_legend().get_texts()[0].get_text()
+        beta = float(label.split("beta = ")[1])
+        assert beta == pytest.approx(1.0, abs=0.15), label  # white noise: beta ~ 1
+
+
+def test_residual_map_of_a_perfect_fit_is_zero() -> None:
+    fit, cube = synthetic_products(2, True)
+    t = cube["time"].values
+    k = 0.142
+    box = np.where((t > 2.5) & (t < 5.0), 1 - k**2, 1.0)
+    depth = np.full(io.N_BINS, k**2)
+    fit["t0"] = (("visit",), [3.75, 3.75])
+    fit["depth"] = (("wavelength",), depth)
+    drift = fit["white_airs_drift"].values
+    flux = box[None, :, None] * drift[:, :, None] * np.ones((1, 1, io.N_BINS))
+    cube["flux"] = (("visit", "time", "wavelength"), flux)
+    flux[1, 30, 100:106] *= 1 + 1e-3  # 1000 ppm in 6 bins of visit 1 at one time
+    cube["flux"] = (("visit", "time", "wavelength"), flux)
+    fig = dg.figure_residual_map(
+        fit, cube, transits=lambda f, c, v: np.broadcast_to(box[:, None], (t.size, io.N_BINS - 1))
+    )
+    meshes = [
+        c
+        for ax in fig.axes
+        if ax.get_xlabel() == "wavelength (um)"  # not the colour bars
+        for c in ax.collections
+        if isinstance(c, QuadMesh)
+    ]
+    assert len(meshes) == 2
+    m0 = np.asarray(meshes[0].get_array()).reshape(t.size, -1)
+    np.testing.assert_allclose(m0, 0, atol=1e-6)  # ppm: rounding of the least squares
+    m1 = np.asarray(meshes[1].get_array()).reshape(t.size, -1)
+    col = (100 - 1) // dg.MAP_GROUP  # AIRS bin index 99..104 -> column 16 (bins 96..101) and 17
+    # two columns of 6 bins hold 3 bumped bins each: ~500 ppm (the bins' cubic drifts absorb
+    # a little, 1 of 60 points), the rest of the map stays near 0
+    np.testing.assert_allclose(m1[30, col : col + 2], 500.0, rtol=0.1)
+    assert np.abs(np.delete(m1, 30, axis=0)).max() < 50.0
+
+
+def test_calibration_qa_figure_draws_the_recorded_series() -> None:
+    _, cube = synthetic_products(1, True)
+    t = cube["time"].values
+    cube["fgs_centroid_y"] = (("visit", "time"), (15.0 + 0.01 * t)[None, :])
+    cube["airs_masked_fraction"] = (("visit", "time"), np.full((1, t.size), 0.002))
+    cube["cosmic_rays"] = (("visit",), [17])
+    fig = dg.figure_calibration_qa(cube)
+    axes = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(axes) == 2  # only the series the cube holds
+    y = axes[0].get_lines()[0].get_ydata()
+    np.testing.assert_allclose(y, 0.01 * (t - np.median(t)), atol=1e-12)  # median removed
+    np.testing.assert_allclose(axes[1].get_lines()[0].get_ydata(), 0.2)  # percent
+    assert fig.get_suptitle().endswith("cosmic rays flagged per visit: 17")
+
+
+def test_training_figure_and_history_check(tmp_path: Path) -> None:
+    h = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2, 0, 1, 2],
+            "loss": [np.nan, 2.0, 1.0, np.nan, 3.0, 1.5],
+            "fit_score": [0.1, 0.3, 0.5, 0.1, 0.2, 0.4],
+            "val_score": [0.1, 0.4, 0.35, 0.1, 0.2, 0.3],
+            "member": [0, 0, 0, 1, 1, 1],
+        }
+    )
+    fig = dg.figure_training(h)
+    stars = [ln for ln in fig.axes[1].get_lines() if ln.get_marker() == "*"]
+    assert [(ln.get_xdata()[0], ln.get_ydata()[0]) for ln in stars] == [(1, 0.4), (2, 0.3)]
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()] == ["member 0", "member 1"]
+    path = tmp_path / "history.csv"
+    h.to_csv(path, index=False)
+    out = dg.diagnose_training(history=path, out=tmp_path / "training.png")
+    assert len(out) == 6
+    png_size(tmp_path / "training.png")
+    h.drop(columns="loss").to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"history.csv: no column\(s\) \['loss'\]"):
+        dg.diagnose_training(history=path, out=tmp_path / "t2.png")
+
+
 def test_spectrum_figure_reports_rmse_against_truth(tmp_path: Path) -> None:
     wl = np.linspace(1.9, 3.9, io.N_BINS)
     wl[0] = 0.7
@@ -170,26 +407,59 @@ def test_spectrum_figure_reports_rmse_against_truth(tmp_path: Path) -> None:
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert labels == ["physics (RMSE 100 ppm)", "model (RMSE 0 ppm)", "truth"]
     dg.save_figure(fig, tmp_path / "s.png")
-    assert png_size(tmp_path / "s.png") == (1320, 550)
+    assert png_size(tmp_path / "s.png") == (1320, 880)
+    # the residual row: (mu - truth) / sigma = 1e-4 / 5e-5 = 2 for physics, 0 for the model
+    res = {
+        ln.get_label(): ln.get_ydata() for ln in fig.axes[3].get_lines() if ":" in ln.get_label()
+    }
+    np.testing.assert_allclose(res["physics: std 0.00"], 2.0, rtol=1e-9)
+    np.testing.assert_array_equal(res["model: std 0.00"], 0.0)
     no_truth = dg.figure_spectrum(wl, preds, planet=7)
+    assert len(no_truth.axes) == 2
     assert [t.get_text() for t in no_truth.axes[1].get_legend().get_texts()] == ["physics", "model"]
 
 
-def test_frames_figure(tmp_path: Path) -> None:
-    frames = {
-        i: np.random.default_rng(1).integers(
-            1000, 2000, (2, *io.DETECTOR_SHAPE[i]), dtype=np.uint16
-        )
-        for i in io.INSTRUMENTS
-    }
+def test_frame_scale_is_robust_to_hot_pixels() -> None:
+    img = np.arange(10_000, dtype=float).reshape(100, 100)  # percentiles known exactly
+    hot = img.copy()
+    hot[0, :5] = 1e9  # five hot pixels (0.05 %) do not move the 99.9th percentile much
+    lo, hi, width = dg.frame_scale([img, hot])
+    assert lo == pytest.approx(np.percentile(np.r_[img.ravel(), hot.ravel()], 0.5))
+    assert hi < 1e4  # not 1e9
+    assert width == pytest.approx(2500.0)  # MAD of 0..9999
+    assert dg.frame_scale([np.full((3, 3), 5.0)])[2] == 1.0  # flat image: width floored at 1 ADU
+
+
+def test_frames_figure_raw_and_cds_differ(tmp_path: Path) -> None:
+    frames = {}
+    for inst in io.INSTRUMENTS:
+        ny, nx = io.DETECTOR_SHAPE[inst]
+        start = np.full((ny, nx), 440)  # bias level
+        signal = np.zeros((ny, nx), dtype=int)
+        signal[10:14] = 5000  # the trace / PSF rows
+        frames[inst] = np.stack([start, start + signal]).astype(np.uint16)
     fig = dg.figure_frames(frames, planet=7)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == [
-        "AIRS-CH0 raw end read",
-        "FGS1 raw end read",
-        "AIRS-CH0 CDS (end - start)",
-        "FGS1 CDS (end - start)",
+        "AIRS-CH0 raw end read: median 440 ADU",
+        "FGS1 raw end read: median 440 ADU",
+        "AIRS-CH0 cross-dispersion profile",
+        "AIRS-CH0 CDS (end - start): median 0 ADU",
+        "FGS1 CDS (end - start): median 0 ADU",
+        "FGS1 cross-dispersion profile",
     ]
+    images = {
+        ax.get_title().split(":")[0]: ax.get_images()[0] for ax in fig.axes if ax.get_images()
+    }
+    raw, cds = images["AIRS-CH0 raw end read"], images["AIRS-CH0 CDS (end - start)"]
+    assert raw.norm.vmin == cds.norm.vmin and raw.norm.vmax == cds.norm.vmax  # one scale
+    # on that scale the raw background (bias, 440 ADU) and the CDS background (0) differ
+    assert raw.norm(440.0) - cds.norm(0.0) > 0.3
+    prof = next(ax for ax in fig.axes if ax.get_title() == "AIRS-CH0 cross-dispersion profile")
+    lines = {ln.get_label(): ln.get_ydata() for ln in prof.get_lines()}
+    np.testing.assert_array_equal(lines["CDS"][10:14], 5000.0)
+    np.testing.assert_array_equal(lines["CDS"][:10], 0.0)
+    np.testing.assert_array_equal(lines["raw end read"][:10], 440.0)
     dg.save_figure(fig, tmp_path / "f.png")
     png_size(tmp_path / "f.png")
 
@@ -273,13 +543,21 @@ def test_diagnose_rules_draw_every_figure(small_run: Path) -> None:
     drawn = sorted(int(p.name) for p in d.iterdir() if p.name.isdigit())
     assert drawn == sorted(sample)
     for pid in sample:
-        for name in ("frames", "light_curves", "spectrum"):
+        for name in (
+            "frames",
+            "light_curves",
+            "spectrum",
+            "noise",
+            "residual_map",
+            "calibration_qa",
+        ):
             w, h = png_size(d / str(pid) / f"{name}.png")
             assert w > 800 and h > 400
     for split in ("train", "test"):
         for name in ("per_bin", "zscores", "coverage"):
             png_size(d / split / f"{name}.png")
     png_size(d / "runtime.png")
+    png_size(d / "training.png")
     assert "<table>" in (d / "score_table.html").read_text()
 
 

@@ -21,9 +21,9 @@ from spectramind import cli
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"
 CHROMIUM_TIMEOUT_S = 300
-# Virtual time the page may use: 19 figures, each shown and polled every 20 ms until decoded.
-VIRTUAL_TIME_BUDGET_MS = 120_000
-CATEGORIES = {"Scores", "Accuracy", "Planets", "Runtime"}
+# Virtual time the page may use: 29 figures, each shown and polled every 20 ms until decoded.
+VIRTUAL_TIME_BUDGET_MS = 200_000
+CATEGORIES = {"Scores", "Accuracy", "Planets", "Calibration", "Model", "Runtime"}
 
 # Injected before </body>: show every image result the way a click does (app.setView), wait
 # for the <img> to decode, and record its natural size in <pre id="render-check">.
@@ -120,6 +120,8 @@ def test_every_result_has_a_caption_and_a_category(report: Path, small_run: Path
     assert set(categories["Planets"]) == {
         p.split("/")[2] for p in figures if p.count("/") == 3 and p.split("/")[2].isdigit()
     }
+    assert set(categories["Calibration"]) == set(categories["Planets"])
+    assert set(categories["Model"]["Other"]) == {"results/diagnostics/training.png"}
 
 
 def chromium() -> str:

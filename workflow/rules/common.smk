@@ -257,7 +257,15 @@ def diagnostic_files():
     out = []
     for pid in diagnostic_planets():
         out += [
-            f"results/diagnostics/{pid}/{fig}.png" for fig in ("frames", "light_curves", "spectrum")
+            f"results/diagnostics/{pid}/{fig}.png"
+            for fig in (
+                "frames",
+                "light_curves",
+                "spectrum",
+                "noise",
+                "residual_map",
+                "calibration_qa",
+            )
         ]
     for split in config["data"]["splits"]:
         if has_truth(split):
@@ -267,6 +275,7 @@ def diagnostic_files():
             ]
     if score_files():
         out.append("results/diagnostics/score_table.html")
+    out.append("results/diagnostics/training.png")
     out.append("results/diagnostics/runtime.png")
     return out
 

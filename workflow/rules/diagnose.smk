@@ -1,5 +1,5 @@
 rule diagnose_planet:
-    """Figures of one planet: raw frames, white light curves with the fit, spectrum vs truth."""
+    """Figures of one planet: raw frames, light curves, noise, residual map, QA, spectrum."""
     input:
         unpack(planet_predictions),
         cube="results/cubes/{planet}.nc",
@@ -28,6 +28,27 @@ rule diagnose_planet:
             subcategory="{planet}",
             labels={"planet": "{planet}", "figure": "spectrum"},
         ),
+        noise=report(
+            "results/diagnostics/{planet}/noise.png",
+            caption="../report/planet_noise.rst",
+            category="Planets",
+            subcategory="{planet}",
+            labels={"planet": "{planet}", "figure": "rms vs bin size"},
+        ),
+        residual_map=report(
+            "results/diagnostics/{planet}/residual_map.png",
+            caption="../report/planet_residual_map.rst",
+            category="Planets",
+            subcategory="{planet}",
+            labels={"planet": "{planet}", "figure": "residual map"},
+        ),
+        calibration_qa=report(
+            "results/diagnostics/{planet}/calibration_qa.png",
+            caption="../report/planet_calibration_qa.rst",
+            category="Calibration",
+            subcategory="{planet}",
+            labels={"planet": "{planet}", "figure": "calibration QA"},
+        ),
     log:
         "results/logs/diagnose_planet/{planet}.log",
     benchmark:
@@ -42,6 +63,7 @@ rule diagnose_planet:
         root=str(DATA_ROOT),
         split=lambda wc: split_of(wc.planet),
         methods=diagnostic_methods(),
+        time_degree=lookup(dpath="physics/time_degree", within=config),
     script:
         "../scripts/diagnose_planet.py"
 
@@ -115,6 +137,31 @@ rule diagnose_scores:
         runtime=5,
     script:
         "../scripts/diagnose_scores.py"
+
+
+rule diagnose_training:
+    """The model's training curve: loss and scores per epoch (results/model/history.csv)."""
+    input:
+        "results/model/history.csv",
+    output:
+        report(
+            "results/diagnostics/training.png",
+            caption="../report/training.rst",
+            category="Model",
+            labels={"figure": "training curve"},
+        ),
+    log:
+        "results/logs/diagnose_training/diagnose_training.log",
+    benchmark:
+        "results/benchmarks/diagnose_training/diagnose_training.tsv"
+    conda:
+        "../../envs/spectramind.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    script:
+        "../scripts/diagnose_training.py"
 
 
 rule diagnose_runtime:

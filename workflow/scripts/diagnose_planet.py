@@ -1,4 +1,4 @@
-"""Rule diagnose_planet: raw frames, light curves with the fit, and spectrum figures of one planet."""
+"""Rule diagnose_planet: raw frames, light curves, noise, residual map, QA and spectrum figures."""
 
 import logging
 
@@ -18,4 +18,8 @@ diagnose_planet(
     out_frames=snakemake.output.frames,
     out_light_curves=snakemake.output.light_curves,
     out_spectrum=snakemake.output.spectrum,
+    out_noise=snakemake.output.noise,
+    out_residual_map=snakemake.output.residual_map,
+    out_calibration_qa=snakemake.output.calibration_qa,
+    drift_degree=snakemake.params.time_degree,
 )

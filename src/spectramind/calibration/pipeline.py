@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from spectramind import __version__, io
+from spectramind import __version__, conventions, io
 from spectramind.calibration import detector, extraction, phase
 from spectramind.constants import VISIT_HOURS
 from spectramind.timing import timed
@@ -25,6 +25,15 @@ from spectramind.timing import timed
 PIXEL_STAGES = ("adc", "dark", "flat", "cds")
 STAGES = (*PIXEL_STAGES, "photometry", "trace", "phase")
 CHUNK_ELEMENTS = 1 << 18  # pixels per chunk (~1 MB float32): the working set stays in cache
+#: units of the cube's per-time-bin QA series that are not detector positions (pixel)
+QA_UNITS = {
+    "airs_background": "count / pixel",
+    "fgs_background": "count / pixel",
+    "fgs_masked_fraction": "1",
+    "airs_masked_fraction": "1",
+    "fgs_transient_pixels": "count",
+    "airs_transient_pixels": "count",
+}
 
 
 @dataclass(frozen=True)
@@ -366,6 +375,16 @@ class VisitSeries:
     masked_fraction: float
 
 
+def pair_qa(pix: PixelProducts) -> dict[str, np.ndarray]:
+    """Per-pair QA series of a CDS product: ``masked_fraction`` (all masked pixels) and
+    ``transient_pixels`` (masked pixels beyond the static dead/hot/bad-flat mask: cosmic-ray
+    hits and saturation), each ``(n_pairs,)``."""
+    return {
+        "masked_fraction": pix.mask.mean(axis=(1, 2)),
+        "transient_pixels": (pix.mask & ~pix.static_mask).sum(axis=(1, 2)).astype(np.float64),
+    }
+
+
 def calibrate_visit(
     raw: Mapping[str, np.ndarray],
     maps: Mapping[str, io.CalibrationMaps],
@@ -389,6 +408,7 @@ def calibrate_visit(
     )
     with timed(timings, "photometry"):
         fgs = photometry_fgs(pf, cfg)
+    fgs.update(pair_qa(pf))
     n_cr, masked = pf.n_cosmic, [pf.mask.mean()]
     del pf
     pa = run_pixel_stages(
@@ -402,6 +422,7 @@ def calibrate_visit(
     )
     with timed(timings, "trace"):
         airs = extract_airs(pa, cfg)
+    airs.update(pair_qa(pa))
     stages = {**pa.stages, "photometry": "COMPLETE", "trace": "COMPLETE"}
     return VisitSeries(
         t_fgs,
@@ -459,6 +480,10 @@ def build_cube(
             "airs_trace_width",
             "airs_background",
             "fgs_background",
+            "fgs_masked_fraction",
+            "airs_masked_fraction",
+            "fgs_transient_pixels",
+            "airs_transient_pixels",
         )
     }
     t_inst = {k: np.full((nv, nt), np.nan) for k in ("time_fgs", "time_airs")}
@@ -487,6 +512,9 @@ def build_cube(
         regs["airs_trace_y"][v] = phase.bin_regressor(s.t_airs, s.airs["trace_y"], edges)
         regs["airs_trace_width"][v] = phase.bin_regressor(s.t_airs, s.airs["trace_width"], edges)
         regs["airs_background"][v] = phase.bin_regressor(s.t_airs, s.airs["background"], edges)
+        for k in ("masked_fraction", "transient_pixels"):
+            regs[f"fgs_{k}"][v] = phase.bin_regressor(s.t_fgs, s.fgs[k], edges)
+            regs[f"airs_{k}"][v] = phase.bin_regressor(s.t_airs, s.airs[k], edges)
     quality = ~(np.isfinite(flux) & np.isfinite(var) & (var > 0))
     stages = {**visits[0].stages, "phase": "COMPLETE"}
     dims = ("visit", "time", "wavelength")
@@ -505,21 +533,25 @@ def build_cube(
             "quality": (
                 dims,
                 quality.astype(np.uint8),
-                {"long_name": "1 = no valid data in this bin", "flag_values": "0 1"},
+                {
+                    "long_name": "quality flag of flux",
+                    "flag_values": np.array([0, 1], dtype=np.uint8),
+                    "flag_meanings": "valid no_valid_data",
+                },
             ),
             "oot_level": (
                 ("visit", "wavelength"),
                 level,
-                {"units": "counts per frame pair", "long_name": "out-of-transit median level"},
+                {
+                    "units": "count",
+                    "long_name": "out-of-transit median level (counts per frame pair)",
+                },
             ),
             **{
                 k: (
                     ("visit", "time"),
                     r,
-                    {
-                        "units": "pixel" if "background" not in k else "counts per pixel",
-                        "long_name": k.replace("_", " "),
-                    },
+                    {"units": QA_UNITS.get(k, "pixel"), "long_name": k.replace("_", " ")},
                 )
                 for k, r in regs.items()
             },
@@ -531,41 +563,85 @@ def build_cube(
                 )
                 for k, v in t_inst.items()
             },
-            "ingress": (("visit",), [w.ingress_h for w in windows], {"units": "h"}),
-            "egress": (("visit",), [w.egress_h for w in windows], {"units": "h"}),
-            "ingress_observed": (
+            "ingress": (
                 ("visit",),
-                np.array([w.ingress_observed for w in windows], dtype=np.uint8),
+                [w.ingress_h for w in windows],
+                {"units": "h", "long_name": "detected ingress time since visit start"},
             ),
-            "egress_observed": (
+            "egress": (
                 ("visit",),
-                np.array([w.egress_observed for w in windows], dtype=np.uint8),
+                [w.egress_h for w in windows],
+                {"units": "h", "long_name": "detected egress time since visit start"},
             ),
+            **{
+                f"{edge}_observed": (
+                    ("visit",),
+                    np.array([getattr(w, f"{edge}_observed") for w in windows], dtype=np.uint8),
+                    {
+                        "long_name": f"{edge} inside the observed time span",
+                        "flag_values": np.array([0, 1], dtype=np.uint8),
+                        "flag_meanings": "not_observed observed",
+                    },
+                )
+                for edge in ("ingress", "egress")
+            },
             "transit_snr": (
                 ("visit",),
                 [w.snr for w in windows],
-                {"long_name": "matched-filter depth S/N"},
+                {"units": "1", "long_name": "matched-filter depth S/N"},
+            ),
+            "cosmic_rays": (
+                ("visit",),
+                np.array([v.n_cosmic for v in visits], dtype=np.int64),
+                {
+                    "units": "count",
+                    "long_name": "cosmic-ray hits flagged in the visit (both instruments)",
+                },
+            ),
+            "masked_pixel_fraction": (
+                ("visit",),
+                [v.masked_fraction for v in visits],
+                {"units": "1", "long_name": "fraction of pixels masked in the visit"},
             ),
         },
         coords={
             "visit": np.arange(nv),
-            "time": ("time", t, {"units": "h", "long_name": "time bin centre since visit start"}),
+            "time": (
+                "time",
+                t,
+                {"units": "h", "long_name": "time bin centre since visit start", "axis": "T"},
+            ),
             "wavelength": (
                 "wavelength",
                 np.asarray(wavelengths, dtype=np.float64),
-                {"units": "um", "long_name": "wl_1 (FGS1) then wl_2..wl_283 (AIRS-CH0)"},
+                {
+                    "units": "um",
+                    "long_name": "wl_1 (FGS1) then wl_2..wl_283 (AIRS-CH0)",
+                    "bounds": "wavelength_bnds",
+                },
             ),
         },
         attrs={
+            **conventions.global_attributes(
+                title=f"Calibrated spectral time series of planet {planet_id}",
+                history=f"phase (calibration config sha256 {cfg.digest()[:12]})",
+                comment="flux normalised to the out-of-transit median per visit and bin; "
+                "times in hours since the visit start, star_P in days",
+            ),
             "planet_id": int(planet_id),
-            **{f"star_{k}": float(v) for k, v in star.items()},
+            **conventions.star_attributes(star),
             "stages": json.dumps(stages),
             "software": f"spectramind {__version__}",
             "config_sha256": cfg.digest(),
             "calibration_config": json.dumps(asdict(cfg), default=list),
             "time_bin_s": float(cfg.time_bin_s),
-            "cosmic_rays_flagged": int(sum(v.n_cosmic for v in visits)),
-            "masked_pixel_fraction": float(np.mean([v.masked_fraction for v in visits])),
         },
     )
-    return ds
+    ds["wavelength_bnds"] = (
+        ("wavelength", "nv"),
+        conventions.bin_bounds(ds["wavelength"].values),
+        {"units": "um", "long_name": "wavelength bin edges (midpoints of the bin centres)"},
+    )
+    ds["time_bnds"] = (("time", "nv"), np.column_stack([edges[:-1], edges[1:]]), {"units": "h"})
+    ds["time"].attrs["bounds"] = "time_bnds"
+    return conventions.with_sigma(ds, "variance", "sigma", of="flux")

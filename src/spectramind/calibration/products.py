@@ -11,14 +11,40 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from spectramind import __version__, io, validate
+from spectramind import __version__, conventions, io, validate
 from spectramind.atomic import atomic_write
 from spectramind.calibration import detector, pipeline
 
 log = logging.getLogger(__name__)
 
-SERIES_FGS_KEYS = ("flux", "var", "centroid_y", "centroid_x", "background")
-SERIES_AIRS_KEYS = ("trace_y", "trace_width", "background")
+SERIES_FGS_KEYS = (
+    "flux",
+    "var",
+    "centroid_y",
+    "centroid_x",
+    "background",
+    "masked_fraction",
+    "transient_pixels",
+)
+SERIES_AIRS_KEYS = ("trace_y", "trace_width", "background", "masked_fraction", "transient_pixels")
+#: attributes of the pixel mask of the stage products
+MASK_ATTRS = {
+    "long_name": "pixel mask (dead, hot, bad flat, saturated, cosmic ray)",
+    "flag_values": np.array([0, 1], dtype=np.uint8),
+    "flag_meanings": "good masked",
+}
+#: units of the per-pair series (astropy.units strings)
+SERIES_UNITS = {
+    "flux": "count",
+    "var": "count2",
+    "centroid_y": "pixel",
+    "centroid_x": "pixel",
+    "trace_y": "pixel",
+    "trace_width": "pixel",
+    "background": "count / pixel",
+    "masked_fraction": "1",
+    "transient_pixels": "count",
+}
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
@@ -153,11 +179,19 @@ def series_dataset(
             f"planet {planet_id}: visits have different frame counts (FGS1 {n_f}, AIRS {n_a})"
         )
     fgs = {
-        f"fgs_{k}": (("visit", "fgs_pair"), np.stack([v.fgs[k] for v in visits]))
+        f"fgs_{k}": (
+            ("visit", "fgs_pair"),
+            np.stack([v.fgs[k] for v in visits]),
+            {"units": SERIES_UNITS[k]},
+        )
         for k in SERIES_FGS_KEYS
     }
     airs = {
-        f"airs_{k}": (("visit", "airs_pair"), np.stack([v.airs[k] for v in visits]))
+        f"airs_{k}": (
+            ("visit", "airs_pair"),
+            np.stack([v.airs[k] for v in visits]),
+            {"units": SERIES_UNITS[k]},
+        )
         for k in SERIES_AIRS_KEYS
     }
     return xr.Dataset(
@@ -168,13 +202,14 @@ def series_dataset(
                 ("visit", "airs_pair", "airs_bin"),
                 np.stack([v.airs["flux"] for v in visits]),
                 {
-                    "units": "counts per frame pair",
-                    "long_name": "extracted flux, wl_2..wl_283 order",
+                    "units": "count",
+                    "long_name": "extracted flux per frame pair, wl_2..wl_283 order",
                 },
             ),
             "airs_var": (
                 ("visit", "airs_pair", "airs_bin"),
                 np.stack([v.airs["var"] for v in visits]),
+                {"units": "count2", "long_name": "variance of airs_flux"},
             ),
             "airs_filled": (
                 ("visit", "airs_bin"),
@@ -188,8 +223,9 @@ def series_dataset(
                     ]
                 ),
                 {
-                    "long_name": "1 = bin interpolated from its neighbours (no valid pixel)",
-                    "flag_values": "0 1",
+                    "long_name": "bin interpolated from its neighbours (no valid pixel)",
+                    "flag_values": np.array([0, 1], dtype=np.uint8),
+                    "flag_meanings": "measured interpolated_from_neighbours",
                 },
             ),
             "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
@@ -198,11 +234,24 @@ def series_dataset(
                 np.stack([v.t_airs for v in visits]),
                 {"units": "h"},
             ),
-            "n_cosmic": (("visit",), [v.n_cosmic for v in visits]),
-            "masked_fraction": (("visit",), [v.masked_fraction for v in visits]),
+            "n_cosmic": (
+                ("visit",),
+                [v.n_cosmic for v in visits],
+                {"units": "count", "long_name": "cosmic-ray hits flagged"},
+            ),
+            "masked_fraction": (
+                ("visit",),
+                [v.masked_fraction for v in visits],
+                {"units": "1", "long_name": "fraction of pixels masked"},
+            ),
         },
         coords={"visit": np.arange(len(visits))},
         attrs={
+            **conventions.global_attributes(
+                title=f"Calibrated per-frame-pair series of planet {planet_id}",
+                history=f"calibrate (calibration config sha256 {cfg.digest()[:12]})",
+                comment="t_fgs, t_airs in hours since the visit start",
+            ),
             "planet_id": int(planet_id),
             "stages": json.dumps(visits[0].stages),
             "software": f"spectramind {__version__}",
@@ -275,6 +324,10 @@ def stage_dataset(
         stop_after=stage if stage in pipeline.PIXEL_STAGES else "cds",
     )
     attrs = {
+        **conventions.global_attributes(
+            title=f"{instrument} {stage} stage product of planet {planet_id}, visit {visit}",
+            history=f"{stage} stage (calibration config sha256 {cfg.digest()[:12]})",
+        ),
         "planet_id": int(planet_id),
         "instrument": instrument,
         "visit": int(visit),
@@ -287,8 +340,8 @@ def stage_dataset(
         dims = ("read", "y", "x")
         return xr.Dataset(
             {
-                "counts": (dims, pix.flux, {"units": "counts"}),
-                "mask": (dims, pix.mask.astype(np.uint8)),
+                "counts": (dims, pix.flux, {"units": "count"}),
+                "mask": (dims, pix.mask.astype(np.uint8), MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -296,9 +349,9 @@ def stage_dataset(
         dims = ("pair", "y", "x")
         return xr.Dataset(
             {
-                "flux": (dims, pix.flux, {"units": "counts"}),
-                "variance": (dims, pix.var),
-                "mask": (dims, pix.mask.astype(np.uint8)),
+                "flux": (dims, pix.flux, {"units": "count"}),
+                "variance": (dims, pix.var, {"units": "count2"}),
+                "mask": (dims, pix.mask.astype(np.uint8), MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -307,11 +360,17 @@ def stage_dataset(
         if instrument != "FGS1":
             raise ValueError("photometry is the FGS1 stage")
         products = pipeline.photometry_fgs(pix, cfg)
-        return xr.Dataset({k: (("pair",), v) for k, v in products.items()}, attrs=attrs)
+        return xr.Dataset(
+            {k: (("pair",), v, {"units": SERIES_UNITS[k]}) for k, v in products.items()},
+            attrs=attrs,
+        )
     if instrument != "AIRS-CH0":
         raise ValueError("trace extraction is the AIRS-CH0 stage")
     products = pipeline.extract_airs(pix, cfg)
     return xr.Dataset(
-        {k: (("pair", "bin") if v.ndim == 2 else ("pair",), v) for k, v in products.items()},
+        {
+            k: (("pair", "bin") if v.ndim == 2 else ("pair",), v, {"units": SERIES_UNITS[k]})
+            for k, v in products.items()
+        },
         attrs=attrs,
     )

@@ -30,6 +30,7 @@ import torch
 import xarray as xr
 from scipy.optimize import least_squares
 
+from spectramind import conventions
 from spectramind.physics.limb_darkening import limb_darkening
 from spectramind.physics.transit import transit_light_curve
 
@@ -668,28 +669,94 @@ def fit_planet(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> PlanetFit:
 
 
 def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
-    """The physics product ``results/physics/{planet}.nc``."""
+    """The physics product ``results/physics/{planet}.nc`` (CF-1.10 attributes)."""
     wl = cube["wavelength"]
+    white_attrs = {"units": "1", "long_name": "white light curve, normalised flux"}
     data: dict[str, tuple] = {
-        "depth": (("wavelength",), fit.depth, {"units": "1", "long_name": "(Rp/Rs)^2"}),
-        "depth_sigma": (("wavelength",), fit.sigma, {"units": "1"}),
-        "chi2_red": (("wavelength",), fit.chi2_red),
+        "depth": (
+            ("wavelength",),
+            fit.depth,
+            {"units": "1", "long_name": "transit depth (Rp/Rs)^2"},
+        ),
+        "depth_sigma": (
+            ("wavelength",),
+            fit.sigma,
+            {"units": "1", "long_name": "1-sigma uncertainty of depth"},
+        ),
+        "chi2_red": (
+            ("wavelength",),
+            fit.chi2_red,
+            {"units": "1", "long_name": "reduced chi-square of the spectral fit"},
+        ),
     }
-    attrs: dict[str, object] = {"planet_id": int(planet_id), "flag": fit.flag}
+    if "wavelength_bnds" in cube:
+        data["wavelength_bnds"] = (
+            cube["wavelength_bnds"].dims,
+            cube["wavelength_bnds"].values,
+            cube["wavelength_bnds"].attrs,
+        )
+    attrs: dict[str, object] = {
+        **conventions.global_attributes(
+            title=f"Physics transit fit of planet {planet_id}",
+            history="fit_transit (white-light then spectral transit fit of the cube)",
+            comment="k_* = Rp/Rs, a_rs = a/Rs (1), inc_deg in degrees, t0 in hours since the "
+            "visit start; white_*: normalised flux (1)",
+        ),
+        "planet_id": int(planet_id),
+        "flag": fit.flag,
+    }
     if fit.reason:
         attrs["failure_reason"] = fit.reason
     if fit.white is not None:
         w = fit.white
-        data["t0"] = (("visit",), w.t0_h, {"units": "h"})
+        data["t0"] = (
+            ("visit",),
+            w.t0_h,
+            {"units": "h", "long_name": "mid-transit time since visit start"},
+        )
         for i, name in (("FGS1", "fgs"), ("AIRS-CH0", "airs")):
-            data[f"white_{name}_model"] = (("visit", "time"), w.model[i])
-            data[f"white_{name}_drift"] = (("visit", "time"), w.drift[i])
+            data[f"white_{name}_model"] = (
+                ("visit", "time"),
+                w.model[i],
+                {"units": "1", "long_name": f"{i} fitted model (transit x drift x jitter)"},
+            )
+            data[f"white_{name}_drift"] = (
+                ("visit", "time"),
+                w.drift[i],
+                {"units": "1", "long_name": f"{i} fitted drift (polynomial in time)"},
+            )
             attrs[f"k_{name}"], attrs[f"k_{name}_err"] = w.k[i], w.k_err[i]
             attrs[f"u1_{name}"], attrs[f"u2_{name}"] = w.u[i]
+            if "star_P" in cube.attrs:  # the fitted transit alone, for the light-curve figure
+                tv = sample_times(cube, f"time_{name}")
+                data[f"white_{name}_transit"] = (
+                    ("visit", "time"),
+                    np.stack(
+                        [
+                            transit(
+                                tv[v],
+                                t0_h=float(w.t0_h[v]),
+                                period_d=float(cube.attrs["star_P"]),
+                                a_rs=w.a_rs,
+                                inc_deg=w.inc_deg,
+                                k=w.k[i],
+                                u1=w.u[i][0],
+                                u2=w.u[i][1],
+                            )
+                            for v in range(len(w.t0_h))
+                        ]
+                    ),
+                    {
+                        "units": "1",
+                        "long_name": f"{i} fitted transit alone (one limb-darkening law at the "
+                        "fitted coefficients; no drift, no jitter)",
+                    },
+                )
         attrs.update(a_rs=w.a_rs, inc_deg=w.inc_deg, white_chi2_red=w.chi2_red)
+        attrs["ld_offset_airs_u1"], attrs["ld_offset_airs_u2"] = w.ld_offset_airs
         wl_curves = white_light(cube)
-        data["white_fgs"] = (("visit", "time"), wl_curves["FGS1"][0])
-        data["white_airs"] = (("visit", "time"), wl_curves["AIRS-CH0"][0])
+        data["white_fgs"] = (("visit", "time"), wl_curves["FGS1"][0], white_attrs)
+        data["white_airs"] = (("visit", "time"), wl_curves["AIRS-CH0"][0], white_attrs)
     return xr.Dataset(
         data, coords={"wavelength": wl, "time": cube["time"], "visit": cube["visit"]}, attrs=attrs
     )
