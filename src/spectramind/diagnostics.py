@@ -48,6 +48,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from spectramind import io, metric
+from spectramind.constants import AIRS_FIRST_COLUMN, AIRS_STOP_COLUMN, PPM
 
 __all__ = [
     "AIRS_SPECTRAL_COLUMNS",
@@ -86,12 +87,11 @@ __all__ = [
 ]
 
 #: AIRS-CH0 detector columns holding the 282 spectral bins ([start, stop)).
-AIRS_SPECTRAL_COLUMNS = (39, 321)
+AIRS_SPECTRAL_COLUMNS = (AIRS_FIRST_COLUMN, AIRS_STOP_COLUMN)
 #: Nominal central probabilities of the coverage curve.
 NOMINAL_LEVELS = np.round(np.linspace(0.05, 0.99, 48), 4)
 #: Range of the z-score histograms; values beyond are counted, not drawn.
 Z_RANGE = 5.0
-PPM = 1e6
 #: Colours per prediction method (others cycle through matplotlib's default colours).
 METHOD_COLOURS = {"constant": "#7f7f7f", "physics": "#1f77b4", "model": "#d62728"}
 DPI = 110

@@ -31,6 +31,7 @@ import xarray as xr
 from scipy.optimize import least_squares
 
 from spectramind import conventions
+from spectramind.constants import VISIT_HOURS
 from spectramind.physics.limb_darkening import limb_darkening
 from spectramind.physics.transit import transit_light_curve
 
@@ -92,8 +93,8 @@ def transit(
 
 
 def time_basis(t: np.ndarray, degree: int) -> np.ndarray:
-    """Polynomial basis (n, degree + 1) in time scaled to [-1, 1] over 0..7.5 h."""
-    tau = np.asarray(t, dtype=float) / 3.75 - 1.0
+    """Polynomial basis (n, degree + 1) in time scaled to [-1, 1] over one visit (0..7.5 h)."""
+    tau = np.asarray(t, dtype=float) / (VISIT_HOURS / 2.0) - 1.0
     return np.vander(tau, degree + 1, increasing=True)
 
 
