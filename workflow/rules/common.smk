@@ -5,7 +5,6 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from spectramind import io as sm_io
-from spectramind.sim import plan_dataset
 
 
 wildcard_constraints:
@@ -24,6 +23,9 @@ def planet_sheet():
     """{planet_id: (split, n_visits)} for the configured splits."""
     splits = config["data"]["splits"]
     if SIMULATED:
+        # imported only here: a run on real data (the Kaggle bundle) never loads the simulator
+        from spectramind.sim import plan_dataset
+
         sim = config["simulation"]
         plan = plan_dataset(
             n_train=sim["n_train"],
@@ -178,6 +180,7 @@ def project_files(wildcards):
     return {
         "pyproject": str(root / "pyproject.toml"),
         "boot": str(root / "bin" / "kaggle-boot.sh"),
+        "image_packages": str(root / config["kaggle"]["image_packages"]),
         "sources": [str(f) for f in sorted((root / "src" / "spectramind").rglob("*.py"))],
     }
 

@@ -1,12 +1,13 @@
-"""Rule kaggle_bundle: wheel + checkpoint + config + workflow + kaggle-boot.sh in results/kaggle/."""
+"""Rule kaggle_bundle: wheels + checkpoint + config + workflow + fallback + kaggle-boot.sh."""
 
 import logging
 
 from spectramind.kaggle import build_bundle
 from spectramind.rulelog import log_to
+from spectramind.workflow_io import labels_array
 
 log_to(snakemake.log[0])
-sub = snakemake.params.submission
+sub, kaggle = snakemake.params.submission, snakemake.params.kaggle
 checkpoint = (
     {k: getattr(snakemake.input, k) for k in ("model", "model_config")}
     if "model" in snakemake.input.keys()
@@ -18,6 +19,10 @@ build_bundle(
     config=snakemake.config,
     method=sub["method"],
     boot_script=snakemake.input.boot,
+    train_labels=labels_array(snakemake.input.labels, "train"),
+    image_packages=snakemake.input.image_packages,
+    pythons=kaggle["python"],
+    wheelhouse=kaggle["wheelhouse"],
     checkpoint=checkpoint,
     log=logging.info,
 )

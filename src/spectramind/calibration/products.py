@@ -1,4 +1,4 @@
-"""Reading a planet's inputs and writing calibration products (xarray / NetCDF4)."""
+"""Reading a planet's inputs and writing calibration products (xarray / NetCDF4 through h5netcdf)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     try:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        ds.to_netcdf(tmp, engine=io.NETCDF_ENGINE)
         os.replace(tmp, path)
     except BaseException:  # failed or interrupted (Ctrl-C): leave no partial file behind
         tmp.unlink(missing_ok=True)
