@@ -260,15 +260,18 @@ def bundle_dependencies(
     for r in reqs:
         req = Requirement(r)
         if req.marker is None or any(req.marker.evaluate({**e, "extra": ""}) for e in envs):
-            n = canonicalize_name(req.name)
-            specs[n] = str(SpecifierSet(specs.get(n, "")) & req.specifier)
-    for n, v in image.items():
-        if n in need and not SpecifierSet(specs.get(n, "")).contains(Version(v), prereleases=True):
-            raise BundleError(f"the image's {n}=={v} does not meet the requirement {n}{specs[n]}")
-    out = {}
-    for n, v in sorted(need.items()):
-        if n not in has or (n not in image and _bounded(specs.get(n, ""))):
-            out[n] = {"version": v, "requires": specs.get(n, "")}
+            root = str(canonicalize_name(req.name))
+            specs[root] = str(SpecifierSet(specs.get(root, "")) & req.specifier)
+    for name, version in image.items():
+        spec = SpecifierSet(specs.get(name, ""))
+        if name in need and not spec.contains(Version(version), prereleases=True):
+            raise BundleError(
+                f"the image's {name}=={version} does not meet the requirement {name}{spec}"
+            )
+    out: dict[str, dict[str, str]] = {}
+    for dep, version in sorted(need.items()):
+        if dep not in has or (dep not in image and _bounded(specs.get(dep, ""))):
+            out[str(dep)] = {"version": version, "requires": specs.get(dep, "")}
     return out
 
 
@@ -317,9 +320,13 @@ def build_pure_wheel(
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if res.returncode != 0 or len(wheels) != 1:
-            raise BundleError(f"{name}=={version}: no wheel, and building one failed:\n{res.stderr[-2000:]}")
+            raise BundleError(
+                f"{name}=={version}: no wheel, and building one failed:\n{res.stderr[-2000:]}"
+            )
         if not wheels[0].name.endswith("-none-any.whl"):
-            raise BundleError(f"{name}=={version}: no published wheel, and {wheels[0].name} is not pure Python")
+            raise BundleError(
+                f"{name}=={version}: no published wheel, and {wheels[0].name} is not pure Python"
+            )
         log(f"built {wheels[0].name} from its source distribution")
         target = wheelhouse / wheels[0].name
         shutil.copy2(wheels[0], target)

@@ -138,7 +138,9 @@ def unmet_requirements(
     no installed version meets (missing, or a version outside the specifier), one line each;
     [] when the environment runs ``root``. Markers are evaluated in ``env`` (default: this
     interpreter)."""
-    env = dict(env if env is not None else default_environment())
+    marker_env: dict[str, str] = (
+        dict(env) if env is not None else {k: str(v) for k, v in default_environment().items()}
+    )
     problems: list[str] = []
     seen: set[tuple[str, frozenset[str]]] = set()
     name = canonicalize_name(root)
@@ -156,7 +158,7 @@ def unmet_requirements(
             except InvalidRequirement as exc:
                 problems.append(f"{who}: unreadable requirement {r!r} ({exc})")
                 continue
-            if not _wanted(req, extras, env):
+            if not _wanted(req, extras, marker_env):
                 continue
             dep = canonicalize_name(req.name)
             have = dists.get(dep)
