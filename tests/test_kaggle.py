@@ -212,6 +212,10 @@ def test_bundle_dependencies_leave_out_what_the_image_has() -> None:
         "capped": {"version": "25.0", "requires": "<26"},
         "tool": {"version": "2.5", "requires": ">=2"},
     }
+    # the image's lib is 1.0, this environment's 2.0: what lib 2.0 needs (base) is not sure to
+    # be in the image, and tool (bundled) needs it through lib: bundled too
+    deps = bundle_dependencies(["tool>=2"], {"lib": "1.0"}, fake_dists(), ["3.12"])
+    assert sorted(deps) == ["base", "capped", "tool"]
     with pytest.raises(BundleError, match="the image's lib==0.5 does not meet"):
         bundle_dependencies(["tool>=2"], {"lib": "0.5"}, fake_dists(), ["3.12"])
     with pytest.raises(BundleError, match="nope.*cannot pin"):

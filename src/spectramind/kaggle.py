@@ -240,7 +240,7 @@ def bundle_dependencies(
 ) -> dict[str, dict[str, str]]:
     """{name: {"version", "requires"}} the bundle must ship: what ``requirements`` need
     (followed through ``dists``) minus what the ``image`` packages ({name: version}) are and
-    need, for every Python of ``pythons``; plus a needed package that the image has at a
+    need, for every Python of ``pythons`` (see the comment on "exact" below); plus a needed package that the image has at a
     version its list does not state when a needed package caps its version (packaging < 26
     for snakemake 9): the boot installs that one only if the image's version misses the cap.
     ``requires`` is the combined specifier of every requirement on it. BundleError when a
@@ -253,7 +253,18 @@ def bundle_dependencies(
         raise BundleError(
             f"{exc.args[0]} in this environment: the bundle cannot pin its wheel"
         ) from None
+    # What the image has besides its list is known from this environment's metadata; that is
+    # sure only for listed packages this environment has at the listed version ("exact"): a
+    # listed package at another version here can need what the image's version does not
+    # (typer 0.29 needs pydantic, the image's typer 0.24 does not). A package needed by a
+    # bundled one that only such an inexact path provides is bundled too (the boot skips it
+    # where the image has it at an accepted version).
+    exact = [n for n in image if n in dists and dists[n].version == image[n]]
     has = set(requirement_closure(image, dists, envs, missing_ok=True)) | set(image)
+    has_exact = set(requirement_closure(exact, dists, envs, missing_ok=True)) | set(image)
+    core = [n for n in need if n not in has]
+    unsure = set(requirement_closure(core, dists, envs)) & (has - has_exact)
+    has -= unsure
     # what the bundled packages and the project ask (the image's own packages are at other
     # versions in this environment: their requirements here say nothing of the image)
     specs = requirement_specifiers([n for n in need if n not in has], dists, envs)
@@ -329,8 +340,16 @@ def build_pure_wheel(
             )
         log(f"built {wheels[0].name} from its source distribution")
         target = wheelhouse / wheels[0].name
-        shutil.copy2(wheels[0], target)
+        _copy_atomic(wheels[0], target)
     return target
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """Copy into the shared cache under a temporary name first: a concurrent build never
+    reads a half-copied wheel."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
+    shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
 
 
 def download_wheels(
@@ -372,7 +391,7 @@ def download_wheels(
                 )
             for whl in got.glob("*.whl"):
                 if not (wheelhouse / whl.name).exists():
-                    shutil.copy2(whl, wheelhouse / whl.name)
+                    _copy_atomic(whl, wheelhouse / whl.name)
                 shutil.copy2(whl, dest / whl.name)
     wheels = sorted(dest.glob("*.whl"))
     names = {canonicalize_name(w.name.split("-")[0]) for w in wheels}
@@ -440,6 +459,7 @@ def build_bundle(
     out.mkdir(parents=True, exist_ok=True)
     wheel = build_wheel(project, out, changes=BUNDLE_REQUIREMENTS)
     log(f"built {wheel.name}")
+    wheelhouse = default_wheelhouse() if wheelhouse is None else Path(wheelhouse)
     deps = bundle_dependencies(
         wheel_requirements(wheel),
         image,
@@ -454,7 +474,7 @@ def build_bundle(
         {n: d["version"] for n, d in deps.items()},
         pythons,
         out / "wheels",
-        wheelhouse=default_wheelhouse() if wheelhouse is None else wheelhouse,
+        wheelhouse=wheelhouse,
         log=log,
     )
     (out / "wheels" / "requirements.txt").write_text(

@@ -261,6 +261,7 @@ def _snakemake(run: Path, configs: Sequence[Path], cores: str, *targets: str) ->
         str(run),
         "--cores",
         cores,
+        "--nolock",  # the run folder is this run's own; a killed phase leaves no stale lock
         "--configfile",
         *map(str, configs),
     ]
