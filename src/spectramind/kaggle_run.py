@@ -331,16 +331,18 @@ def run_bundle(
         targets = [f"results/physics/{p}.nc" for p in planets]
         cmd = _snakemake(run, configs, cores, *targets, "--keep-going")
         log.info(
-            "fence: %d planets, limit %.3f h from the boot's start, %d core(s)",
+            "fence: %d planets, limit %.3f h from the boot's start, cores %s (%d here)",
             len(planets),
             limit_h,
+            cores,
             os.cpu_count() or 0,
         )
         proc = subprocess.Popen(cmd, start_new_session=True)
         while True:
             rc = proc.poll()
             for p in finished():
-                if p not in record:
+                # recorded once its last benchmark file is written (after its output)
+                if p not in record and (benchmarks / PLANET_RULES[-1] / f"{p}.tsv").is_file():
                     record[p] = benchmark_seconds(benchmarks, p)
                     log.info(
                         "fence: planet %d done, %.1f s recorded (%d/%d)",
@@ -358,6 +360,8 @@ def run_bundle(
             )
             if rc is not None:
                 failed = rc != 0
+                for p in finished():  # the last ones, once Snakemake has written everything
+                    record.setdefault(p, benchmark_seconds(benchmarks, p))
                 break
             if status.trip:
                 tripped = True
