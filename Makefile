@@ -67,7 +67,8 @@ clean:
 submit: install
 	$(BIN)/spectramind submit --cores $(CORES)
 
-## the offline Kaggle bundle results/kaggle/ (wheel, checkpoint, config, kaggle-boot.sh)
+## the offline Kaggle bundle results/kaggle/ (project + dependency wheels the Kaggle image lacks,
+## checkpoint, config, fallback, kaggle-boot.sh; docs/kaggle.md)
 kaggle: install
 	$(BIN)/spectramind submit --kaggle --cores $(CORES)
 

@@ -31,8 +31,8 @@ SRC = REPO / "src"
 CONDA_TO_PYPI = {"pytorch": "torch"}
 # import name -> PyPI name, where they differ
 IMPORT_TO_PYPI = {"yaml": "pyyaml", "netCDF4": "netcdf4"}
-# Needed at run time without an import: xarray writes the products with engine="netcdf4".
-RUNTIME_EXTRAS = {"xarray": {"netcdf4"}}
+# Needed at run time without an import: xarray writes the products with engine="h5netcdf".
+RUNTIME_EXTRAS = {"xarray": {"h5netcdf", "h5py"}}
 # Conda packages every env has that are not project dependencies.
 TOOLING = {"python", "pip"}
 

@@ -18,6 +18,7 @@ error, Snakemake's own status when the workflow fails.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import subprocess
@@ -611,6 +612,23 @@ def submit(
         snakefile=snakefile,
         directory=directory,
         extra_config=sub,
+    )
+    if kaggle and not dry_run:
+        bundle_summary((directory or Path.cwd()) / "results" / "kaggle")
+
+
+def bundle_summary(bundle: Path) -> None:
+    """Print the Kaggle bundle's files and size (from its bundle.json)."""
+    meta_file = bundle / "bundle.json"
+    if not meta_file.is_file():
+        raise _error(f"submit: {meta_file}: the Kaggle bundle was not written")
+    meta = json.loads(meta_file.read_text())
+    total = sum(f["bytes"] for f in meta["files"])
+    wheels = sum(f["bytes"] for f in meta["files"] if f["path"].startswith("wheels/"))
+    typer.echo(
+        f"Kaggle bundle {bundle}: {len(meta['files'])} files, {total / 2**20:.1f} MiB "
+        f"({len(meta['dependencies'])} dependencies the image lacks: {wheels / 2**20:.1f} MiB of "
+        f"wheels for Python {', '.join(meta['python'])}; file list with sha256 in bundle.json)"
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from spectramind.constants import N_BINS
 #: detector geometry (rows, columns) per instrument
 DETECTOR_SHAPE: dict[str, tuple[int, int]] = {"AIRS-CH0": (32, 356), "FGS1": (32, 32)}
 INSTRUMENTS: tuple[str, ...] = ("FGS1", "AIRS-CH0")
+#: xarray engine of every product written (HDF5-based NetCDF4 files; the Kaggle image has
+#: h5netcdf, not netCDF4). Reading needs no engine: xarray picks an installed one that reads them.
+NETCDF_ENGINE: Final = "h5netcdf"
 WL_COLUMNS: list[str] = [f"wl_{i}" for i in range(1, N_BINS + 1)]
 SIGMA_COLUMNS: list[str] = [f"sigma_{i}" for i in range(1, N_BINS + 1)]
 STAR_COLUMNS: list[str] = ["planet_id", "Rs", "Ms", "Ts", "Mp", "e", "P", "sma", "i"]

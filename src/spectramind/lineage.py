@@ -75,7 +75,7 @@ PACKAGES = (
     "pandas",
     "pyarrow",
     "xarray",
-    "netCDF4",
+    "h5netcdf",
     "astropy",
     "numba",
     "torch",

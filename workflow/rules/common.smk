@@ -30,7 +30,7 @@ def planet_sheet():
     splits = config["data"]["splits"]
     has_checkpoint = bool(config["model"]["checkpoint"])
     if SIMULATED:
-        # imported only here: a run on real data never imports the simulator
+        # imported only here: a run on real data (the Kaggle bundle) never loads the simulator
         from spectramind.sim import plan_dataset
 
         sim = config["simulation"]
@@ -217,6 +217,7 @@ def project_files(wildcards):
     return {
         "pyproject": str(root / "pyproject.toml"),
         "boot": str(root / "bin" / "kaggle-boot.sh"),
+        "image_packages": str(root / config["kaggle"]["image_packages"]),
         "sources": [str(f) for f in sorted((root / "src" / "spectramind").rglob("*.py"))],
     }
 

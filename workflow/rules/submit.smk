@@ -51,10 +51,12 @@ rule submit:
 
 
 rule kaggle_bundle:
-    """Offline Kaggle bundle: project wheel, checkpoint, config, workflow, kaggle-boot.sh."""
+    """Offline Kaggle bundle: project wheel, the dependency wheels the Kaggle image lacks, checkpoint,
+    config, workflow, the fence's fallback (train constant), kaggle-boot.sh."""
     input:
         unpack(bundle_checkpoint),
         unpack(project_files),
+        labels=labels_file("train"),
     output:
         directory("results/kaggle"),
     log:
@@ -70,5 +72,6 @@ rule kaggle_bundle:
     params:
         project=lambda wc, input: str(Path(input.pyproject).parent),
         submission=lookup(dpath="submission", within=config),
+        kaggle=lookup(dpath="kaggle", within=config),
     script:
         "../scripts/kaggle_bundle.py"

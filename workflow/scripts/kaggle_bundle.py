@@ -1,12 +1,14 @@
-"""Rule kaggle_bundle: wheel + checkpoint + config + workflow + kaggle-boot.sh in results/kaggle/."""
+"""Rule kaggle_bundle: wheels + checkpoint + config + workflow + fallback + kaggle-boot.sh."""
 
 import json
 import logging
 
 from spectramind.kaggle import build_bundle
 from spectramind.rulelog import log_to
+from spectramind.workflow_io import labels_array
 
 log_to(snakemake.log[0])
+kaggle = snakemake.params.kaggle
 method = snakemake.params.submission["method"]
 if method == "auto":
     with open(snakemake.input.choice) as fh:
@@ -22,6 +24,10 @@ build_bundle(
     config=snakemake.config,
     method=method,
     boot_script=snakemake.input.boot,
+    train_labels=labels_array(snakemake.input.labels, "train"),
+    image_packages=snakemake.input.image_packages,
+    pythons=kaggle["python"],
+    wheelhouse=kaggle["wheelhouse"],
     checkpoint=checkpoint,
     log=logging.info,
 )

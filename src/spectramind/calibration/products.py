@@ -1,4 +1,4 @@
-"""Reading a planet's inputs and writing calibration products (xarray / NetCDF4)."""
+"""Reading a planet's inputs and writing calibration products (xarray / NetCDF4 through h5netcdf)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ SERIES_UNITS = {
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
     """Write atomically: a partial file never carries the final name."""
-    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=io.NETCDF_ENGINE))
 
 
 def check_maps(
