@@ -77,13 +77,14 @@ def snakemake_small():
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A working directory where the whole default target has run (``--cores 2``) on the tiny
-    config: cubes, fits, model, predictions, scores, submission, Kaggle bundle, diagnostics and
-    manifest (shared by test_submit, test_kaggle, test_diagnostics, test_report, test_lineage)."""
+    """A working directory where the whole default target and the Kaggle bundle have run
+    (``--cores 2``) on the tiny config: cubes, fits, model, predictions, scores, submission,
+    diagnostics, manifest and ``results/kaggle`` (shared by test_submit, test_kaggle,
+    test_diagnostics, test_report, test_lineage)."""
     wd = tmp_path_factory.mktemp("small_run")
     for name in ("config", "schemas", "workflow", "resources"):
         (wd / name).symlink_to(REPO / name)
-    _snakemake_small(wd, "--cores", "2")
+    _snakemake_small(wd, "--cores", "2", "all", "results/kaggle")
     return wd
 
 

@@ -282,7 +282,6 @@ def test_manifest_of_the_run(small_run: Path) -> None:
     for must in (
         "results/submission.csv",
         "results/scores/table.csv",
-        "results/kaggle/bundle.json",
         "results/diagnostics/runtime.png",
         "results/predictions/model/test.csv",
     ):

@@ -282,11 +282,13 @@ def diagnostic_files():
 
 
 def delivery_files():
-    """Submission and Kaggle bundle (when the submitted split is processed), diagnostics, and
-    the manifest last (it hashes all the others)."""
+    """Submission (when the submitted split is processed), diagnostics, and the manifest last
+    (it hashes all the others). The Kaggle bundle is not among them: building it fetches the
+    wheels the Kaggle image lacks from the package index the first time, so it runs only when
+    asked for (`spectramind submit --kaggle`, `make kaggle`), never in a plain run."""
     out = []
     if config["submission"]["split"] in config["data"]["splits"]:
-        out += ["results/submission.csv", "results/kaggle"]
+        out += ["results/submission.csv"]
     return out + diagnostic_files() + [MANIFEST]
 
 
