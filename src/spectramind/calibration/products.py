@@ -97,6 +97,22 @@ def read_visit(
     return raw, maps
 
 
+def open_visit(
+    root: str | Path, split: str, planet_id: int, visit: int
+) -> tuple[dict[str, io.SignalFile], dict[str, io.CalibrationMaps]]:
+    """Like :func:`read_visit`, but the signals are opened and checked, not decoded: the
+    chain streams them (:func:`pipeline.run_pixel_stages`)."""
+    raw = {
+        i: io.open_signal(io.signal_path(root, split, planet_id, i, visit), i)
+        for i in io.INSTRUMENTS
+    }
+    maps = {
+        i: io.read_calibration(io.calibration_dir(root, split, planet_id, i, visit), i)
+        for i in io.INSTRUMENTS
+    }
+    return raw, maps
+
+
 def calibrate_planet(
     root: str | Path, split: str, planet_id: int, cfg: pipeline.CalibrationConfig
 ) -> list[pipeline.VisitSeries]:
@@ -106,15 +122,15 @@ def calibrate_planet(
     axis = io.read_axis_info(root / "axis_info.parquet")
     out = []
     for v in io.list_visits(root, split, planet_id):
-        raw, maps = read_visit(root, split, planet_id, v)
+        raw, maps = open_visit(root, split, planet_id, v)
         for inst in io.INSTRUMENTS:
             check_maps(maps[inst], io.calibration_dir(root, split, planet_id, inst, v), cfg)
         log.info(
             "planet %s visit %d: AIRS %s, FGS1 %s frames",
             planet_id,
             v,
-            raw["AIRS-CH0"].shape[0],
-            raw["FGS1"].shape[0],
+            raw["AIRS-CH0"].n_frames,
+            raw["FGS1"].n_frames,
         )
         series = pipeline.calibrate_visit(
             raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet")
@@ -263,7 +279,7 @@ def stage_dataset(
         raise ValueError(f"unknown stage {stage!r}")
     root = Path(root)
     adc = io.read_adc_info(root / "adc_info.csv")
-    raw = io.read_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
+    raw = io.open_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
     maps = io.read_calibration(
         io.calibration_dir(root, split, planet_id, instrument, visit), instrument
     )
