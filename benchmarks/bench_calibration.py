@@ -153,13 +153,13 @@ def run_workflow(root: Path, src: Path | None, work: Path) -> dict:
     target = f"results/cubes/{planet}.nc"
     cmd = [
         str(Path(sys.executable).with_name("snakemake")),
+        target,  # first: --configfile takes every value that follows it
         "-s",
         str(tree / "Snakefile"),
         "--cores",
         "1",
         "--configfile",
         "cfg.yaml",
-        target,
     ]
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env)
