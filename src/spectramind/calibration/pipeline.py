@@ -416,10 +416,6 @@ def calibrate_visit(
     t_fgs = pair_mid_times(axis.fgs_time_h, n_frames(raw["FGS1"]), source)
     t_airs = pair_mid_times(axis.airs_time_h, n_frames(raw["AIRS-CH0"]), source)
     airs_raw = raw["AIRS-CH0"]
-    airs_batches = None
-    if isinstance(airs_raw, io.SignalFile) and cfg.engine == "numba":
-        # AIRS is decoded while FGS1 is calibrated (the decoder releases the GIL)
-        airs_batches = stream_signal(airs_raw)
     pf = run_pixel_stages(
         raw["FGS1"],
         maps["FGS1"],
@@ -429,6 +425,11 @@ def calibrate_visit(
         cfg=cfg,
         timings=timings,
     )
+    airs_batches = None
+    if isinstance(airs_raw, io.SignalFile) and cfg.engine == "numba":
+        # AIRS is decoded during the FGS1 photometry (the decoder releases the GIL); not
+        # earlier, so that the FGS1 reads are freed first (peak memory)
+        airs_batches = stream_signal(airs_raw)
     with timed(timings, "photometry"):
         fgs = photometry_fgs(pf, cfg)
     n_cr, masked = pf.n_cosmic, [pf.mask.mean()]
