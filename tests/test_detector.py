@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,24 @@ def test_hot_pixel_mask_finds_injected_hot_pixels(make_dark_map):
         expected[y, x] = True
     np.testing.assert_array_equal(found, expected)
     np.testing.assert_array_equal(dark, before)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("sigma", [2.0, 3.0, 5.0])
+def test_hot_pixel_mask_is_astropy_sigma_clip(make_dark_map, seed, sigma):
+    """The numpy clip (no astropy import in the jobs) gives astropy's mask, NaN included."""
+    from astropy.stats import sigma_clip
+
+    rng = np.random.default_rng(seed)
+    dark = make_dark_map(32, 64, hot=[tuple(p) for p in rng.integers(0, 32, (5, 2))], seed=seed)
+    dark += rng.standard_t(3, dark.shape) * 0.002  # heavy tails: several clipping rounds
+    dark[rng.integers(0, 32), rng.integers(0, 64)] = np.nan
+    with warnings.catch_warnings():  # astropy warns that it clips the NaN
+        warnings.simplefilter("ignore")
+        ref = sigma_clip(dark, sigma_lower=np.inf, sigma_upper=sigma, maxiters=None, masked=True)
+    np.testing.assert_array_equal(
+        detector.hot_pixel_mask(dark, sigma=sigma), np.ma.getmaskarray(ref)
+    )
 
 
 def test_hot_pixel_mask_clean_map_has_no_hot_pixels(make_dark_map):

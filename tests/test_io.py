@@ -323,6 +323,36 @@ def test_signal_multi_chunk_is_read_in_order(tmp_path):
     np.testing.assert_array_equal(io.read_signal(path, "FGS1"), frames)
 
 
+@pytest.mark.parametrize("row_group", [1, 3, 4, 7])
+def test_signal_streamed_in_whole_pairs(tmp_path, row_group):
+    """iter_signal yields row groups in file order as whole start/end pairs (an odd group's
+    last frame moves to the next batch); read_signal stitches them to the frames."""
+    frames = np.random.default_rng(1).integers(0, 65536, size=(14, 32, 32), dtype=np.uint16)
+    flat = frames.reshape(14, -1)
+    table = pa.table([pa.array(c) for c in flat.T], names=io.column_names(1024))
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path, row_group_size=row_group)
+    batches = list(io.iter_signal(io.open_signal(path, "FGS1")))
+    assert all(first % 2 == 0 and len(b) % 2 == 0 for first, b in batches)
+    assert [first for first, _ in batches] == list(
+        np.cumsum([0] + [len(b) for _, b in batches])[:-1]
+    )
+    np.testing.assert_array_equal(np.concatenate([b for _, b in batches]), frames)
+    np.testing.assert_array_equal(io.read_signal(path, "FGS1"), frames)
+
+
+def test_signal_nulls_in_a_later_row_group(tmp_path):
+    cols = [pa.array(np.zeros(6, np.uint16))] * 1024
+    cols[9] = pa.array([1, 2, 3, 4, None, 6], type=pa.uint16())
+    path = tmp_path / "s.parquet"
+    pq.write_table(pa.table(cols, names=io.column_names(1024)), path, row_group_size=2)
+    batches = io.iter_signal(io.open_signal(path, "FGS1"))
+    assert next(batches)[0] == 0 and next(batches)[0] == 2  # the clean groups come first
+    with pytest.raises(io.DataError, match="'column_9' has 1 missing values") as ei:
+        next(batches)
+    _assert_names(ei, path)
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

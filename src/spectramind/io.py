@@ -19,6 +19,7 @@ what is wrong. Nothing here knows about the workflow or config.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -207,28 +208,120 @@ def calibration_dir(
 
 
 # --------------------------------------------------------------------------- signals
+_PARQUET_ERRORS = (pa.ArrowException, OSError, UnicodeDecodeError)
+
+
+@dataclass(frozen=True)
+class SignalFile:
+    """An opened, checked raw signal parquet: footer read, nothing decoded yet."""
+
+    path: Path
+    file: pq.ParquetFile
+    n_frames: int
+    shape: tuple[int, int]  # (ny, nx) detector pixels
+
+
+def open_signal(path: str | Path, instrument: str) -> SignalFile:
+    """Open a raw signal parquet and check its footer (no pixel is decoded).
+
+    Raises :class:`DataError` for a missing/corrupt file, a wrong column count, a non uint16
+    column or an odd number of frames (reads come in start/end pairs).
+    """
+    path = Path(path)
+    ny, nx = DETECTOR_SHAPE[instrument]
+    _require_file(path)
+    try:
+        pf = pq.ParquetFile(path, pre_buffer=True)
+        schema = pf.schema_arrow
+        names = schema.names  # decodes the names: corrupt (non-UTF-8) ones raise here
+        n_rows = pf.metadata.num_rows
+    except _PARQUET_ERRORS as exc:  # truncated, not parquet, corrupt footer/names
+        raise DataError(path, f"not a readable parquet file ({exc})") from exc
+    if len(names) != ny * nx:
+        raise DataError(
+            path, f"{len(names)} columns, expected {ny * nx} ({ny}x{nx} pixels per frame)"
+        )
+    want = pa.uint16()
+    for name, kind in zip(names, schema.types, strict=True):
+        if kind != want:
+            raise DataError(path, f"column {name!r} has type {kind}, expected {want}")
+    if n_rows <= 0 or n_rows % 2:
+        raise DataError(
+            path, f"{n_rows} frames; expected a positive even number (start/end read pairs)"
+        )
+    return SignalFile(path, pf, int(n_rows), (ny, nx))
+
+
+def iter_signal(signal: SignalFile) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a signal row group by row group: yields ``(first_frame, frames)``, frames
+    uint16 ``(n, ny, nx)`` with ``n`` even (whole start/end pairs: an odd row group's last
+    frame moves to the next batch).
+
+    Each row group is decoded by Arrow (its columns in parallel threads) and copied once,
+    in C++, into a column-major buffer (:meth:`pyarrow.RecordBatch.to_tensor`): ``frames``
+    is a view of that pixel-major buffer (time is the fastest axis). Memory is bounded by
+    the row-group size. Nulls or a page that does not decode raise :class:`DataError`
+    (after the batches before it were yielded).
+    """
+    ny, nx = signal.shape
+    path, first = signal.path, 0
+    pending = np.empty((ny * nx, 0), np.uint16)  # odd last frame of a row group
+    try:
+        for group in range(signal.file.num_row_groups):
+            table = signal.file.read_row_group(group, use_threads=True)
+            nulls = [c.null_count for c in table.columns]
+            if any(nulls):
+                j = next(i for i, n in enumerate(nulls) if n)
+                raise DataError(
+                    path, f"column {table.column_names[j]!r} has {nulls[j]} missing values"
+                )
+            for batch in table.to_batches():
+                block = batch.to_tensor(row_major=False).to_numpy().T  # (pixels, n), C order
+                if pending.shape[1] or block.shape[1] % 2:
+                    block = np.concatenate([pending, block], axis=1)
+                    keep = block.shape[1] - block.shape[1] % 2
+                    block, pending = block[:, :keep], block[:, keep:].copy()
+                n = block.shape[1]
+                if n:
+                    frames = block.T.reshape(n, ny, nx)
+                    problems = validate.frame_problems(frames, first=first, total=signal.n_frames)
+                    if problems:  # a dropped or saturated read: no measurement to calibrate
+                        raise DataError(path, "; ".join(problems))
+                    yield first, frames
+                    first += n
+    except _PARQUET_ERRORS as exc:  # a corrupt or truncated page
+        raise DataError(path, f"not a readable parquet file ({exc})") from exc
+    if first != signal.n_frames:
+        raise DataError(path, f"decoded {first} frames, the footer says {signal.n_frames}")
+
+
 def read_signal(path: str | Path, instrument: str) -> np.ndarray:
     """Read a raw signal parquet (one frame per row) as uint16 ``(frames, 32, W)``.
 
     The array is a view of a pixel-major buffer (time is the fastest axis, as the parquet
     columns store it): read chunks of ~32 consecutive frames for cache-friendly access, or
-    ``np.ascontiguousarray`` it where a frame-major layout is needed.
+    ``np.ascontiguousarray`` it where a frame-major layout is needed. The batches of
+    :func:`iter_signal` are copied into it (for streaming, use that instead).
 
     Raises :class:`DataError` for a missing/corrupt file, a wrong column count, a non
     uint16 column, nulls, or an odd number of frames (reads come in start/end pairs).
     """
-    ny, nx = DETECTOR_SHAPE[instrument]
-    table = _read_table(path)
-    if table.num_columns != ny * nx:
-        raise DataError(
-            path, f"{table.num_columns} columns, expected {ny * nx} ({ny}x{nx} pixels per frame)"
-        )
-    if table.num_rows == 0 or table.num_rows % 2:
-        raise DataError(
-            path, f"{table.num_rows} frames; expected a positive even number (start/end read pairs)"
-        )
-    arr = table_to_array(table, np.dtype(np.uint16), path)
-    return arr.reshape(table.num_rows, ny, nx)
+    return read_frames(open_signal(path, instrument))
+
+
+def read_frames(signal: SignalFile) -> np.ndarray:
+    """All frames of an opened signal, uint16 ``(frames, ny, nx)`` (see :func:`read_signal`)."""
+    ny, nx = signal.shape
+    buf = None
+    for first, frames in iter_signal(signal):
+        n = frames.shape[0]
+        if n == signal.n_frames:  # one row group: the decoded batch is the array (one copy)
+            return frames
+        if buf is None:
+            buf = np.empty((ny * nx, signal.n_frames), np.uint16)
+        buf[:, first : first + n] = frames.reshape(n, ny * nx).T
+    assert buf is not None  # iter_signal yields all n_frames > 0 frames or raises
+    return buf.T.reshape(signal.n_frames, ny, nx)
 
 
 def write_signal(path: str | Path, frames: np.ndarray) -> None:

@@ -204,20 +204,23 @@ def axis_problems(columns: Mapping[str, np.ndarray]) -> list[str]:
 SATURATED_ADU = 65535
 
 
-def frame_problems(frames: np.ndarray) -> list[str]:
+def frame_problems(frames: np.ndarray, *, first: int = 0, total: int | None = None) -> list[str]:
     """Frames ``(n, ny, nx)`` (uint16 ADU) that hold no measurement: zero everywhere (a
     dropped read) or at the ADC ceiling everywhere (saturated). The offset puts every real
-    pixel well above zero and light never fills every pixel, so neither comes from the sky."""
+    pixel well above zero and light never fills every pixel, so neither comes from the sky.
+
+    ``frames`` may be one decoded batch of a longer signal: ``first`` is the index of its
+    first frame and ``total`` the signal's frame count (both only word the message)."""
     if frames.shape[0] == 0:
         return []
     hi, lo = frames.max(axis=(1, 2)), frames.min(axis=(1, 2))
     out = []
     for what, bad in (("zero", hi == 0), (f"saturated ({SATURATED_ADU})", lo == SATURATED_ADU)):
-        idx = np.flatnonzero(bad)
+        idx = np.flatnonzero(bad) + first
         if idx.size:
             out.append(
-                f"{idx.size} of {frames.shape[0]} frames are {what} in every pixel "
-                f"(frames {idx[:MAX_LISTED].tolist()})"
+                f"{idx.size} of {frames.shape[0] if total is None else total} frames are "
+                f"{what} in every pixel (frames {idx[:MAX_LISTED].tolist()})"
             )
     return out
 

@@ -3,7 +3,7 @@
 One pass over the raw reads does ADC decode, saturation flags, linearity (Horner), dark,
 flat, CDS and the CDS variance; a second pass flags cosmic rays. The reference is the
 chain of numpy functions in :mod:`spectramind.calibration.detector`, which these kernels
-must reproduce (``tests/test_fast.py`` compares them to float32 rounding).
+must reproduce (``tests/test_calibration_real.py`` compares them to float32 rounding).
 
 The kernels loop over blocks of frame pairs, then pixels, then the pairs of the block, so
 they read the pixel-major buffer of :func:`spectramind.io.read_signal` in cache-line runs
@@ -12,15 +12,20 @@ and write frame-major outputs; blocks run in parallel (``numba.prange``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numba
 import numpy as np
+
+from spectramind.timing import timed
 
 BLOCK_PAIRS = 128  # pairs per block: 512 contiguous bytes per pixel of the pixel-major reader
 N_COEFFS = 6  # linear_corr polynomial c0..c5
 _UINT16_MAX = 65535
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _pixel_chain(
     raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static, flux, var, mask
 ):  # pragma: no cover - compiled
@@ -55,6 +60,52 @@ def _pixel_chain(
                     mask[t, y, x] = st or sat
 
 
+def _kernel_maps(
+    *,
+    gain: float,
+    offset: float,
+    coeffs: np.ndarray | None,
+    dark: np.ndarray,
+    dt: tuple[float, float],
+    flat_safe: np.ndarray,
+    read: np.ndarray,
+    static_mask: np.ndarray,
+) -> tuple[Any, ...]:
+    """The per-pixel constants of :func:`_pixel_chain` in the kernel's dtypes (float32)."""
+    ny, nx = dark.shape
+    f32 = np.float32
+    if coeffs is None:  # identity polynomial: linearity skipped
+        coeffs = np.zeros((N_COEFFS, ny, nx))
+        coeffs[1] = 1.0
+    if coeffs.shape != (N_COEFFS, ny, nx):
+        raise ValueError(
+            f"linearity coefficients must be ({N_COEFFS}, {ny}, {nx}), got {coeffs.shape}"
+        )
+    return (
+        f32(1.0 / gain),
+        f32(offset),
+        coeffs.astype(f32),
+        dark.astype(f32),
+        f32(dt[0]),
+        f32(dt[1]),
+        flat_safe.astype(f32),
+        read.astype(f32),
+        static_mask.astype(np.bool_),
+    )
+
+
+def _run_pixel_chain(
+    raw: np.ndarray, consts: tuple[Any, ...], flux: np.ndarray, var: np.ndarray, mask: np.ndarray
+) -> None:
+    inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static = consts
+    _pixel_chain(raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static, flux, var, mask)
+
+
+def _outputs(n: int, ny: int, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    flux = np.empty((n, ny, nx), np.float32)
+    return flux, np.empty_like(flux), np.empty((n, ny, nx), np.bool_)
+
+
 def pixel_chain(
     raw: np.ndarray,
     *,
@@ -74,33 +125,71 @@ def pixel_chain(
     mask (n, ny, nx) bool (static | saturated).
     """
     n_reads, ny, nx = raw.shape
-    n = n_reads // 2
-    flux = np.empty((n, ny, nx), np.float32)
-    var = np.empty_like(flux)
-    mask = np.empty((n, ny, nx), np.bool_)
-    f32 = np.float32
-    if coeffs is None:  # identity polynomial: linearity skipped
-        coeffs = np.zeros((N_COEFFS, ny, nx))
-        coeffs[1] = 1.0
-    if coeffs.shape != (N_COEFFS, ny, nx):
-        raise ValueError(
-            f"linearity coefficients must be ({N_COEFFS}, {ny}, {nx}), got {coeffs.shape}"
-        )
-    _pixel_chain(
-        raw,
-        f32(1.0 / gain),
-        f32(offset),
-        coeffs.astype(f32),
-        dark.astype(f32),
-        f32(dt[0]),
-        f32(dt[1]),
-        flat_safe.astype(f32),
-        read.astype(f32),
-        static_mask.astype(np.bool_),
-        flux,
-        var,
-        mask,
+    consts = _kernel_maps(
+        gain=gain,
+        offset=offset,
+        coeffs=coeffs,
+        dark=dark,
+        dt=dt,
+        flat_safe=flat_safe,
+        read=read,
+        static_mask=static_mask,
     )
+    flux, var, mask = _outputs(n_reads // 2, ny, nx)
+    _run_pixel_chain(raw, consts, flux, var, mask)
+    return flux, var, mask
+
+
+def pixel_chain_stream(
+    batches: Iterable[tuple[int, np.ndarray]],
+    n_reads: int,
+    *,
+    gain: float,
+    offset: float,
+    coeffs: np.ndarray | None,
+    dark: np.ndarray,
+    dt: tuple[float, float],
+    flat_safe: np.ndarray,
+    read: np.ndarray,
+    static_mask: np.ndarray,
+    timings: dict[str, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pixel_chain` on raw reads that arrive in batches (a streamed file).
+
+    batches: ``(first_read, reads)`` with ``reads`` (2k, ny, nx) uint16 (any strides) and
+    ``first_read`` even, together covering reads 0 .. ``n_reads``; each batch is calibrated
+    as it arrives (the kernel releases the GIL, so a reader thread decodes the next batch
+    meanwhile) and can be freed after. Same outputs as :func:`pixel_chain` on the whole array.
+    ``timings`` gets "read (waiting for the decoder)" and "pixel kernel".
+    """
+    ny, nx = dark.shape
+    consts = _kernel_maps(
+        gain=gain,
+        offset=offset,
+        coeffs=coeffs,
+        dark=dark,
+        dt=dt,
+        flat_safe=flat_safe,
+        read=read,
+        static_mask=static_mask,
+    )
+    flux, var, mask = _outputs(n_reads // 2, ny, nx)
+    done = 0
+    it = iter(batches)
+    while True:
+        with timed(timings, "read (waiting for the decoder)"):
+            item = next(it, None)
+        if item is None:
+            break
+        first, reads = item
+        if first % 2 or reads.shape[0] % 2 or reads.shape[1:] != (ny, nx):
+            raise ValueError(f"batch at read {first} of shape {reads.shape} is not whole pairs")
+        o = slice(first // 2, first // 2 + reads.shape[0] // 2)
+        with timed(timings, "pixel kernel"):
+            _run_pixel_chain(reads, consts, flux[o], var[o], mask[o])
+        done += reads.shape[0]
+    if done != n_reads:
+        raise ValueError(f"batches held {done} reads, expected {n_reads}")
     return flux, var, mask
 
 

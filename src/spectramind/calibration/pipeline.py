@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from spectramind import __version__, conventions, io
+from spectramind import __version__, conventions, io, streams
 from spectramind.calibration import detector, extraction, phase
 from spectramind.constants import VISIT_HOURS
 from spectramind.timing import timed
@@ -134,7 +135,7 @@ class PixelProducts:
 
 
 def run_pixel_stages(
-    raw: np.ndarray,
+    raw: np.ndarray | io.SignalFile,
     maps: io.CalibrationMaps,
     *,
     gain: float,
@@ -143,15 +144,20 @@ def run_pixel_stages(
     cfg: CalibrationConfig,
     stop_after: str = "cds",
     timings: dict[str, float] | None = None,
+    batches: Iterator[tuple[int, np.ndarray]] | None = None,
 ) -> PixelProducts:
     """ADC -> linearity -> dark -> flat -> CDS (-> cosmic-ray flags) over chunks of pairs.
 
-    raw: (2n, ny, nx) uint16. ``stop_after`` in ("adc", "dark", "flat") returns per-read
-    arrays (2n, ny, nx) instead of CDS pairs (for the per-stage rules).
+    raw: (2n, ny, nx) uint16, or an opened signal file: the numba engine then calibrates
+    its batches as they are decoded (streamed, read and compute overlapped); the numpy
+    engine and the per-read stages read it whole first. ``stop_after`` in ("adc", "dark",
+    "flat") returns per-read arrays (2n, ny, nx) instead of CDS pairs (for the per-stage
+    rules). ``batches``: the decoded batches of ``raw`` when the caller already started
+    them (:func:`stream_signal`, to decode ahead), else they are started here.
     """
     if stop_after not in PIXEL_STAGES:
         raise ValueError(f"stop_after must be one of {PIXEL_STAGES}")
-    n_reads, ny, nx = raw.shape
+    n_reads, ny, nx = n_frames(raw), *_frame_shape(raw)
     if (ny, nx) != maps.dark.shape:
         raise ValueError(f"frames are {ny}x{nx} but calibration maps are {maps.dark.shape}")
     static = detector.pixel_mask(
@@ -164,7 +170,12 @@ def run_pixel_stages(
     bad_flat = detector.bad_flat_mask(maps.flat, minimum=cfg.flat_minimum)
     dt = cfg.dark_dt_s[instrument]
     if stop_after == "cds" and cfg.engine == "numba":
-        return _run_pixel_stages_numba(raw, maps, gain, offset, cfg, static, bad_flat, dt, timings)
+        return _run_pixel_stages_numba(
+            raw, maps, gain, offset, cfg, static, bad_flat, dt, timings, batches
+        )
+    if isinstance(raw, io.SignalFile):
+        with timed(timings, "read"):
+            raw = io.read_frames(raw)
     per_read = stop_after != "cds"
     n_out = n_reads if per_read else n_reads // 2
     flux = np.empty((n_out, ny, nx), dtype=np.float32)
@@ -221,8 +232,26 @@ def _cr_scatter(flux: np.ndarray) -> np.ndarray:
     return detector.temporal_scatter(flux[:: max(1, n // CR_SCATTER_PAIRS)][:CR_SCATTER_PAIRS])
 
 
+def n_frames(raw: np.ndarray | io.SignalFile) -> int:
+    """Number of reads of a raw array or opened signal file."""
+    return raw.n_frames if isinstance(raw, io.SignalFile) else int(raw.shape[0])
+
+
+def _frame_shape(raw: np.ndarray | io.SignalFile) -> tuple[int, int]:
+    return raw.shape if isinstance(raw, io.SignalFile) else (int(raw.shape[1]), int(raw.shape[2]))
+
+
+STREAM_PREFETCH = 1  # row groups decoded ahead of the kernel
+
+
+def stream_signal(signal: io.SignalFile) -> Iterator[tuple[int, np.ndarray]]:
+    """The batches of :func:`io.iter_signal`, decoded by a background thread from now on,
+    one row group ahead of the consumer (read and compute overlap)."""
+    return streams.prefetch(io.iter_signal(signal), depth=STREAM_PREFETCH)
+
+
 def _run_pixel_stages_numba(
-    raw: np.ndarray,
+    raw: np.ndarray | io.SignalFile,
     maps: io.CalibrationMaps,
     gain: float,
     offset: float,
@@ -231,23 +260,31 @@ def _run_pixel_stages_numba(
     bad_flat: np.ndarray,
     dt: tuple[float, float],
     timings: dict[str, float] | None = None,
+    batches: Iterator[tuple[int, np.ndarray]] | None = None,
 ) -> PixelProducts:
     """The fused numba path of :func:`run_pixel_stages` (same results as the numpy chain)."""
     from spectramind.calibration import fast
 
-    signed_offset = detector.ADC_SIGNS[cfg.adc_offset_sign] * offset
-    with timed(timings, "adc+linearity+dark+flat+cds"):
-        flux, var, mask = fast.pixel_chain(
-            raw,
-            gain=gain,
-            offset=signed_offset,
-            coeffs=maps.linear_corr if cfg.linearity else None,
-            dark=maps.dark,
-            dt=dt,
-            flat_safe=np.where(bad_flat, 1.0, maps.flat),
-            read=maps.read,
-            static_mask=static,
+    kernel_maps: dict[str, Any] = {
+        "gain": gain,
+        "offset": detector.ADC_SIGNS[cfg.adc_offset_sign] * offset,
+        "coeffs": maps.linear_corr if cfg.linearity else None,
+        "dark": maps.dark,
+        "dt": dt,
+        "flat_safe": np.where(bad_flat, 1.0, maps.flat),
+        "read": maps.read,
+        "static_mask": static,
+    }
+    if isinstance(raw, io.SignalFile):
+        flux, var, mask = fast.pixel_chain_stream(
+            stream_signal(raw) if batches is None else batches,
+            raw.n_frames,
+            **kernel_maps,
+            timings=timings,
         )
+    else:
+        with timed(timings, "pixel kernel"):
+            flux, var, mask = fast.pixel_chain(raw, **kernel_maps)
     with timed(timings, "cosmic rays"):
         n_cr = fast.flag_cosmic_rays(flux, var, _cr_scatter(flux), cfg.cosmic_ray_sigma, mask)
     return PixelProducts(flux, var, mask, static, n_cr, _stage_record(cfg.linearity))
@@ -386,7 +423,7 @@ def pair_qa(pix: PixelProducts) -> dict[str, np.ndarray]:
 
 
 def calibrate_visit(
-    raw: Mapping[str, np.ndarray],
+    raw: Mapping[str, np.ndarray | io.SignalFile],
     maps: Mapping[str, io.CalibrationMaps],
     adc: Mapping[str, tuple[float, float]],
     axis: io.AxisInfo,
@@ -395,8 +432,9 @@ def calibrate_visit(
     timings: dict[str, float] | None = None,
 ) -> VisitSeries:
     """Run every pixel stage and the photometry/trace stages for one visit."""
-    t_fgs = pair_mid_times(axis.fgs_time_h, raw["FGS1"].shape[0], source)
-    t_airs = pair_mid_times(axis.airs_time_h, raw["AIRS-CH0"].shape[0], source)
+    t_fgs = pair_mid_times(axis.fgs_time_h, n_frames(raw["FGS1"]), source)
+    t_airs = pair_mid_times(axis.airs_time_h, n_frames(raw["AIRS-CH0"]), source)
+    airs_raw = raw["AIRS-CH0"]
     pf = run_pixel_stages(
         raw["FGS1"],
         maps["FGS1"],
@@ -406,19 +444,25 @@ def calibrate_visit(
         cfg=cfg,
         timings=timings,
     )
+    airs_batches = None
+    if isinstance(airs_raw, io.SignalFile) and cfg.engine == "numba":
+        # AIRS is decoded during the FGS1 photometry (the decoder releases the GIL); not
+        # earlier, so that the FGS1 reads are freed first (peak memory)
+        airs_batches = stream_signal(airs_raw)
     with timed(timings, "photometry"):
         fgs = photometry_fgs(pf, cfg)
     fgs.update(pair_qa(pf))
     n_cr, masked = pf.n_cosmic, [pf.mask.mean()]
     del pf
     pa = run_pixel_stages(
-        raw["AIRS-CH0"],
+        airs_raw,
         maps["AIRS-CH0"],
         gain=adc["AIRS-CH0"][0],
         offset=adc["AIRS-CH0"][1],
         instrument="AIRS-CH0",
         cfg=cfg,
         timings=timings,
+        batches=airs_batches,
     )
     with timed(timings, "trace"):
         airs = extract_airs(pa, cfg)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from spectramind import __version__, conventions, io, validate
+from spectramind import __version__, conventions, io
 from spectramind.atomic import atomic_write
 from spectramind.calibration import detector, pipeline
 
@@ -115,6 +115,22 @@ def read_visit(
     return raw, maps
 
 
+def open_visit(
+    root: str | Path, split: str, planet_id: int, visit: int
+) -> tuple[dict[str, io.SignalFile], dict[str, io.CalibrationMaps]]:
+    """Like :func:`read_visit`, but the signals are opened and checked, not decoded: the
+    chain streams them (:func:`pipeline.run_pixel_stages`)."""
+    raw = {
+        i: io.open_signal(io.signal_path(root, split, planet_id, i, visit), i)
+        for i in io.INSTRUMENTS
+    }
+    maps = {
+        i: io.read_calibration(io.calibration_dir(root, split, planet_id, i, visit), i)
+        for i in io.INSTRUMENTS
+    }
+    return raw, maps
+
+
 def calibrate_planet(
     root: str | Path, split: str, planet_id: int, cfg: pipeline.CalibrationConfig
 ) -> list[pipeline.VisitSeries]:
@@ -124,23 +140,24 @@ def calibrate_planet(
     axis = io.read_axis_info(root / "axis_info.parquet")
     out = []
     for v in io.list_visits(root, split, planet_id):
-        raw, maps = read_visit(root, split, planet_id, v)
+        raw, maps = open_visit(root, split, planet_id, v)
         for inst in io.INSTRUMENTS:
-            problems = validate.frame_problems(raw[inst])
-            if problems:
-                path = io.signal_path(root, split, planet_id, inst, v)
-                raise io.DataError(path, f"visit {v}: " + "; ".join(problems))
             check_maps(maps[inst], io.calibration_dir(root, split, planet_id, inst, v), cfg)
         log.info(
             "planet %s visit %d: AIRS %s, FGS1 %s frames",
             planet_id,
             v,
-            raw["AIRS-CH0"].shape[0],
-            raw["FGS1"].shape[0],
+            raw["AIRS-CH0"].n_frames,
+            raw["FGS1"].n_frames,
         )
-        series = pipeline.calibrate_visit(
-            raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet")
-        )
+        try:  # the signals are checked frame by frame as they are decoded (io.iter_signal)
+            series = pipeline.calibrate_visit(
+                raw, maps, adc, axis, cfg, source=str(root / "axis_info.parquet")
+            )
+        except io.DataError as exc:
+            if exc.path not in {s.path for s in raw.values()}:
+                raise
+            raise io.DataError(exc.path, f"visit {v}: {exc.problem}") from None
         try:
             flux, var, filled = fill_dead_bins(series.airs["flux"], series.airs["var"])
         except ValueError as exc:
@@ -308,7 +325,7 @@ def stage_dataset(
         raise ValueError(f"unknown stage {stage!r}")
     root = Path(root)
     adc = io.read_adc_info(root / "adc_info.csv")
-    raw = io.read_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
+    raw = io.open_signal(io.signal_path(root, split, planet_id, instrument, visit), instrument)
     maps = io.read_calibration(
         io.calibration_dir(root, split, planet_id, instrument, visit), instrument
     )
