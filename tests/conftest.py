@@ -42,6 +42,40 @@ def real_wavelengths() -> np.ndarray:
     return io.read_wavelengths(ARIEL / "2025" / "wavelengths.csv")
 
 
+# --- tiny simulated datasets, each made once per session --------------------------------------
+TINY_TIME_SCALE = 250  # 250x fewer frame pairs: a planet simulates and calibrates in seconds
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """Factory ``tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)``: the
+    root of a tiny challenge-layout dataset, simulated once per argument set and session and
+    shared: a test that damages files must work on a copy (``shutil.copytree``)."""
+    from spectramind import sim  # the tests that need no simulated data never import it
+
+    made: dict[tuple[int, int, int, float], Path] = {}
+
+    def make(
+        *, n_train: int = 2, n_test: int = 1, seed: int = 1, second_visit_fraction: float = 0.1
+    ) -> Path:
+        key = (n_train, n_test, seed, second_visit_fraction)
+        if key not in made:
+            root = tmp_path_factory.mktemp("tiny") / "data"
+            sim.simulate_dataset(
+                root,
+                n_train=n_train,
+                n_test=n_test,
+                seed=seed,
+                time_scale=TINY_TIME_SCALE,
+                second_visit_fraction=second_visit_fraction,
+                log=lambda msg: None,
+            )
+            made[key] = root
+        return made[key]
+
+    return make
+
+
 # --- the whole workflow on the tiny test config, run once per session --------------------------
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"

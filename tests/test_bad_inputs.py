@@ -34,7 +34,7 @@ import torch
 import xarray as xr
 import yaml
 
-from spectramind import io, predict, sim, submission
+from spectramind import io, predict, submission
 from spectramind.calibration.pipeline import CalibrationConfig, build_cube
 from spectramind.calibration.products import calibrate_planet, series_dataset, write_netcdf
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -57,19 +57,9 @@ NEIGHBOUR_FLUX_RTOL = 0.1
 
 # --------------------------------------------------------------------------- fixtures, helpers
 @pytest.fixture(scope="module")
-def clean_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clean_root(tiny_dataset) -> Path:
     """A tiny challenge-layout root (2 train + 1 test planets, 250x fewer frames), made once."""
-    root = tmp_path_factory.mktemp("clean") / "data"
-    sim.simulate_dataset(
-        root,
-        n_train=2,
-        n_test=1,
-        seed=1,
-        time_scale=250,
-        second_visit_fraction=0.1,
-        log=lambda msg: None,
-    )
-    return root
+    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)
 
 
 @pytest.fixture()

@@ -202,21 +202,9 @@ def test_physics_product_follows_cf_and_astropy(products: tuple[xr.Dataset, xr.D
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_root(tiny_dataset) -> Path:
     """One simulated test planet with 250x fewer frames (for the per-stage products)."""
-    from spectramind import sim
-
-    root = tmp_path_factory.mktemp("tiny") / "data"
-    sim.simulate_dataset(
-        root,
-        n_train=0,
-        n_test=1,
-        seed=2,
-        time_scale=250,
-        second_visit_fraction=0.0,
-        log=lambda msg: None,
-    )
-    return root
+    return tiny_dataset(n_train=0, n_test=1, seed=2, second_visit_fraction=0.0)
 
 
 @pytest.mark.parametrize(

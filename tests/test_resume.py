@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spectramind import io, sim
+from spectramind import io
 
 pytestmark = pytest.mark.slow
 
@@ -42,18 +42,8 @@ RUN_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("resume") / "data"
-    sim.simulate_dataset(
-        root,
-        n_train=2,
-        n_test=1,
-        seed=1,
-        time_scale=250,
-        second_visit_fraction=0.1,
-        log=lambda msg: None,
-    )
-    return root
+def root(tiny_dataset) -> Path:
+    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)
 
 
 def targets(root: Path, *, predictions: bool = True) -> list[str]:

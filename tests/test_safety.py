@@ -27,7 +27,6 @@ import pytest
 import torch
 import yaml
 
-from spectramind import sim
 from spectramind.diagnostics import score_table_html
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from spectramind.model.models.spectra_model import SpectraModel
@@ -280,18 +279,8 @@ def test_target_paths_cannot_smuggle_text_into_a_job(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("safety") / "data"
-    sim.simulate_dataset(
-        root,
-        n_train=2,
-        n_test=1,
-        seed=1,
-        time_scale=250,
-        second_visit_fraction=0.0,
-        log=lambda msg: None,
-    )
-    return root
+def tiny_root(tiny_dataset) -> Path:
+    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.0)
 
 
 # A data root whose name is reStructuredText: a javascript: link and a raw-HTML directive

@@ -24,7 +24,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from spectramind import atomic, io, predict, rulelog, selection, sim, submission, validate
+from spectramind import atomic, io, predict, rulelog, selection, submission, validate
 from spectramind.calibration.pipeline import CalibrationConfig
 from spectramind.calibration.products import calibrate_planet, write_netcdf
 from spectramind.model.checkpoint import save_checkpoint
@@ -36,19 +36,9 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 @pytest.fixture(scope="module")
-def clean_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clean_root(tiny_dataset) -> Path:
     """A tiny challenge-layout root (2 train + 1 test planets, 250x fewer frames), made once."""
-    root = tmp_path_factory.mktemp("clean") / "data"
-    sim.simulate_dataset(
-        root,
-        n_train=2,
-        n_test=1,
-        seed=1,
-        time_scale=250,
-        second_visit_fraction=0.1,
-        log=lambda msg: None,
-    )
-    return root
+    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)
 
 
 @pytest.fixture()
