@@ -58,13 +58,18 @@ def white_noise_scale(flux: np.ndarray, var: np.ndarray, degree: int = 2) -> np.
     f2 = flux.reshape(flux.shape[0], -1)
     v2 = var.reshape(var.shape[0], -1)
     d = np.diff(f2, axis=0)
-    med = np.nanmedian(d, axis=0)
-    meas = (MAD_TO_STD * np.nanmedian(np.abs(d - med), axis=0)) ** 2 / 2
-    prop = np.nanmedian(v2, axis=0)
-    n_ok = np.isfinite(d).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_r = np.log(meas / prop)
-    ok = np.isfinite(log_r) & (n_ok >= MIN_DIFFS)
+    cols = np.flatnonzero(
+        (np.isfinite(d).sum(axis=0) >= MIN_DIFFS) & (np.isfinite(v2).sum(axis=0) > 0)
+    )  # columns without data (dead columns, filled later) are left out
+    log_r = np.full(f2.shape[1], np.nan)
+    if cols.size:
+        dc = d[:, cols]
+        mad = np.nanmedian(np.abs(dc - np.nanmedian(dc, axis=0)), axis=0)
+        meas = (MAD_TO_STD * mad) ** 2 / 2
+        prop = np.nanmedian(v2[:, cols], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_r[cols] = np.log(meas / prop)
+    ok = np.isfinite(log_r)
     if not ok.any():
         return np.ones(f2.shape[1]).reshape(flux.shape[1:])
     x = np.arange(f2.shape[1], dtype=float)

@@ -214,9 +214,14 @@ def _cluster_pixels(rng: np.random.Generator, shape: tuple[int, int], n: int) ->
 
 
 def _extra_bad(
-    rng: np.random.Generator, shape: tuple[int, int], fraction: float, taken: np.ndarray
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    fraction: float,
+    taken: np.ndarray,
+    present: np.ndarray,
 ) -> np.ndarray:
-    n = int(round(fraction * taken.size)) - int(taken.sum())
+    """New bad pixels (not in ``taken``) that bring ``present`` up to ``fraction``."""
+    n = int(round(fraction * taken.size)) - int(present.sum())
     out = np.zeros(shape, dtype=bool)
     if n <= 0:
         return out
@@ -248,10 +253,10 @@ def map_variant(
     dead = maps.dead.copy()
     for _ in range(bad_columns):
         dead[:, int(rng.integers(shape[1]))] = True
-    dead |= _extra_bad(rng, shape, dead_fraction, dead)
+    dead |= _extra_bad(rng, shape, dead_fraction, dead, dead)
     med = float(np.median(maps.dark))
     hot_now = maps.dark > HOT_DARK_FACTOR[0] * med
-    hot = _extra_bad(rng, shape, hot_fraction, hot_now | dead)
+    hot = _extra_bad(rng, shape, hot_fraction, hot_now | dead, hot_now & ~dead)
     dark = maps.dark.copy()
     factors = 10 ** rng.uniform(*np.log10(HOT_DARK_FACTOR), size=int(hot.sum()))
     dark[hot] = max(med, 1e-3) * factors

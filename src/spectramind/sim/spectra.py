@@ -5,9 +5,10 @@ A spectrum (283,) = mean depth D + features. The features mix (weight ``w`` =
 from the parametric generator below; both are normalised to unit rms and given the amplitude
 rms = A_2024 sqrt(D / d_2024) (H / H_median) lognormal(0, 0.25), A_2024 the median feature rms
 of the 2024 shapes and d_2024 their median mean depth, H the planet's scale height. The real
-shapes are partitioned once (fixed permutation): train planets draw from one part, test
-planets from the other, so no shape is shared between splits, and the parametric part makes
-every planet's spectrum unique even where two planets share a real shape.
+shapes are partitioned once by families (the 2024 set is mostly rescaled copies of two templates:
+shapes correlated above 0.98 are one family): train planets draw from one part, test planets
+from the other, so no shape is shared between splits, and the parametric part makes every
+planet's spectrum unique even where two planets share a real shape.
 
 Parametric generator (a transmission spectrum in the isothermal, constant-opacity-slope
 approximation, Lecavelier des Etangs et al. 2008, A&A 481, L83; de Wit & Seager 2013,
@@ -27,12 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse.csgraph import connected_components
 
 from spectramind.sim.scene import scale_height_rs
 
 DEPTH_MEAN, DEPTH_STD, DEPTH_RANGE = 0.0147, 0.011, (5e-4, 0.08)
-PARTITION_SEED = 20240  # fixed: the same partition of the 2024 shapes in every dataset
-TRAIN_SHAPE_FRACTION = 0.7  # share of the 2024 shapes in the train pool
+#: shapes whose features correlate above this are one family (the 2024 set is two big
+#: families of rescaled templates plus small ones) and go to the same split
+FAMILY_CORRELATION = 0.98
+TRAIN_SHAPE_FRACTION = 0.5  # target share of the 2024 shapes in the train pool
 AMPLITUDE_SCATTER = 0.25  # lognormal sigma of the feature amplitude around the H rule
 #: molecule -> bands (centre um, relative strength, width um)
 BANDS: dict[str, tuple[tuple[float, float, float], ...]] = {
@@ -47,11 +51,32 @@ ABUNDANCE_DECADES = 4.0
 CONTINUUM = 1e-3  # floor of kappa (relative): keeps ln kappa finite between bands
 
 
+def shape_families(shapes: np.ndarray, threshold: float = FAMILY_CORRELATION) -> np.ndarray:
+    """Family label (n,) of each shape: connected components of |corr(features)| > threshold."""
+    f = shapes - shapes.mean(axis=1, keepdims=True)
+    f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-300)
+    _, labels = connected_components(np.abs(f @ f.T) > threshold, directed=False)
+    return np.asarray(labels)
+
+
 def partition_shapes(shapes: np.ndarray) -> dict[str, np.ndarray]:
-    """Disjoint train/test pools of the 2024 shapes (n, 283) by a fixed permutation."""
-    order = np.random.default_rng(PARTITION_SEED).permutation(len(shapes))
-    n_train = int(round(TRAIN_SHAPE_FRACTION * len(shapes)))
-    return {"train": shapes[order[:n_train]], "test": shapes[order[n_train:]]}
+    """Disjoint train/test pools of the 2024 shapes (n, 283), whole families to one side.
+
+    Families (:func:`shape_families`) are assigned largest first to the split furthest below
+    its target share, so no shape of one split is a rescaled copy (corr > 0.98) of one of the
+    other; deterministic (no random draw).
+    """
+    labels = shape_families(shapes)
+    sizes = np.bincount(labels)
+    n = {"train": 0, "test": 0}
+    side = {}
+    for fam in np.lexsort((np.arange(sizes.size), -sizes)):
+        deficit_train = TRAIN_SHAPE_FRACTION * len(shapes) - n["train"]
+        deficit_test = (1 - TRAIN_SHAPE_FRACTION) * len(shapes) - n["test"]
+        side[fam] = "train" if deficit_train >= deficit_test else "test"
+        n[side[fam]] += int(sizes[fam])
+    split = np.array([side[lab] for lab in labels])
+    return {k: shapes[split == k] for k in ("train", "test")}
 
 
 def opacity(rng: np.random.Generator, wl_um: np.ndarray) -> np.ndarray:
