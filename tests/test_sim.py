@@ -234,8 +234,14 @@ def test_draw_spectrum_depth_distribution():
     spectra = np.array(
         [
             sim.draw_spectrum(
-                rng, shapes, rows[j % len(rows)], h_median, wl,
-                real_weight=0.5, ref_rms=ref[0], ref_depth=ref[1],
+                rng,
+                shapes,
+                rows[j % len(rows)],
+                h_median,
+                wl,
+                real_weight=0.5,
+                ref_rms=ref[0],
+                ref_depth=ref[1],
             )  # fmt: skip
             for j in range(N_DRAWS)
         ]
@@ -289,7 +295,9 @@ def test_time_scale_noise_shrinks_as_sqrt_k(
             axis=(1, 2)
         )
         t = _pair_mid_times(axis.fgs_time_h, k)
-        out = sim.truth_light_curves(t, truth, test_star, spectrum[:1], real_wavelengths[:1])[0] == 1
+        out = (
+            sim.truth_light_curves(t, truth, test_star, spectrum[:1], real_wavelengths[:1])[0] == 1
+        )
 
         both_out = out[1:] & out[:-1]
         assert both_out.sum() > 400  # enough out-of-transit pairs for a ~5 % std

@@ -172,7 +172,9 @@ def test_map_variant_reaches_fractions_with_clusters(airs_maps):
     # clustered: a new bad pixel has a bad neighbour far more often than at random (~6 %)
     new = v.dead & ~airs_maps.dead
     pad = np.pad(new, 1)
-    nb = sum(np.roll(np.roll(pad, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1))[1:-1, 1:-1]
+    nb = sum(np.roll(np.roll(pad, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1))[
+        1:-1, 1:-1
+    ]
     assert np.mean(nb[new] > 1) > 0.3
 
 

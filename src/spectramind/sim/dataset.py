@@ -107,7 +107,9 @@ def simulate_dataset(
     adc = io.read_adc_info(RESOURCES / "2025" / "adc_info.csv")
     wavelengths = io.read_wavelengths(RESOURCES / "2025" / "wavelengths.csv")
     given = io.read_labels(spectra_file) if spectra_file else None
-    spectra_out, orbits = _planet_truths(plan, star_df, given, spectra_file, seed, world, wavelengths)
+    spectra_out, orbits = _planet_truths(
+        plan, star_df, given, spectra_file, seed, world, wavelengths
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     truths: dict[int, list[VisitTruth]] = {}

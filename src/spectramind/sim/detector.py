@@ -208,7 +208,9 @@ def _cluster_pixels(rng: np.random.Generator, shape: tuple[int, int], n: int) ->
         while blob.sum() < size:
             grown = binary_dilation(blob) & ~blob
             cand = np.flatnonzero(grown)
-            blob.flat[rng.choice(cand, min(len(cand), size - int(blob.sum())), replace=False)] = True
+            blob.flat[rng.choice(cand, min(len(cand), size - int(blob.sum())), replace=False)] = (
+                True
+            )
         out |= blob
     return out
 
@@ -258,7 +260,8 @@ def map_variant(
     hot_now = maps.dark > HOT_DARK_FACTOR[0] * med
     hot = _extra_bad(rng, shape, hot_fraction, hot_now | dead, hot_now & ~dead)
     dark = maps.dark.copy()
-    factors = 10 ** rng.uniform(*np.log10(HOT_DARK_FACTOR), size=int(hot.sum()))
+    lo, hi = (float(np.log10(f)) for f in HOT_DARK_FACTOR)
+    factors = 10 ** rng.uniform(lo, hi, size=int(hot.sum()))
     dark[hot] = max(med, 1e-3) * factors
     return io.CalibrationMaps(
         dark=dark, flat=maps.flat.copy(), read=maps.read.copy(), dead=dead,

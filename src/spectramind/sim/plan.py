@@ -87,7 +87,9 @@ class World:
                 f"{self.drift_order_min}, {self.drift_order_max}"
             )
         if self.map_pool_size < 1:
-            raise ValueError(f"simulation.world.map_pool_size must be >= 1, got {self.map_pool_size}")
+            raise ValueError(
+                f"simulation.world.map_pool_size must be >= 1, got {self.map_pool_size}"
+            )
         if self.real_shape_weight > 1:
             raise ValueError(
                 f"simulation.world.real_shape_weight must be in [0, 1], got {self.real_shape_weight}"

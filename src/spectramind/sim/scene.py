@@ -142,7 +142,5 @@ def spot_depth_factor(wl_um: np.ndarray, teff_k: float, filling: float) -> np.nd
     Unocculted dark spots make the unspotted chord brighter than the disc average, so the
     transit is deeper, more so in the blue (Rackham et al. 2018, ApJ 853, 122, eq. 3).
     """
-    contrast = planck_lambda(wl_um, SPOT_TEMPERATURE_RATIO * teff_k) / planck_lambda(
-        wl_um, teff_k
-    )
+    contrast = planck_lambda(wl_um, SPOT_TEMPERATURE_RATIO * teff_k) / planck_lambda(wl_um, teff_k)
     return 1.0 / (1.0 - filling * (1.0 - contrast))

@@ -40,7 +40,13 @@ TRAIN_SHAPE_FRACTION = 0.5  # target share of the 2024 shapes in the train pool
 AMPLITUDE_SCATTER = 0.25  # lognormal sigma of the feature amplitude around the H rule
 #: molecule -> bands (centre um, relative strength, width um)
 BANDS: dict[str, tuple[tuple[float, float, float], ...]] = {
-    "H2O": ((0.94, 0.15, 0.03), (1.14, 0.3, 0.05), (1.4, 0.6, 0.07), (1.9, 0.8, 0.09), (2.7, 1.0, 0.15)),
+    "H2O": (
+        (0.94, 0.15, 0.03),
+        (1.14, 0.3, 0.05),
+        (1.4, 0.6, 0.07),
+        (1.9, 0.8, 0.09),
+        (2.7, 1.0, 0.15),
+    ),
     "CH4": ((1.7, 0.3, 0.05), (2.3, 0.6, 0.08), (3.3, 1.0, 0.12)),
     "CO2": ((2.0, 0.3, 0.03), (2.7, 0.6, 0.05)),
     "CO": ((2.35, 0.5, 0.05),),

@@ -139,12 +139,13 @@ def simulate_visit(
         brightness = exposure_matched_brightness(star, dmag, wl_airs)
     filling = abs(float(world.visit_spot_change * rng.standard_normal())) if visit > 0 else 0.0
     ts = float(star["Ts"])
-    spectrum = spectrum * scene.spot_depth_factor(
-        np.r_[FGS_WL_UM, wavelengths[1:]], ts, filling
-    )
+    spectrum = spectrum * scene.spot_depth_factor(np.r_[FGS_WL_UM, wavelengths[1:]], ts, filling)
 
     # ---- time axes of the kept frames (pair mid-times) and the pointing/breathing series
-    fgs_idx, airs_idx = pair_times(axis.fgs_time_h, time_scale), pair_times(axis.airs_time_h, time_scale)
+    fgs_idx, airs_idx = (
+        pair_times(axis.fgs_time_h, time_scale),
+        pair_times(axis.airs_time_h, time_scale),
+    )
     t_fgs = axis.fgs_time_h[fgs_idx].reshape(-1, 2).mean(1)
     t_airs = axis.airs_time_h[airs_idx].reshape(-1, 2).mean(1)
     t_start = float(min(axis.fgs_time_h.min(), axis.airs_time_h.min()))
@@ -190,8 +191,7 @@ def simulate_visit(
         lambda s: (
             maps["FGS1"].flat
             * (
-                series[s, None, None]
-                * det.fgs_psf(pointing[s, 0], pointing[s, 1], pointing[s, 2])
+                series[s, None, None] * det.fgs_psf(pointing[s, 0], pointing[s, 1], pointing[s, 2])
                 + det.FGS_BACKGROUND
             )
         ),
