@@ -756,3 +756,19 @@ def test_cli_spectra_without_a_planet(tmp_path, custom_inputs, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert str(spectra) in err and f"no spectrum for planet {custom_inputs['star_ids'][2]}" in err
+
+
+def test_cli_without_switches_a_deviation_off(tmp_path, capsys):
+    args = ["simulate", str(tmp_path / "w"), "--n-train", "1", "--n-test", "1", "--seed", "4"]
+    args += ["--time-scale", "500", "--second-visit-fraction", "0", "--without", "maps"]
+    assert cli.main([*args, "--without", "geometry"]) == 0
+    truth = pd.read_csv(tmp_path / "w" / "sim_truth.csv")
+    assert (truth.maps_airs == 0).all() and (truth.maps_fgs == 0).all()  # real maps only
+    stars = io.read_star_info(tmp_path / "w" / "train_star_info.csv")
+    row = truth.iloc[0]
+    assert row.a_rs == stars.loc[row.planet_id, "sma"]  # true orbit = star row
+    assert (
+        cli.main([*args[:2], "--n-train", "1", "--n-test", "1", "--seed", "4", "--without", "x"])
+        == 2
+    )
+    assert "--without 'x'" in capsys.readouterr().err
