@@ -30,7 +30,7 @@ SRC = REPO / "src"
 # conda-forge name -> PyPI name, where they differ
 CONDA_TO_PYPI = {"pytorch": "torch"}
 # import name -> PyPI name, where they differ
-IMPORT_TO_PYPI = {"yaml": "pyyaml", "netCDF4": "netcdf4"}
+IMPORT_TO_PYPI = {"yaml": "pyyaml", "netCDF4": "netcdf4", "batman": "batman-package"}
 # Needed at run time without an import: xarray writes the products with engine="h5netcdf".
 RUNTIME_EXTRAS = {"xarray": {"h5netcdf", "h5py"}}
 # Conda packages every env has that are not project dependencies.

@@ -254,6 +254,7 @@ def test_read_image_packages_and_the_bundle_pyproject(tmp_path: Path) -> None:
         read_image_packages(bad)
     text = bundle_pyproject((REPO / "pyproject.toml").read_text())
     assert '"torch>=2.10"' in text and '"snakemake>=9.0,<10"' in text and "torch==" not in text
+    assert "\"batman-package; python_version < '3'\"" in text  # the bundle never simulates
     with pytest.raises(BundleError, match="0 dependencies match"):
         bundle_pyproject('dependencies = ["numpy"]', BUNDLE_REQUIREMENTS)
 

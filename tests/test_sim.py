@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spectramind import cli, io, sim
+from spectramind.sim import spectra as sim_spectra
 
 ARIEL = Path(__file__).resolve().parents[1] / "resources" / "ariel"
 N_AIRS_PAIRS, N_FGS_PAIRS = 5625, 67500  # real frame pairs per visit
@@ -49,6 +50,11 @@ AIRS_DEPTH_RTOL = 0.05
 ADC_MEAN_RTOL = 0.02
 # wavelengths.csv vs axis_info.parquet: the same grid, equal to ~2e-15 um; bins are 0.009 um apart.
 WL_ATOL = 1e-9
+# The depth tests fit a 5th-order time basis + pointing: the world's drift order (2-6), ramp
+# and granulation are switched off there (they are tested on their own in test_sim_world.py).
+DEPTH_TEST_WORLD = sim.World(
+    drift_order_min=5, drift_order_max=5, ramp_amplitude=0.0, granulation_ppm=0.0
+)
 # raw in/out-of-transit FGS1 drop vs the model: beyond the drift (bounded by 2 A) the pointing
 # red noise (~650 ppm per 10 min, medians over > 300 pairs) leaves well under 0.1 %.
 RAW_DROP_NOISE = 0.001
@@ -138,14 +144,6 @@ def test_adc_round_trip_within_one_adu(real_adc):
     assert err.mean() == pytest.approx(0.5 / gain, rel=ADC_MEAN_RTOL)  # uniform over the ADU
 
 
-def test_limb_darkening_formula():
-    u1, u2 = sim.limb_darkening(np.array([0.7, 1.4]), 5800.0)
-    np.testing.assert_allclose(u1, [0.44, 0.44 * 2**-0.85], rtol=1e-14)
-    np.testing.assert_allclose(u2, [0.22, 0.22 * 2**-0.2], rtol=1e-14)
-    u1_cool, _ = sim.limb_darkening(np.array([0.7]), 5800.0 / 4)
-    assert u1_cool[0] == pytest.approx(0.88, rel=1e-14)
-
-
 def test_column_depths_flip(real_wavelengths, real_axis):
     spectrum = np.arange(283.0)
     depth = sim.column_depths(spectrum)
@@ -230,9 +228,23 @@ def test_draw_spectrum_depth_distribution():
     rows = [r for _, r in stars.iterrows()]
     shapes = io.read_labels(ARIEL / "2024" / "train_labels.csv").to_numpy()
     h_median = float(np.median([sim.scale_height_rs(r, sim.DEPTH_MEAN) for r in rows]))
+    wl = io.read_wavelengths(ARIEL / "2025" / "wavelengths.csv")
+    ref = sim_spectra.reference_statistics(shapes)
     rng = np.random.default_rng(2025)
     spectra = np.array(
-        [sim.draw_spectrum(rng, shapes, rows[j % len(rows)], h_median) for j in range(N_DRAWS)]
+        [
+            sim.draw_spectrum(
+                rng,
+                shapes,
+                rows[j % len(rows)],
+                h_median,
+                wl,
+                real_weight=0.5,
+                ref_rms=ref[0],
+                ref_depth=ref[1],
+            )  # fmt: skip
+            for j in range(N_DRAWS)
+        ]
     )
     assert spectra.shape == (N_DRAWS, 283)
     assert np.all(np.isfinite(spectra)) and spectra.min() > 0
@@ -284,8 +296,9 @@ def test_time_scale_noise_shrinks_as_sqrt_k(
         )
         t = _pair_mid_times(axis.fgs_time_h, k)
         out = (
-            sim.light_curves(t, test_star, truth.t0_h, spectrum[:1], real_wavelengths[:1])[0] == 1.0
+            sim.truth_light_curves(t, truth, test_star, spectrum[:1], real_wavelengths[:1])[0] == 1
         )
+
         both_out = out[1:] & out[:-1]
         assert both_out.sum() > 400  # enough out-of-transit pairs for a ~5 % std
         scatter[k] = _robust_std(np.diff(total)[both_out]) / math.sqrt(2)
@@ -308,6 +321,7 @@ def transit_visit(real_maps, real_axis, real_adc, real_wavelengths, test_star):
         time_scale=25,
         wavelengths=real_wavelengths,
         brightness=1.0,
+        world=DEPTH_TEST_WORLD,
     )
     return frames, truth, spectrum
 
@@ -322,7 +336,7 @@ def _fit_depth_scale(
     dy, dx): with both regressed out, b / star_flux is the transit depth relative to truth.
     """
     u = 2 * t_h / 7.5 - 1
-    dy, dx = pointing.T
+    dy, dx = pointing[:, :2].T
     design = np.column_stack(
         [np.polynomial.chebyshev.chebvander(u, 5), 1 - lc, dy, dx, dy**2, dx**2, dx * dy]
     )
@@ -349,13 +363,13 @@ def test_transit_in_fgs1(
         axis=(1, 2)
     )
     t = _pair_mid_times(real_axis.fgs_time_h, 25)
-    lc = sim.light_curves(t, test_star, truth.t0_h, spectrum[:1], real_wavelengths[:1])[0]
+    lc = sim.truth_light_curves(t, truth, test_star, spectrum[:1], real_wavelengths[:1])[0]
     out, centre = lc == 1.0, lc < 1 - 0.9 * (1 - lc.min())
     assert out.sum() > 500 and centre.sum() > 300
     # raw drop: the gain drift 1 + A p(t) (|p| <= 1) can move it by at most ~2 A
     model_drop = 1 - lc[centre].mean()
     raw_drop = 1 - np.median(total[centre]) / np.median(total[out])
-    assert abs(raw_drop - model_drop) < 2 * truth.drift_amplitude + RAW_DROP_NOISE
+    assert abs(raw_drop - model_drop) < 2 * truth.fgs_drift_amplitude + RAW_DROP_NOISE
     dt = sim.FGS_DT[1] - sim.FGS_DT[0]
     star_flux = np.median(total[out]) - _background(
         real_maps["FGS1"], sim.FGS_BACKGROUND, dt, slice(None), slice(None)
@@ -375,13 +389,15 @@ def test_transit_in_airs_follows_flipped_spectrum(
     )
     t = _pair_mid_times(real_axis.airs_time_h, 25)
     t_fgs = _pair_mid_times(real_axis.fgs_time_h, 25)
-    pointing = np.stack([np.interp(t, t_fgs, truth.pointing[:, i]) for i in (0, 1)], axis=1)
+    pointing = np.stack([np.interp(t, t_fgs, truth.pointing[:, i]) for i in (0, 1, 2)], axis=1)
     dt = sim.AIRS_DT[1] - sim.AIRS_DT[0]
     for cols, depth in ((slice(60, 160), 0.02), (slice(200, 300), 0.01)):
         np.testing.assert_array_equal(truth.airs_columns_depth[cols], depth)
         flux = cds[:, cols].sum(axis=1)
         wl = real_axis.airs_wavelength_um[cols]
-        lc = sim.light_curves(t, test_star, truth.t0_h, np.full(wl.size, depth), wl).mean(axis=0)
+        lc = sim.truth_light_curves(
+            t, truth, test_star, np.full(wl.size, depth), wl, "AIRS-CH0"
+        ).mean(axis=0)
         star_flux = np.median(flux[lc == 1.0]) - _background(
             maps, sim.AIRS_BACKGROUND, dt, slice(8, 24), cols
         )
@@ -538,7 +554,7 @@ def test_dataset_tables(dataset, ariel):
         stars = io.read_star_info(out / f"{split}_star_info.csv")
         pd.testing.assert_frame_equal(stars, real_stars.loc[ids])
     sim_truth = pd.read_csv(out / "sim_truth.csv")
-    assert sim_truth.columns.tolist() == ["planet_id", "visit", "t0_h", "drift_amplitude"]
+    assert sim_truth.columns.tolist()[:4] == ["planet_id", "visit", "t0_h", "a_rs"]
     expected_rows = [(p.planet_id, v) for p in plan for v in range(p.n_visits)]
     assert list(zip(sim_truth.planet_id, sim_truth.visit, strict=True)) == expected_rows
     t0 = [tr.t0_h for p in plan for tr in truths[p.planet_id]]
@@ -549,12 +565,22 @@ def test_dataset_tables(dataset, ariel):
     )
     for name in ("adc_info.csv", "wavelengths.csv"):
         assert _sha256(out / name) == _sha256(ariel / "2025" / name)
-    for cal in out.rglob("*_calibration_*"):
-        inst = cal.name.split("_calibration_")[0]
-        for m in io.CALIBRATION_MAPS:
-            assert _sha256(cal / f"{m}.parquet") == _sha256(
-                ariel / "2025" / "calibration" / f"{inst}_calibration_0" / f"{m}.parquet"
-            )
+    # each visit's maps: pool member 0 is a byte copy of the real maps, the others variants
+    # of them (same flat, read, linearity; more dead and hot pixels)
+    picks = {"AIRS-CH0": "maps_airs", "FGS1": "maps_fgs"}
+    for row in sim_truth.itertuples():
+        split = "train" if row.planet_id in io.read_labels(out / "train.csv").index else "test"
+        for inst, col in picks.items():
+            cal = out / split / str(row.planet_id) / f"{inst}_calibration_{row.visit}"
+            real = ariel / "2025" / "calibration" / f"{inst}_calibration_0"
+            if getattr(row, col) == 0:
+                for m in io.CALIBRATION_MAPS:
+                    assert _sha256(cal / f"{m}.parquet") == _sha256(real / f"{m}.parquet")
+                continue
+            got, ref = io.read_calibration(cal, inst), io.read_calibration(real, inst)
+            for m in ("flat", "read", "linear_corr"):
+                np.testing.assert_array_equal(getattr(got, m), getattr(ref, m))
+            assert np.all(got.dead >= ref.dead) and got.dead.mean() > ref.dead.mean()
 
 
 def test_dataset_byte_identical_with_same_seed(dataset):
@@ -630,9 +656,11 @@ def test_cli_custom_inputs_used_as_given(custom_inputs, tmp_path, capsys):
     stars = io.read_star_info(out / "train_star_info.csv")
     pd.testing.assert_frame_equal(stars, io.read_star_info(ci["stars"]).loc[ids[:2]])
     for pid, split in zip(ids, ("train", "train", "test"), strict=True):
+        # the given maps, or a pool variant of them (more dead/hot pixels, the same flat)
         written = io.read_calibration(out / split / str(pid) / "FGS1_calibration_0", "FGS1")
-        for m in io.CALIBRATION_MAPS:
+        for m in ("flat", "read", "linear_corr"):
             np.testing.assert_array_equal(getattr(written, m), getattr(ci["fgs"], m))
+        assert np.all(written.dead >= ci["fgs"].dead)
     # the simulation itself used the halved flat: same seed, real maps -> twice the FGS1 light
     ref = tmp_path / "reference"
     sim.simulate_dataset(
@@ -728,3 +756,19 @@ def test_cli_spectra_without_a_planet(tmp_path, custom_inputs, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert str(spectra) in err and f"no spectrum for planet {custom_inputs['star_ids'][2]}" in err
+
+
+def test_cli_without_switches_a_deviation_off(tmp_path, capsys):
+    args = ["simulate", str(tmp_path / "w"), "--n-train", "1", "--n-test", "1", "--seed", "4"]
+    args += ["--time-scale", "500", "--second-visit-fraction", "0", "--without", "maps"]
+    assert cli.main([*args, "--without", "geometry"]) == 0
+    truth = pd.read_csv(tmp_path / "w" / "sim_truth.csv")
+    assert (truth.maps_airs == 0).all() and (truth.maps_fgs == 0).all()  # real maps only
+    stars = io.read_star_info(tmp_path / "w" / "train_star_info.csv")
+    row = truth.iloc[0]
+    assert row.a_rs == stars.loc[row.planet_id, "sma"]  # true orbit = star row
+    assert (
+        cli.main([*args[:2], "--n-train", "1", "--n-test", "1", "--seed", "4", "--without", "x"])
+        == 2
+    )
+    assert "--without 'x'" in capsys.readouterr().err

@@ -123,10 +123,25 @@ def simulate(
             "the workflow's simulation.second_visit_fraction",
         ),
     ] = 0.2,
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without",
+            help="switch a deviation of the simulated world off (repeatable): geometry, "
+            "timing_offset, drift, ramp, granulation, breathing, maps, cosmic_tracks, "
+            "visit_change, spectra",
+        ),
+    ] = None,
 ) -> None:
     if (ctx.obj or {}).get(_SNAKEMAKE_ARGS):
         raise _error("simulate: takes no Snakemake arguments (nothing after --)")
-    from spectramind.sim import simulate_dataset
+    from spectramind.sim import DEVIATIONS, World, simulate_dataset
+
+    world = World()
+    for name in without or []:
+        if name not in DEVIATIONS:
+            raise _error(f"simulate: --without {name!r}: choose from {', '.join(DEVIATIONS)}")
+        world = world.without(name)
 
     t = time.perf_counter()
     try:
@@ -140,6 +155,7 @@ def simulate(
             spectra=None if spectra is None else str(spectra),
             calibration=None if calibration is None else str(calibration),
             second_visit_fraction=second_visit_fraction,
+            world=world,
             log=lambda msg: print(msg, file=sys.stderr, flush=True),
         )
     except (ValueError, OSError) as exc:  # DataError is a ValueError: name the file, no traceback

@@ -95,6 +95,9 @@ class BundleError(RuntimeError):
 BUNDLE_REQUIREMENTS = {
     r"torch==[^\"]+": "torch>=2.10",
     r"snakemake\[reports\]": "snakemake",
+    # the simulator's transit engine: the bundle runs on real data only and never imports
+    # spectramind.sim, so the requirement gets a marker no Python 3 satisfies (not bundled)
+    r"batman-package[^\"]*": "batman-package; python_version < '3'",
 }
 #: The platform of the Kaggle image (glibc 2.35) as pip download tags.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")

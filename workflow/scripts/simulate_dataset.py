@@ -3,7 +3,7 @@
 import logging
 
 from spectramind.rulelog import log_to
-from spectramind.sim import simulate_dataset
+from spectramind.sim import World, simulate_dataset
 
 log_to(snakemake.log[0])
 sim = snakemake.params.sim
@@ -14,5 +14,6 @@ simulate_dataset(
     seed=sim["seed"],
     time_scale=sim["time_scale"],
     second_visit_fraction=sim["second_visit_fraction"],
+    world=World.from_mapping(sim.get("world")),
     log=logging.info,
 )

@@ -37,6 +37,68 @@ def time_bin(
     return mean, vmean, cnt
 
 
+#: 1.4826 MAD of first differences / sqrt(2): the white-noise std of a smooth series
+MAD_TO_STD = 1.4826
+#: lowest number of finite first differences for a measured noise scale (else 1)
+MIN_DIFFS = 16
+
+
+def white_noise_scale(flux: np.ndarray, var: np.ndarray, degree: int = 2) -> np.ndarray:
+    """Measured / propagated white-noise variance of per-pair series (photon transfer).
+
+    flux, var: (n,) or (n, n_wl) per-pair series. The measured variance is the robust
+    (1.4826 MAD) variance of the first differences / 2, which a smooth signal (transit,
+    drift) does not reach; the propagated one the median of ``var``. The propagated
+    variance assumes one electron per count and one read per sample: data whose gain or
+    number of co-added reads differ (sub-Poisson detectors; time-scaled simulations, whose
+    pairs average K pairs) are out by a factor this measures. Across wavelengths the
+    log-ratio is smoothed by a polynomial of ``degree`` in the column index (the factor
+    depends on the photon/read mix, which changes slowly). Returns (n_wl,) or a scalar.
+    """
+    f2 = flux.reshape(flux.shape[0], -1)
+    v2 = var.reshape(var.shape[0], -1)
+    d = np.diff(f2, axis=0)
+    cols = np.flatnonzero(
+        (np.isfinite(d).sum(axis=0) >= MIN_DIFFS) & (np.isfinite(v2).sum(axis=0) > 0)
+    )  # columns without data (dead columns, filled later) are left out
+    log_r = np.full(f2.shape[1], np.nan)
+    if cols.size:
+        dc = d[:, cols]
+        mad = np.nanmedian(np.abs(dc - np.nanmedian(dc, axis=0)), axis=0)
+        meas = (MAD_TO_STD * mad) ** 2 / 2
+        prop = np.nanmedian(v2[:, cols], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_r[cols] = np.log(meas / prop)
+    ok = np.isfinite(log_r)
+    if not ok.any():
+        return np.ones(f2.shape[1]).reshape(flux.shape[1:])
+    x = np.arange(f2.shape[1], dtype=float)
+    if ok.sum() > degree + 1 and f2.shape[1] > 1:
+        coef = np.polynomial.polynomial.polyfit(x[ok], log_r[ok], degree)
+        smooth = np.polynomial.polynomial.polyval(x, coef)
+    else:
+        smooth = np.full(x.shape, np.median(log_r[ok]))
+    return np.exp(smooth).reshape(flux.shape[1:])
+
+
+def red_noise_beta2(flux: np.ndarray, var: np.ndarray, oot: np.ndarray) -> np.ndarray:
+    """Squared red-noise factor beta^2 >= 1 per wavelength of binned light curves.
+
+    flux, var: (n_time, n_wl) binned; oot: (n_time,) bool. beta^2 = the measured variance
+    of the out-of-transit bins (first differences, :func:`white_noise_scale`) / their
+    propagated variance, at least 1: noise correlated on the bin's scale (pointing jitter,
+    granulation) is not in the propagated white variance ("time-averaging" beta, Pont, Zucker
+    & Queloz 2006, MNRAS 373, 231; Winn et al. 2008, ApJ 683, 1076). Column 0 (FGS1) and
+    the AIRS columns 1: are measured separately.
+    """
+    sel = oot if oot.sum() > MIN_DIFFS else np.ones_like(oot)
+    out = np.ones(flux.shape[1])
+    out[:1] = white_noise_scale(flux[sel, :1], var[sel, :1])
+    if flux.shape[1] > 1:
+        out[1:] = white_noise_scale(flux[sel, 1:], var[sel, 1:])
+    return np.maximum(out, 1.0)
+
+
 def bin_regressor(t: np.ndarray, x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Time-binned mean of a regressor (n,) -> (n_bins,), NaN where empty."""
     mean, _, _ = time_bin(t, x, np.zeros_like(x), edges)

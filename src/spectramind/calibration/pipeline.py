@@ -467,6 +467,10 @@ def calibrate_visit(
     with timed(timings, "trace"):
         airs = extract_airs(pa, cfg)
     airs.update(pair_qa(pa))
+    # the propagated variance assumes 1 e-/count and one read per pair: scale it to the
+    # measured white noise of each series (see phase.white_noise_scale)
+    fgs["var"] = fgs["var"] * phase.white_noise_scale(fgs["flux"], fgs["var"])
+    airs["var"] = airs["var"] * phase.white_noise_scale(airs["flux"], airs["var"])[None, :]
     stages = {**pa.stages, "photometry": "COMPLETE", "trace": "COMPLETE"}
     return VisitSeries(
         t_fgs,
@@ -550,6 +554,7 @@ def build_cube(
         windows.append(win)
         oot = phase.out_of_transit_mask(t, win, cfg.oot_margin_h)
         flux[v], var[v], level[v] = phase.normalise(f, fvar, oot)
+        var[v] *= phase.red_noise_beta2(flux[v], var[v], oot)[None, :]
         regs["fgs_centroid_y"][v] = phase.bin_regressor(s.t_fgs, s.fgs["centroid_y"], edges)
         regs["fgs_centroid_x"][v] = phase.bin_regressor(s.t_fgs, s.fgs["centroid_x"], edges)
         regs["fgs_background"][v] = phase.bin_regressor(s.t_fgs, s.fgs["background"], edges)
