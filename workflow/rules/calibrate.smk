@@ -1,5 +1,3 @@
-STAGE_RULES = ["adc", "dark", "flat", "cds", "photometry", "extract_trace"]
-
 
 rule calibrate:
     """Fused pixel chain (ADC .. CDS), photometry and trace of one planet, all visits."""

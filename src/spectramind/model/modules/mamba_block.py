@@ -111,7 +111,6 @@ class Mamba(nn.Module):
             bias=conv_bias,
             **factory_kwargs,
         )
-        self.activation = "silu"
         self.act = nn.SiLU()
         self.x_proj = nn.Linear(
             self.d_inner, self.dt_rank + 2 * d_state, bias=False, **factory_kwargs
