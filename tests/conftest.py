@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,20 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def clean_root(tiny_dataset) -> Path:
+    """The default tiny root (2 train + 1 test planets, one with a second visit), shared."""
+    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)
+
+
+@pytest.fixture()
+def root(clean_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the clean root, to break (a module may define its own ``root``)."""
+    dst = tmp_path / "data"
+    shutil.copytree(clean_root, dst)
+    return dst
 
 
 # --- the whole workflow on the tiny test config, run once per session --------------------------

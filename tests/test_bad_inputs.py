@@ -56,20 +56,6 @@ NEIGHBOUR_FLUX_RTOL = 0.1
 
 
 # --------------------------------------------------------------------------- fixtures, helpers
-@pytest.fixture(scope="module")
-def clean_root(tiny_dataset) -> Path:
-    """A tiny challenge-layout root (2 train + 1 test planets, 250x fewer frames), made once."""
-    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)
-
-
-@pytest.fixture()
-def root(clean_root: Path, tmp_path: Path) -> Path:
-    """A private copy of the clean root, to break."""
-    dst = tmp_path / "data"
-    shutil.copytree(clean_root, dst)
-    return dst
-
-
 def planet_of(root: Path) -> int:
     return io.list_planets(root, "test")[0]
 

@@ -21,7 +21,7 @@ DOCS = [README, REPO / "config" / "README.md", *sorted((REPO / "docs").glob("*.m
 README_MAX_LINES = 200
 #: top-level folders and files of the repository a path in the docs may start with
 TOP = {p.name for p in REPO.iterdir()} - {".git"}
-#: made by a run (git-ignored), or placeholders: not expected in a fresh checkout
+#: made by a run (git-ignored), or names of the user's own folders: not in a fresh checkout
 GENERATED = ("results/", ".snakemake/", ".venv", "/kaggle/", "/data/")
 
 

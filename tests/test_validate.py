@@ -35,19 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
-@pytest.fixture(scope="module")
-def clean_root(tiny_dataset) -> Path:
-    """A tiny challenge-layout root (2 train + 1 test planets, 250x fewer frames), made once."""
-    return tiny_dataset(n_train=2, n_test=1, seed=1, second_visit_fraction=0.1)
-
-
-@pytest.fixture()
-def root(clean_root: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "data"
-    shutil.copytree(clean_root, dst)
-    return dst
-
-
 def check(root: Path, splits: tuple[str, ...] = ("train", "test"), checkpoint: bool = False):
     return validate.check_data_root(root, list(splits), checkpoint_given=checkpoint)
 
