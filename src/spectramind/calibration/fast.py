@@ -124,8 +124,9 @@ def pixel_chain(
     ``flat_safe`` has bad flat pixels set to 1. Returns flux, var (n, ny, nx) float32 and
     mask (n, ny, nx) bool (static | saturated).
     """
-    n_reads, ny, nx = raw.shape
-    consts = _kernel_maps(
+    return pixel_chain_stream(
+        [(0, raw)],
+        raw.shape[0],
         gain=gain,
         offset=offset,
         coeffs=coeffs,
@@ -135,9 +136,6 @@ def pixel_chain(
         read=read,
         static_mask=static_mask,
     )
-    flux, var, mask = _outputs(n_reads // 2, ny, nx)
-    _run_pixel_chain(raw, consts, flux, var, mask)
-    return flux, var, mask
 
 
 def pixel_chain_stream(

@@ -103,16 +103,9 @@ def fill_dead_bins(flux: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.nd
 def read_visit(
     root: str | Path, split: str, planet_id: int, visit: int
 ) -> tuple[dict[str, np.ndarray], dict[str, io.CalibrationMaps]]:
-    """Raw frames and calibration maps of both instruments for one visit."""
-    raw = {
-        i: io.read_signal(io.signal_path(root, split, planet_id, i, visit), i)
-        for i in io.INSTRUMENTS
-    }
-    maps = {
-        i: io.read_calibration(io.calibration_dir(root, split, planet_id, i, visit), i)
-        for i in io.INSTRUMENTS
-    }
-    return raw, maps
+    """Raw frames (decoded whole) and calibration maps of both instruments for one visit."""
+    signals, maps = open_visit(root, split, planet_id, visit)
+    return {i: io.read_frames(s) for i, s in signals.items()}, maps
 
 
 def open_visit(
