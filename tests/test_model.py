@@ -813,7 +813,8 @@ def test_cpu_model_path_never_imports_mamba_ssm() -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_config_sections_build_the_configs_and_defaults_agree() -> None:
+def test_config_sections_build_the_configs() -> None:
+    """(Their defaults are checked against the schema in tests/test_defaults.py.)"""
     import yaml
 
     from spectramind.model.pipeline import configs_from_params
@@ -821,19 +822,5 @@ def test_config_sections_build_the_configs_and_defaults_agree() -> None:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     arch, tc, lc = configs_from_params(cfg["model"], cfg["loss"])
     assert tc.threads == cfg["model"]["threads"] and tc.seed == cfg["model"]["seed"]
-    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["properties"]
-    sections = {
-        "architecture": (
-            schema["model"]["properties"]["architecture"]["properties"],
-            ModelConfig(),
-        ),
-        "training": (schema["model"]["properties"]["training"]["properties"], TrainConfig()),
-        "loss": (schema["loss"]["properties"], LossConfig()),
-    }
-    for name, (props, defaults) in sections.items():
-        for key, spec in props.items():
-            assert spec["default"] == getattr(defaults, key), (
-                f"{name}.{key}: schema and dataclass defaults differ"
-            )
     with pytest.raises(ValueError, match="unknown model training keys"):
         configs_from_params({"training": {"epochs": 3}}, {})

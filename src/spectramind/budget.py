@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from spectramind.atomic import atomic_write
+from spectramind.defaults import default
 
 __all__ = [
     "BudgetExceeded",
@@ -204,14 +205,25 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
     atomic_write(path, lambda tmp: table.to_csv(tmp, sep="\t", float_format="%.6g"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m spectramind.budget BENCHMARK_DIR``: print the projection; 1 if over budget."""
+def arguments() -> argparse.ArgumentParser:
+    """The command line of :func:`main` (defaults: the schema's ``budget`` section)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("benchmarks", type=Path, help="folder of <rule>/<key>.tsv files")
-    parser.add_argument("--planets", type=int, default=1100, help="planets to project to")
-    parser.add_argument("--cores", type=int, default=4, help="cores of the projected run")
-    parser.add_argument("--hours", type=float, default=9.0, help="wall-time budget (h)")
-    parser.add_argument("--exclude", nargs="*", default=["simulate_dataset"], help="rules left out")
+    budget = default("budget")
+    parser.add_argument(
+        "--planets", type=int, default=budget["planets"], help="planets to project to"
+    )
+    parser.add_argument(
+        "--cores", type=int, default=budget["cores"], help="cores of the projected run"
+    )
+    parser.add_argument("--hours", type=float, default=budget["hours"], help="wall-time budget (h)")
+    parser.add_argument("--exclude", nargs="*", default=budget["exclude"], help="rules left out")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m spectramind.budget BENCHMARK_DIR``: print the projection; 1 if over budget."""
+    parser = arguments()
     args = parser.parse_args(argv)
     table = project(
         read_benchmarks(args.benchmarks),

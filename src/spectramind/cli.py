@@ -31,6 +31,8 @@ from typing import Annotated, Any
 
 import typer
 
+from spectramind.defaults import default
+
 try:  # recent typer versions vendor click (typer._click); older ones use click itself
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
@@ -96,7 +98,7 @@ def simulate(
             "--time-scale",
             help="K: K times fewer frame pairs over the same 7.5 h, noise / sqrt(K); 1 = full size",
         ),
-    ] = 1,
+    ] = default("simulation.time_scale"),
     stars: Annotated[
         Path | None,
         typer.Option(
@@ -122,7 +124,7 @@ def simulate(
             help="fraction of planets observed twice (at least one when > 0); the default is "
             "the workflow's simulation.second_visit_fraction",
         ),
-    ] = 0.2,
+    ] = default("simulation.second_visit_fraction"),
     without: Annotated[
         list[str] | None,
         typer.Option(

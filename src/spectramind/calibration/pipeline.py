@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ import xarray as xr
 from spectramind import __version__, conventions, io, streams
 from spectramind.calibration import detector, extraction, phase
 from spectramind.constants import VISIT_HOURS
+from spectramind.defaults import schema_defaults
 from spectramind.timing import timed
 
 PIXEL_STAGES = ("adc", "dark", "flat", "cds")
@@ -38,27 +39,26 @@ QA_UNITS = {
 
 
 @dataclass(frozen=True)
+@schema_defaults("calibration")
 class CalibrationConfig:
-    """Parameters of every stage (config keys ``calibration.*``)."""
+    """Parameters of every stage (config keys ``calibration.*``; defaults: the schema)."""
 
-    adc_offset_sign: str = "add"
-    linearity: bool = True
-    hot_pixel_sigma: float = 5.0
-    flat_minimum: float = 0.2
-    dark_dt_s: Mapping[str, tuple[float, float]] = field(
-        default_factory=lambda: {"AIRS-CH0": (0.1, 4.6), "FGS1": (0.1, 0.2)}
-    )
-    cosmic_ray_sigma: float = 6.0
-    background_rows: tuple[tuple[int, int], ...] = ((0, 4), (28, 32))
-    extraction: str = "optimal"
-    extraction_rows: tuple[int, int] = (8, 24)
-    fgs_aperture_radius: float = 5.0
-    fgs_annulus: tuple[float, float] = (9.0, 14.0)
-    time_bin_s: float = 120.0
-    transit_baseline_degree: int = 5
-    transit_depth_guess: float = 0.0147
-    oot_margin_h: float = 0.25
-    engine: str = "numba"
+    adc_offset_sign: str
+    linearity: bool
+    hot_pixel_sigma: float
+    flat_minimum: float
+    dark_dt_s: Mapping[str, tuple[float, float]]
+    cosmic_ray_sigma: float
+    background_rows: tuple[tuple[int, int], ...]
+    extraction: str
+    extraction_rows: tuple[int, int]
+    fgs_aperture_radius: float
+    fgs_annulus: tuple[float, float]
+    time_bin_s: float
+    transit_baseline_degree: int
+    transit_depth_guess: float
+    oot_margin_h: float
+    engine: str
 
     def __post_init__(self) -> None:
         """Relations between keys that the JSON schema cannot state (each would otherwise give

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from spectramind.defaults import schema_defaults
 from spectramind.model.modules.spectral_head import SpectralPriorLayer
 from spectramind.model.ops.spectral import challenge_score, second_difference
 from spectramind.model.prior import STAT_FLOOR
@@ -88,14 +89,15 @@ LOSS_TERMS: dict[str, Term] = {
 
 
 @dataclass(frozen=True)
+@schema_defaults("loss")
 class LossConfig:
-    """Weights of the terms (config ``loss:``); 0 switches a term off."""
+    """Weights of the terms (config ``loss:``; defaults: the schema); 0 switches a term off."""
 
-    gll: float = 1.0
-    nonnegativity: float = 1.0
-    smoothness: float = 1e-3
-    coherence: float = 1e-3
-    lowrank: float = 1e-3
+    gll: float
+    nonnegativity: float
+    smoothness: float
+    coherence: float
+    lowrank: float
 
     @classmethod
     def from_dict(cls, d: Mapping[str, float]) -> LossConfig:

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from spectramind import metric
+from spectramind.defaults import default, schema_defaults
 from spectramind.model.data import PlanetFeatures, normalisation_stats, star_frame
 from spectramind.model.losses import LossConfig, LossContext, compute_loss
 from spectramind.model.models.ensemble import SpectraEnsemble
@@ -44,25 +45,27 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+@schema_defaults("model.training")
 class TrainConfig:
-    """Config keys ``model.*`` of the optimisation (not saved into the architecture)."""
+    """Config keys ``model.training.*`` and ``model.seed/device/threads`` of the optimisation
+    (not saved into the architecture; defaults: the schema)."""
 
-    seed: int = 2025
-    max_epochs: int = 60
-    patience: int = 15
-    batch_size: int = 32
-    lr: float = 5e-3
-    lr_scales: float = 2e-2
-    prior_steps: int = 150
-    prior_lr: float = 5e-2
-    scale_prior: float = 0.1
-    weight_decay: float = 1e-4
-    grad_clip: float = 1.0
-    val_fraction: float = 0.2
-    folds: int = 5
-    device: str = "auto"
-    threads: int = 2
-    log_every: int = 5
+    max_epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    lr_scales: float
+    prior_steps: int
+    prior_lr: float
+    scale_prior: float
+    weight_decay: float
+    grad_clip: float
+    val_fraction: float
+    folds: int
+    log_every: int
+    seed: int = default("model.seed")
+    device: str = default("model.device")
+    threads: int = default("model.threads")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:

@@ -32,6 +32,7 @@ from scipy.optimize import least_squares
 
 from spectramind import conventions
 from spectramind.constants import VISIT_HOURS
+from spectramind.defaults import schema_defaults
 from spectramind.physics.limb_darkening import limb_darkening
 from spectramind.physics.transit import transit_light_curve
 
@@ -42,19 +43,20 @@ FGS_REGRESSORS = ("fgs_centroid_y", "fgs_centroid_x")
 
 
 @dataclass(frozen=True)
+@schema_defaults("physics")
 class FitConfig:
-    """Config keys ``physics.*``."""
+    """Config keys ``physics.*`` (defaults: the schema)."""
 
-    time_degree: int = 5
-    wavelength_degree: int | None = None  # None: g free per bin
-    use_regressors: bool = True
-    prior_sma_frac: float = 0.03
-    prior_inc_deg: float = 0.3
-    prior_ld: float = 0.1
-    min_snr: float = 5.0
-    partial_sigma_scale: float = 2.0
-    fallback_depth: float = 0.0147
-    fallback_sigma: float = 0.011
+    time_degree: int
+    wavelength_degree: int | None  # None: g free per bin
+    use_regressors: bool
+    prior_sma_frac: float
+    prior_inc_deg: float
+    prior_ld: float
+    min_snr: float
+    partial_sigma_scale: float
+    fallback_depth: float
+    fallback_sigma: float
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FitConfig:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from spectramind import io
+from spectramind.defaults import schema_defaults
 
 RESOURCES = Path(__file__).resolve().parents[3] / "resources" / "ariel"
 
@@ -28,41 +29,43 @@ def default_stars_path() -> Path:
 
 
 @dataclass(frozen=True)
+@schema_defaults("simulation.world")
 class World:
     """How the simulated world departs from what the star rows and a pipeline assume.
 
     Every field is a realistic magnitude (``config/config.yaml`` ``simulation.world`` says
-    why each value); 0 (or False) switches that deviation off.
+    why each value; the defaults are the config schema's); 0 (or False) switches that
+    deviation off.
     """
 
     #: relative rms scatter of the true a/Rs around the star row's ``sma``
-    a_rs_scatter: float = 0.03
+    a_rs_scatter: float
     #: rms scatter (deg) of the true inclination around the star row's ``i``
-    inclination_scatter_deg: float = 0.3
+    inclination_scatter_deg: float
     #: rms clock offset (s) of AIRS-CH0 relative to FGS1, drawn per visit
-    timing_offset_s: float = 5.0
+    timing_offset_s: float
     #: lowest and highest time order of each instrument's gain drift, drawn per visit
-    drift_order_min: int = 2
-    drift_order_max: int = 6
+    drift_order_min: int
+    drift_order_max: int
     #: draw the AIRS and FGS1 gain drifts independently (False: one shared time polynomial)
-    drift_per_instrument: bool = True
+    drift_per_instrument: bool
     #: amplitude (relative) of the exposure-start ramp 1 - A exp(-t / tau), drawn up to 2x
-    ramp_amplitude: float = 1.0e-3
+    ramp_amplitude: float
     #: rms (ppm at 1 um) of the stellar granulation red noise, common to both instruments
-    granulation_ppm: float = 40.0
+    granulation_ppm: float
     #: rms relative change of the PSF/trace width (breathing), correlated with the pointing
-    psf_breathing: float = 0.003
+    psf_breathing: float
     #: bad-pixel pool: the real maps plus variants up to these hot / dead fractions
-    hot_fraction_max: float = 0.02
-    dead_fraction_max: float = 0.015
+    hot_fraction_max: float
+    dead_fraction_max: float
     #: number of calibration-map sets in the pool (the real one included); 1 = real maps only
-    map_pool_size: int = 8
+    map_pool_size: int
     #: mean cosmic-ray track length (pixels beyond the first); 0 = single-pixel hits
-    cosmic_track_px: float = 1.5
+    cosmic_track_px: float
     #: rms change of the unocculted spot filling factor between visits (depth and shape change)
-    visit_spot_change: float = 0.01
+    visit_spot_change: float
     #: fraction of the spectrum's features from a partitioned real 2024 shape (rest parametric)
-    real_shape_weight: float = 0.5
+    real_shape_weight: float
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> World:

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from spectramind.constants import N_BINS
+from spectramind.defaults import schema_defaults
 from spectramind.model.data import (
     AIRS_CHANNELS,
     AIRS_PHYSICS_CHANNELS,
@@ -49,6 +50,7 @@ __all__ = ["ModelConfig", "SpectraModel", "to_tensors"]
 
 
 @dataclass(frozen=True)
+@schema_defaults("model.architecture")
 class ModelConfig:
     """Architecture (config keys ``model.*`` that shape the network; saved with a checkpoint).
 
@@ -56,27 +58,27 @@ class ModelConfig:
     training planets), so a checkpoint's config rebuilds exactly its network.
     """
 
-    use_physics: bool = True
-    use_encoders: bool = True
-    airs_encoder: Literal["cnn", "gnn"] = "cnn"
-    fusion: Literal["concat", "cross_attention"] = "cross_attention"
-    fgs_time_bin: int = 3
-    airs_time_bin: int = 3
-    airs_wavelength_bins: int = 47
-    d_model: int = 16
-    mamba_layers: int = 1
-    d_state: int = 8
-    d_conv: int = 4
-    expand: int = 2
-    airs_hidden: int = 16
-    airs_layers: int = 3
-    gnn_radius: int = 2
-    d_fusion: int = 32
-    n_heads: int = 2
-    dropout: float = 0.1
-    spectral_rank: int = 6
-    noise_modes: int = 4
-    sigma_floor: float = 1e-6
+    use_physics: bool
+    use_encoders: bool
+    airs_encoder: Literal["cnn", "gnn"]
+    fusion: Literal["concat", "cross_attention"]
+    fgs_time_bin: int
+    airs_time_bin: int
+    airs_wavelength_bins: int
+    d_model: int
+    mamba_layers: int
+    d_state: int
+    d_conv: int
+    expand: int
+    airs_hidden: int
+    airs_layers: int
+    gnn_radius: int
+    d_fusion: int
+    n_heads: int
+    dropout: float
+    spectral_rank: int
+    noise_modes: int
+    sigma_floor: float
     n_bins: int = N_BINS
 
     @classmethod
