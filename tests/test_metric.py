@@ -488,6 +488,7 @@ def test_score_report_contents_and_json():
     report = score_report(y, mu, sigma, **kw)
     assert list(report) == [
         "score",
+        "score_unclipped",
         "rmse_fgs_ppm",
         "rmse_airs_ppm",
         "coverage_1sigma",
@@ -496,6 +497,10 @@ def test_score_report_contents_and_json():
         "per_bin",
     ]
     assert report["score"] == challenge_score(y, mu, sigma, **kw)
+    assert report["score"] == min(max(report["score_unclipped"], 0.0), 1.0)
+    worse = score_report(y, mu + 3e-4, sigma, **kw)  # far off: clipped to 0, still ordered
+    assert worse["score"] == 0.0 and worse["score_unclipped"] < 0.0
+    assert score_report(y, mu + 6e-4, sigma, **kw)["score_unclipped"] < worse["score_unclipped"]
     assert report["n_planets"] == 7 and type(report["n_planets"]) is int
     assert report["coverage_1sigma"] == coverage(y, mu, sigma, 1.0)
     assert report["coverage_2sigma"] == coverage(y, mu, sigma, 2.0)

@@ -497,7 +497,8 @@ def score_report(
     -------
     dict
         ``score`` (float, clipped challenge score with default weights),
-        ``rmse_fgs_ppm``, ``rmse_airs_ppm`` (float), ``coverage_1sigma``,
+        ``score_unclipped`` (the same before the clip to [0, 1]: it still orders methods
+        that all score 0), ``rmse_fgs_ppm``, ``rmse_airs_ppm`` (float), ``coverage_1sigma``,
         ``coverage_2sigma`` (float), ``n_planets`` (int) and ``per_bin`` (list of 283
         floats, unclipped; ``-inf`` only for overflowing inputs).
     """
@@ -514,7 +515,7 @@ def score_report(
     raw = _weighted_average(ratio, FGS_WEIGHT)
     with np.errstate(over="ignore", invalid="ignore"):
         per_bin = np.mean(ratio, axis=0)
-    report: dict[str, object] = {"score": float(np.clip(raw, 0.0, 1.0))}
+    report: dict[str, object] = {"score": float(np.clip(raw, 0.0, 1.0)), "score_unclipped": raw}
     report.update(rmse_ppm(y_true, mu))
     report["coverage_1sigma"] = coverage(y_true, mu, sigma, 1.0)
     report["coverage_2sigma"] = coverage(y_true, mu, sigma, 2.0)
