@@ -82,11 +82,7 @@ def score_world(name: str, a: argparse.Namespace, cfg: dict, pool: ProcessPoolEx
     }
     rc = cfg["recalibration"]
     mu_tr, s_tr, y_tr = arrays["train"]
-    recal = fit_recalibration(
-        mu_tr, s_tr, y_tr, mean_bias=rc["mean"], bias_shrinkage=rc["bias_shrinkage"]
-    )
-    if not rc["sigma"]:
-        recal = type(recal)(bias=recal.bias)
+    recal = fit_recalibration(mu_tr, s_tr, y_tr, None, rc, nested=False)
     mu, sig, y = arrays["test"]
     mu, sig = recal.apply(mu, sig)
     naive_mean, naive_sigma = metric.naive_stats(y_tr)

@@ -16,6 +16,7 @@ from spectramind.model.losses import LossConfig
 from spectramind.model.models.spectra_model import ModelConfig
 from spectramind.model.train import TrainConfig
 from spectramind.physics.fit import FitConfig
+from spectramind.recalibration import RecalibrationConfig
 from spectramind.sim import World
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +29,7 @@ SECTIONS = {
     "model.training": TrainConfig,
     "loss": LossConfig,
     "simulation.world": World,
+    "recalibration": RecalibrationConfig,
 }
 
 

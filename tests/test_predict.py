@@ -1,5 +1,5 @@
-"""Tests for :mod:`spectramind.predict`: submission frames, the constant baseline and the
-mu/sigma recalibration, on hand-computed cases and synthetic residuals of known scale."""
+"""Tests for :mod:`spectramind.predict`: submission frames and the constant baseline, on
+hand-computed cases (the recalibration: tests/test_recalibration.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from hypothesis.extra.numpy import arrays
 from spectramind import io, metric
 from spectramind.predict import (
     PredictionError,
-    Recalibration,
     constant_baseline,
-    fit_recalibration,
     submission_frame,
     write_submission,
 )
@@ -153,128 +151,3 @@ def test_constant_baseline_hand_computed():
 def test_constant_baseline_refuses_empty_or_non_finite_labels(labels):
     with pytest.raises(PredictionError, match="non-empty and finite"):
         constant_baseline(labels, 2)
-
-
-# --------------------------------------------------------------------------- Recalibration
-def test_recalibration_apply_hand_computed():
-    rc = Recalibration(
-        scale_fgs=2.0,
-        floor_fgs=0.0,
-        scale_airs=1.0,
-        floor_airs=4.0,
-        bias=(0.5,) + (-1.0,) * (N - 1),
-    )
-    mu = np.full((2, N), 3.0)
-    mu[1, 1] = 0.5  # + bias -1 -> clipped at 0
-    sigma = np.full((2, N), 3.0)
-    out_mu, out_s = rc.apply(mu, sigma)
-    np.testing.assert_array_equal(out_s[:, 0], 6.0)  # hypot(2 * 3, 0)
-    np.testing.assert_array_equal(out_s[:, 1:], 5.0)  # hypot(1 * 3, 4)
-    np.testing.assert_array_equal(out_mu[:, 0], 3.5)
-    np.testing.assert_array_equal(out_mu[0, 1:], 2.0)
-    assert out_mu[1, 1] == 0.0
-    # inputs untouched
-    assert mu[1, 1] == 0.5 and sigma[0, 0] == 3.0
-
-
-def test_recalibration_identity_and_no_bias():
-    mu, sigma = np.full((1, N), 0.01), np.full((1, N), 1e-4)
-    out_mu, out_s = Recalibration().apply(mu, sigma)
-    np.testing.assert_array_equal(out_mu, mu)
-    np.testing.assert_array_equal(out_s, sigma)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    scale=st.floats(0.1, 10),
-    floor=st.floats(0, 1e-3),
-    sigma=arrays(np.float64, (3, N), elements=st.floats(0, 1e-2)),
-)
-def test_recalibrated_sigma_is_at_least_scale_sigma_and_floor(scale, floor, sigma):
-    _, out = Recalibration(scale, floor, scale, floor).apply(np.full((3, N), 0.01), sigma)
-    assert np.all(out >= scale * sigma * (1 - 1e-12)) and np.all(out >= floor * (1 - 1e-12))
-    assert np.all(out <= (scale * sigma + floor) * (1 + 1e-12))  # hypot <= sum
-
-
-def test_recalibration_json_round_trip(tmp_path):
-    rc = Recalibration(1.5, 2e-5, 2.5, 3e-6, tuple(np.linspace(-1e-5, 1e-5, N)))
-    path = tmp_path / "recal" / "r.json"
-    rc.to_json(path)
-    assert Recalibration.from_json(path) == rc
-    Recalibration().to_json(path)
-    assert Recalibration.from_json(path) == Recalibration()
-
-
-# --------------------------------------------------------------------------- fit_recalibration
-def _residuals(n: int, true_scale: float, floor: float, seed: int):
-    """Given sigma log-uniform over 10-300 ppm; truth drawn with sqrt((k sigma)^2 + floor^2)."""
-    rng = np.random.default_rng(seed)
-    sigma = np.exp(rng.uniform(np.log(1e-5), np.log(3e-4), (n, N)))
-    mu = rng.uniform(0.005, 0.03, (n, N))
-    y = mu + np.hypot(true_scale * sigma, floor) * rng.normal(size=(n, N))
-    return mu, sigma, y
-
-
-# The ML scale of n Gaussian residuals has relative sd 1 / sqrt(2 n) (scale alone; with a free
-# floor a little more): AIRS 400 x 282 = 112800 values -> 0.21 %, FGS1 400 values -> 3.5 %.
-# Tolerance: 5 sd (AIRS 1.1 %), 4 sd (FGS1 14 %).
-N_PLANETS = 400
-AIRS_SCALE_TOL = 5 / np.sqrt(2 * N_PLANETS * (N - 1))
-FGS_SCALE_TOL = 4 / np.sqrt(2 * N_PLANETS)
-
-
-def test_fit_recalibration_recovers_a_known_scale():
-    mu, sigma, y = _residuals(N_PLANETS, 2.0, 0.0, seed=1)
-    rc = fit_recalibration(mu, sigma, y)
-    assert rc.scale_airs == pytest.approx(2.0, rel=AIRS_SCALE_TOL)
-    assert rc.scale_fgs == pytest.approx(2.0, rel=FGS_SCALE_TOL)
-    # no floor in the truth: the fitted one is small against the smallest true sigma (2e-5);
-    # 400 FGS1 values pin it only loosely (measured over 5 seeds: AIRS < 3e-6, FGS1 < 1.6e-5)
-    assert rc.floor_airs < 0.25 * 2e-5 and rc.floor_fgs < 2e-5
-    assert rc.bias == ()
-
-
-def test_fit_recalibration_recovers_a_known_floor():
-    mu, sigma, y = _residuals(N_PLANETS, 1.0, 5e-5, seed=2)
-    rc = fit_recalibration(mu, sigma, y)
-    assert rc.scale_airs == pytest.approx(1.0, rel=0.02)
-    assert rc.floor_airs == pytest.approx(5e-5, rel=0.03)
-
-
-def test_fit_recalibration_improves_the_challenge_score():
-    mu, sigma, y = _residuals(N_PLANETS, 3.0, 0.0, seed=3)
-    rc = fit_recalibration(mu, sigma, y)
-    naive = metric.naive_stats(y)
-    before = metric.challenge_score(
-        y, mu, sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False
-    )
-    after = metric.challenge_score(
-        y, *rc.apply(mu, sigma), naive_mean=naive[0], naive_sigma=naive[1], clip=False
-    )
-    assert after > before + 0.1
-
-
-def test_fit_recalibration_mean_bias_is_the_shrunk_mean_residual():
-    rng = np.random.default_rng(4)
-    n = 5
-    mu = rng.uniform(0.01, 0.02, (n, N))
-    sigma = np.full((n, N), 1e-4)
-    y = mu + 1e-4 * rng.normal(size=(n, N))
-    y[:, 10] += 3e-4
-    rc = fit_recalibration(mu, sigma, y, mean_bias=True, bias_shrinkage=5.0)
-    expected = (y - mu).mean(axis=0) * n / (n + 5.0)  # n / (n + k) = 0.5
-    np.testing.assert_allclose(rc.bias, expected, rtol=1e-12)
-    assert rc.bias[10] == pytest.approx(
-        1.5e-4, abs=4e-5
-    )  # half of 3e-4 (sd of the mean 4.5e-5 x 0.5)
-    out_mu, _ = rc.apply(mu, sigma)
-    np.testing.assert_allclose(out_mu, mu + expected, rtol=1e-12)
-
-
-@pytest.mark.parametrize(
-    "shapes", [((3, N), (3, N), (2, N)), ((1, N), (1, N), (1, N)), ((N,), (N,), (N,))]
-)
-def test_fit_recalibration_refuses_bad_shapes(shapes):
-    mu, sigma, y = (np.full(s, 0.01) for s in shapes)
-    with pytest.raises(PredictionError, match="recalibration needs"):
-        fit_recalibration(mu, sigma, y)

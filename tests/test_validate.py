@@ -434,28 +434,31 @@ def test_two_train_planets_auto_picks_physics_over_an_unscored_model() -> None:
     """The issue's run: 2 train planets, the model has no out-of-fold score (too few planets
     for K folds), physics fits the labels well: auto must submit physics."""
     y, mu, sigma = _planets(0)
-    recal = {"sigma": True, "mean": False, "bias_shrinkage": 5.0}
+    recal = {"sigma": True, "mean": True}
     scores = {
         "constant": selection.oof_constant(y, folds=5, seed=0),
-        "physics": selection.oof_physics(mu, sigma, y, recal, folds=5, seed=0),
+        "physics": selection.oof_physics(mu, sigma, y, recal),
         "model": None,
     }
     assert scores["physics"] is not None and scores["constant"] is not None
-    # raw fits (2 planets are too few to refit the recalibration per fold) 1 sigma off: ~0.47
+    # raw fits (2 planets are too few to recalibrate: identity) 1 sigma off: ~0.47
     assert scores["physics"] > 0.4 and scores["constant"] < scores["physics"]
     assert selection.choose_method(scores).method == "physics"
 
 
-def test_oof_physics_refits_the_recalibration_without_the_held_out_planet() -> None:
-    """Leave-one-out: the held-out planet's residual never enters its own recalibration, so
-    a planet 20 sigma off is not rescued by a sigma scale fitted on itself."""
-    y, mu, sigma = _planets(1, n=4)
+def test_oof_physics_refits_the_recalibration_without_the_held_out_planets() -> None:
+    """The physics evidence is the recalibration's nested out-of-fold score: a planet 20 sigma
+    off is not rescued by a sigma scale fitted on itself, so the out-of-fold score is below the
+    score of the recalibration scored on its own fitting planets."""
+    y, mu, sigma = _planets(1, n=8)
     mu[1] += 0.002  # planet 1 is badly off; the others are fine
-    recal = {"sigma": True, "mean": False, "bias_shrinkage": 5.0}
-    oof = selection.oof_physics(mu, sigma, y, recal, folds=5, seed=0)
-    r = predict.fit_recalibration(mu, sigma, y)
+    recal = {"sigma": True, "mean": True, "folds": 4, "shrinkage": [1.0]}
+    oof = selection.oof_physics(mu, sigma, y, recal)
+    r = predict.fit_recalibration(mu, sigma, y, None, recal)
     in_sample = selection._score(y, *r.apply(mu, sigma), io_naive(y))
-    assert oof is not None and oof < in_sample
+    assert oof is not None and oof == r.oof_score and oof < in_sample - 0.1
+    off = {"sigma": False, "mean": False}
+    assert selection.oof_physics(mu, sigma, y, off) == r.raw_score  # raw fits: no labels seen
 
 
 def io_naive(y: np.ndarray) -> tuple[float, float]:

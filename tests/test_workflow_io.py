@@ -17,6 +17,7 @@ from spectramind.workflow_io import (
     labels_array,
     labels_path,
     load_physics,
+    load_physics_features,
     score_predictions,
     score_table,
     truth_for,
@@ -94,6 +95,37 @@ def test_load_physics_reads_ids_depth_and_sigma_in_file_order(tmp_path):
     np.testing.assert_array_equal(sigma, np.vstack([f.sigma for f in expected]))
     with pytest.raises(ValueError, match="no physics fits"):
         load_physics([])
+
+
+def _physics_file(path, pid, flag, chi2, **attrs):
+    ds = xr.Dataset(
+        {
+            "depth": (("wavelength",), np.full(N, 0.01)),
+            "depth_sigma": (("wavelength",), np.full(N, 1e-4)),
+            "chi2_red": (("wavelength",), chi2),
+        },
+        coords={"wavelength": np.linspace(0.7, 3.9, N)},
+        attrs={"planet_id": pid, "flag": flag, **attrs},
+    )
+    write_netcdf(ds, path)
+    return path
+
+
+def test_load_physics_features_reads_flags_chi2_and_limb_darkening(tmp_path):
+    chi2 = np.full(N, 4.0)
+    chi2[0] = 2.0
+    chi2[5:10] = np.nan  # a bin without a fit does not enter the median
+    a = _physics_file(tmp_path / "a.nc", 1, "ok", chi2, u1_fgs=0.3, u1_airs=0.1, u2_airs=0.2)
+    b = _physics_file(tmp_path / "b.nc", 2, "partial", np.full(N, np.nan))
+    f = load_physics_features([a, b])
+    assert f["flag"].tolist() == ["ok", "partial"]
+    assert f["fgs.log_chi2"][0] == pytest.approx(np.log(2.0))
+    assert f["airs.log_chi2"][0] == pytest.approx(np.log(4.0))
+    assert np.isnan(f["fgs.log_chi2"][1]) and np.isnan(f["airs.log_chi2"][1])
+    assert f["fgs.u1"].tolist()[0] == 0.3 and np.isnan(f["fgs.u1"][1])  # b lacks it: NaN
+    assert f["airs.u2"][0] == 0.2 and "fgs.u2" not in f
+    with pytest.raises(ValueError, match="no physics fits"):
+        load_physics_features([])
 
 
 def test_score_predictions_exact_cases(data_root, tmp_path):

@@ -8,12 +8,11 @@ train predictions that did not see their own labels:
   ``folds: 1``) has none: its validation planets also chose its early-stopping epoch, so its
   validation score is not out-of-fold evidence, and the model is then not a candidate.
 * ``physics``: the fits are not fitted on the labels; only the recalibration is. Its score is
-  a K-fold of the recalibration over the train planets: fold k's predictions are recalibrated
-  with the recalibration fitted on the other folds (leave-one-out below K planets). Scoring
-  the recalibrated train predictions as written would score the recalibration on its own
-  fitting data. Without a recalibration, or with fewer than 3 train planets (a fold would
-  leave fewer than the 2 planets a recalibration needs), the raw fits are scored: they are
-  out-of-sample already.
+  the recalibration's nested out-of-fold score (:mod:`spectramind.recalibration`): fold k's
+  predictions are recalibrated by the whole procedure (model choice included) run on the
+  other folds. Scoring the recalibrated train predictions as written would score the
+  recalibration on its own fitting data. Without a recalibration, or with fewer train planets
+  than ``recalibration.min_planets``, the raw fits are scored: they are out-of-sample already.
 * ``constant``: the same K folds, the mean and sigma fitted on the other folds.
 
 The choice is the best score; ties go to the simpler method (constant, physics, model). With
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from spectramind import metric
-from spectramind.predict import Recalibration, constant_baseline, fit_recalibration
+from spectramind.predict import constant_baseline, fit_recalibration
 
 __all__ = ["MethodChoice", "choose_method", "fold_indices", "oof_constant", "oof_physics"]
 
@@ -61,31 +60,15 @@ def oof_physics(
     y: np.ndarray,
     recal: Mapping[str, Any],
     *,
-    folds: int,
-    seed: int,
+    features: Mapping[str, np.ndarray] | None = None,
 ) -> float | None:
     """Out-of-fold score of the physics predictions ``mu, sigma`` (n, 283) of the train planets
-    against their labels ``y``, the recalibration (config ``recalibration:``) refitted per fold."""
-    naive = metric.naive_stats(y)
-    parts = fold_indices(len(y), folds, seed)
-    if not (recal["sigma"] or recal["mean"]) or len(y) - max(map(len, parts), default=0) < 2:
-        # no recalibration, or too few planets to refit it without a held-out one (it needs
-        # 2): the raw fits, which never saw a label
-        return _score(y, mu, sigma, naive)
-    out_mu, out_sigma = np.empty_like(mu), np.empty_like(sigma)
-    for held in parts:
-        fit = np.setdiff1d(np.arange(len(y)), held)
-        r = fit_recalibration(
-            mu[fit],
-            sigma[fit],
-            y[fit],
-            mean_bias=recal["mean"],
-            bias_shrinkage=recal["bias_shrinkage"],
-        )
-        if not recal["sigma"]:
-            r = Recalibration(bias=r.bias)
-        out_mu[held], out_sigma[held] = r.apply(mu[held], sigma[held])
-    return _score(y, out_mu, out_sigma, naive)
+    against their labels ``y``: the recalibration's nested K-fold score (config
+    ``recalibration:``, ``features`` of the physics products), or the raw fits' score when the
+    recalibration is off or has too few planets (the fits never saw a label)."""
+    if not (recal["sigma"] or recal["mean"]):
+        return _score(y, mu, sigma, metric.naive_stats(y))
+    return fit_recalibration(mu, sigma, y, features, recal).oof_score
 
 
 def oof_constant(y: np.ndarray, *, folds: int, seed: int) -> float | None:

@@ -49,6 +49,51 @@ def load_physics(files: Iterable[str | Path]) -> tuple[np.ndarray, np.ndarray, n
     return np.asarray(ids, dtype=np.int64), np.vstack(mu), np.vstack(sigma)
 
 
+#: per-planet scalars of the physics products used as recalibration features, when present:
+#: (feature, attribute) per instrument (limb darkening and the white-light fit's chi-square)
+PHYSICS_SCALARS = {
+    "fgs": (("u1", "u1_fgs"), ("u2", "u2_fgs"), ("log_white_chi2", "white_chi2_red")),
+    "airs": (("u1", "u1_airs"), ("u2", "u2_airs"), ("log_white_chi2", "white_chi2_red")),
+}
+
+
+def _planet_row(ds: xr.Dataset) -> dict[str, object]:
+    row: dict[str, object] = {"flag": str(ds.attrs.get("flag", "ok"))}
+    chi2 = ds["chi2_red"].values if "chi2_red" in ds else None
+    for g, sl in (("fgs", slice(0, 1)), ("airs", slice(1, None))):
+        if chi2 is not None:
+            c = chi2[sl]
+            c = c[np.isfinite(c) & (c > 0)]
+            row[f"{g}.log_chi2"] = float(np.log(np.median(c))) if c.size else np.nan
+        for name, attr in PHYSICS_SCALARS[g]:
+            v = ds.attrs.get(attr)
+            if v is None:
+                continue
+            v = float(v)
+            row[f"{g}.{name}"] = (np.log(v) if v > 0 else np.nan) if name.startswith("log_") else v
+    return row
+
+
+def load_physics_features(files: Iterable[str | Path]) -> dict[str, np.ndarray]:
+    """Per-planet recalibration features of ``results/physics/*.nc``, in file order: ``flag``
+    (strings) and numeric ``fgs.*`` / ``airs.*`` columns (log median reduced chi-square of the
+    spectral fit, limb darkening, log white-light chi-square); a value a file lacks is NaN."""
+    rows = []
+    for f in files:
+        with xr.open_dataset(f) as ds:
+            rows.append(_planet_row(ds))
+    if not rows:
+        raise ValueError("no physics fits given")
+    keys = sorted({k for r in rows for k in r})
+    out: dict[str, np.ndarray] = {}
+    for k in keys:
+        if k == "flag":
+            out[k] = np.asarray([r["flag"] for r in rows], dtype=str)
+        else:
+            out[k] = np.asarray([r.get(k, np.nan) for r in rows], dtype=float)
+    return out
+
+
 def score_predictions(
     predictions: str | Path, truth_input: str | Path, split: str, train_labels_input: str | Path
 ) -> dict:

@@ -24,7 +24,9 @@ rule fit_transit:
 
 
 rule recalibrate_physics:
-    """Sigma (and optionally mean) recalibration of the physics predictions, fitted on train."""
+    """mu/sigma recalibration of the physics predictions per instrument, as functions of the
+    fits' features: model and shrinkage chosen by K-fold over the train planets, refitted on all
+    of them; the JSON carries the nested out-of-fold score."""
     input:
         fits=lambda wc: physics_files("train"),
         labels=labels_file("train"),
@@ -38,8 +40,8 @@ rule recalibrate_physics:
         "../../envs/physics.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=2000,
+        runtime=30,
     params:
         recal=lookup(dpath="recalibration", within=config),
     script:
@@ -47,6 +49,7 @@ rule recalibrate_physics:
 
 
 rule predict_physics:
+    """The physics fits of a split in submission format, recalibrated (train's recalibration)."""
     input:
         fits=lambda wc: physics_files(wc.split),
         recalibration=recalibration_input,

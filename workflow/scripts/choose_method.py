@@ -6,7 +6,7 @@ import logging
 from spectramind.atomic import atomic_write_text
 from spectramind.rulelog import log_to
 from spectramind.selection import choose_method, oof_constant, oof_physics
-from spectramind.workflow_io import load_physics, truth_for
+from spectramind.workflow_io import load_physics, load_physics_features, truth_for
 
 log_to(snakemake.log[0])
 p = snakemake.params
@@ -16,7 +16,9 @@ with open(snakemake.input.model_config) as fh:
     model_oof = json.load(fh).get("training", {}).get("oof_score")
 scores = {
     "constant": oof_constant(y, folds=p.folds, seed=p.seed),
-    "physics": oof_physics(mu, sigma, y, p.recal, folds=p.folds, seed=p.seed),
+    "physics": oof_physics(
+        mu, sigma, y, p.recal, features=load_physics_features(snakemake.input.fits)
+    ),
     "model": model_oof,
 }
 choice = choose_method(scores)
