@@ -16,9 +16,7 @@ rule calibrate:
         mem_mb=4000,
         runtime=30,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
+        **stage_params(),
     script:
         "../scripts/calibrate.py"
 
@@ -27,7 +25,8 @@ rule phase:
     """Common time grid, transit detection and normalisation -> the per-planet cube."""
     input:
         series="results/series/{planet}.nc",
-        raw=raw_inputs,
+        stars=star_file,
+        wavelengths=wavelength_file,
     output:
         "results/cubes/{planet}.nc",
     log:
@@ -41,9 +40,7 @@ rule phase:
         mem_mb=1000,
         runtime=10,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
+        **stage_params(),
     script:
         "../scripts/phase.py"
 
@@ -71,10 +68,7 @@ rule adc:
         mem_mb=6000,
         runtime=20,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="adc",
+        **stage_params("adc"),
     script:
         "../scripts/stage.py"
 
@@ -87,10 +81,7 @@ use rule adc as dark with:
     benchmark:
         "results/benchmarks/dark/{planet}_{instrument}_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="dark",
+        **stage_params("dark"),
 
 
 use rule adc as flat with:
@@ -101,10 +92,7 @@ use rule adc as flat with:
     benchmark:
         "results/benchmarks/flat/{planet}_{instrument}_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="flat",
+        **stage_params("flat"),
 
 
 use rule adc as cds with:
@@ -115,10 +103,7 @@ use rule adc as cds with:
     benchmark:
         "results/benchmarks/cds/{planet}_{instrument}_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="cds",
+        **stage_params("cds"),
 
 
 use rule adc as photometry with:
@@ -129,10 +114,7 @@ use rule adc as photometry with:
     benchmark:
         "results/benchmarks/photometry/{planet}_FGS1_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="photometry",
+        **stage_params("photometry"),
 
 
 use rule adc as extract_trace with:
@@ -143,7 +125,4 @@ use rule adc as extract_trace with:
     benchmark:
         "results/benchmarks/extract_trace/{planet}_AIRS-CH0_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="trace",
+        **stage_params("trace"),

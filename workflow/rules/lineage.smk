@@ -1,8 +1,12 @@
-from spectramind.lineage import attach_event_log
-
 # One JSON line per job start and end in results/logs/events.jsonl (schemas/events.schema.json),
-# written from Snakemake's job log records while jobs run (not in dry runs).
-attach_event_log(workflow, EVENTS)
+# written from Snakemake's job log records while jobs run: the handler is attached by the
+# Snakefile's `onstart:` hook (on_start below), which Snakemake runs only in the process that
+# runs the jobs, never in a dry run nor inside a job.
+
+
+def on_start():
+    """Snakefile `onstart:`: the event log of the jobs about to run."""
+    lineage.attach_event_log(EVENTS)
 
 
 rule manifest:
