@@ -130,7 +130,16 @@ def run_snakemake(
 ) -> subprocess.CompletedProcess:
     """Run :func:`snakemake_command`; with ``check``, a failure is an AssertionError showing
     the end of its output."""
-    cmd = snakemake_command(workdir, *args, configfile=configfile)
+    return run_command(
+        snakemake_command(workdir, *args, configfile=configfile), check=check, timeout=timeout
+    )
+
+
+def run_command(
+    cmd: list[str], *, check: bool = True, timeout: float = SNAKEMAKE_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (e.g. a :func:`snakemake_command`) capturing its output; with ``check``, a
+    failure is an AssertionError showing the end of its output."""
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")

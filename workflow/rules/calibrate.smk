@@ -1,6 +1,7 @@
 
-rule calibrate:
-    """Fused pixel chain (ADC .. CDS), photometry and trace of one planet, all visits."""
+rule calibrate_series:
+    """Fused pixel chain (ADC .. CDS), photometry and trace of one planet, all visits: the
+    series alone (rule calibrate makes it with the cube, in one job)."""
     input:
         raw_inputs,
     output:
@@ -8,7 +9,7 @@ rule calibrate:
     log:
         "results/logs/calibrate/{planet}.log",
     benchmark:
-        "results/benchmarks/calibrate/{planet}.tsv"
+        "results/benchmarks/calibrate_series/{planet}.tsv"
     conda:
         "../../envs/calibrate.yaml"
     threads: 1
@@ -43,6 +44,38 @@ rule phase:
         **stage_params(),
     script:
         "../scripts/phase.py"
+
+
+rule calibrate:
+    """The calibration of one planet, raw files -> series -> cube, as ONE job: rules
+    calibrate_series and phase in one process (a job's start and imports paid once per
+    planet). Each stage stays a target of its own: a series alone is made by rule
+    calibrate_series, and `--allowed-rules calibrate_series phase` makes the cube in two jobs."""
+    input:
+        raw=raw_inputs,
+        stars=star_file,
+        wavelengths=wavelength_file,
+    output:
+        series="results/series/{planet}.nc",
+        cube="results/cubes/{planet}.nc",
+    log:
+        "results/logs/calibrate/{planet}.log",
+    benchmark:
+        "results/benchmarks/calibrate/{planet}.tsv"
+    conda:
+        "../../envs/calibrate.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=40,
+    params:
+        **stage_params(),
+    script:
+        "../scripts/calibrate_cube.py"
+
+
+# a series alone: rule calibrate_series; a cube: one calibrate job, not calibrate_series then phase
+ruleorder: calibrate_series > calibrate > phase
 
 
 rule calibrate_all:
