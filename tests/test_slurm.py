@@ -32,7 +32,7 @@ KILL_AFTER_S = 60
 POLL_S = 2.0  # squeue polling interval; jobs stay visible MinJobAge (300 s) after they end
 RULES = {
     "simulate_dataset",
-    "calibrate_cube",
+    "calibrate",
     "fit_transit",
     "recalibrate_physics",
     "predict_physics",

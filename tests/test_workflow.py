@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,31 @@ def test_dry_run_lists_every_rule(tmp_path: Path) -> None:
     for rule in (
         "simulate_dataset",
         "calibrate",
-        "phase",
         "fit_transit",
         "predict_physics",
         "score_table",
     ):
-        assert rule in out
+        assert re.search(rf"^{rule}\s+\d+$", out, flags=re.M), rule
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The job stats table of a dry run: {rule: jobs}."""
+    table = dry_run_output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.mark.slow
+def test_a_planet_calibrates_in_one_job_and_each_stage_stays_a_target(tmp_path: Path) -> None:
+    link_workflow(tmp_path)
+    cube, series = "results/cubes/571763987.nc", "results/series/571763987.nc"
+    one = job_counts(run_snakemake(tmp_path, "-n", cube).stdout)
+    assert one == {"simulate_dataset": 1, "calibrate": 1}  # raw -> series -> cube: one job
+    alone = job_counts(run_snakemake(tmp_path, "-n", series).stdout)
+    assert alone == {"simulate_dataset": 1, "calibrate_series": 1}
+    two = run_snakemake(
+        tmp_path, "-n", cube, "--allowed-rules", "simulate_dataset", "calibrate_series", "phase"
+    ).stdout
+    assert job_counts(two) == {"simulate_dataset": 1, "calibrate_series": 1, "phase": 1}
 
 
 @pytest.mark.slow

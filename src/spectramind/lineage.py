@@ -451,8 +451,9 @@ def attach_event_log(path: str | Path, logger: logging.Logger | None = None) -> 
     once per process: call it from the Snakefile's ``onstart:`` hook (see the module
     docstring), which runs only when the jobs are really run."""
     if logger is None:
-        from snakemake.logging import logger
+        from snakemake.logging import logger as sm_logger
 
+        logger = sm_logger
     for h in logger.handlers:
         if isinstance(h, EventLog) and h.path == Path(path).resolve():
             return h

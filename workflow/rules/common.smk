@@ -124,8 +124,8 @@ def raw_inputs(wildcards):
 
 
 def stage_params(stage=None):
-    """The params of every calibration rule (calibrate, phase and the per-stage rules): the
-    data root and the planet's split (where its raw signals are), the calibration config and,
+    """The params of every calibration rule (calibrate, calibrate_series, phase, the stage
+    rules adc .. extract_trace), one set: the data root and the planet's split (where its raw signals are), the calibration config and,
     for a per-stage rule, its stage."""
     params = {
         "root": str(DATA_ROOT),
@@ -357,6 +357,13 @@ def manifest_inputs():
 # before it)
 RUN_STARTED = time.time()
 FAILED_JOBS = runsummary.watch_failed_jobs(sm_logger)
+
+
+def on_start():
+    """Snakefile `onstart:` (run by Snakemake only in the process that runs the jobs, never in
+    a dry run nor inside a job): one JSON line per job start and end in results/logs/
+    events.jsonl (schemas/events.schema.json), from Snakemake's job records."""
+    lineage.attach_event_log(EVENTS)
 
 
 def on_success():

@@ -1,12 +1,5 @@
-# One JSON line per job start and end in results/logs/events.jsonl (schemas/events.schema.json),
-# written from Snakemake's job log records while jobs run: the handler is attached by the
-# Snakefile's `onstart:` hook (on_start below), which Snakemake runs only in the process that
-# runs the jobs, never in a dry run nor inside a job.
-
-
-def on_start():
-    """Snakefile `onstart:`: the event log of the jobs about to run."""
-    lineage.attach_event_log(EVENTS)
+# The event log of the jobs (results/logs/events.jsonl) is attached by on_start (common.smk),
+# the Snakefile's `onstart:` hook.
 
 
 rule manifest:

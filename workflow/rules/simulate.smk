@@ -16,7 +16,8 @@ rule simulate_dataset:
         mem_mb=4000,
         runtime=60,
     params:
-        out=config["simulation"]["out"],
+        # the dataset's folder: the one above the split folders
+        out=lambda wc, output: str(Path(output.train).parent),
         sim=lookup(dpath="simulation", within=config),
     script:
         "../scripts/simulate_dataset.py"
