@@ -116,9 +116,12 @@ def snakemake_command(
     (its environment's Snakemake), ``configfile`` (None: none) and ``args``."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
     cmd += ["--directory", str(workdir)]
-    if configfile is not None:
-        cmd += ["--configfile", str(configfile)]
-    return cmd + [str(a) for a in args]
+    rest = [str(a) for a in args]
+    if configfile is not None:  # last (before a `--`): --configfile takes every word up to
+        # the next option, so targets after it would be read as config files
+        at = rest.index("--") if "--" in rest else len(rest)
+        rest[at:at] = ["--configfile", str(configfile)]
+    return cmd + rest
 
 
 def run_snakemake(
