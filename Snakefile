@@ -38,6 +38,10 @@ rule all:
         get_final_output(),
 
 
+onstart:
+    on_start()
+
+
 onsuccess:
     on_success()
 

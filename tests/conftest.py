@@ -91,28 +91,59 @@ def root(clean_root: Path, tmp_path: Path) -> Path:
     return dst
 
 
-# --- the whole workflow on the tiny test config, run once per session --------------------------
+# --- the one Snakemake runner of the tests ---------------------------------------------------
 REPO = Path(__file__).resolve().parents[1]
 SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"
 SNAKEMAKE_TIMEOUT_S = 3600  # the whole tiny run takes ~5 min on 2 busy cores
+#: what a working directory links from the checkout (`--directory` runs find config/ there)
+WORKFLOW_LINKS = ("config", "schemas", "workflow", "resources")
 
 
-def _snakemake_small(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(SMALL_CONFIG),
-        *args,
-    ]
-    res = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S, check=False
+def link_workflow(workdir: Path, *extra: str) -> Path:
+    """``workdir`` (made if missing) with the checkout's config/, schemas/, workflow/,
+    resources/ and ``extra`` folders linked into it; returns it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in (*WORKFLOW_LINKS, *extra):
+        if not (workdir / name).exists():
+            (workdir / name).symlink_to(REPO / name)
+    return workdir
+
+
+def snakemake_command(
+    workdir: Path, *args: str, configfile: Path | None = SMALL_CONFIG
+) -> list[str]:
+    """The command line running the checkout's Snakefile in ``workdir`` with this Python
+    (its environment's Snakemake), ``configfile`` (None: none) and ``args``."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(workdir)]
+    rest = [str(a) for a in args]
+    if configfile is not None:  # last (before a `--`): --configfile takes every word up to
+        # the next option, so targets after it would be read as config files
+        at = rest.index("--") if "--" in rest else len(rest)
+        rest[at:at] = ["--configfile", str(configfile)]
+    return cmd + rest
+
+
+def run_snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = SMALL_CONFIG,
+    check: bool = True,
+    timeout: float = SNAKEMAKE_TIMEOUT_S,
+) -> subprocess.CompletedProcess:
+    """Run :func:`snakemake_command`; with ``check``, a failure is an AssertionError showing
+    the end of its output."""
+    return run_command(
+        snakemake_command(workdir, *args, configfile=configfile), check=check, timeout=timeout
     )
+
+
+def run_command(
+    cmd: list[str], *, check: bool = True, timeout: float = SNAKEMAKE_TIMEOUT_S
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (e.g. a :func:`snakemake_command`) capturing its output; with ``check``, a
+    failure is an AssertionError showing the end of its output."""
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
     return res
@@ -120,8 +151,9 @@ def _snakemake_small(workdir: Path, *args: str, check: bool = True) -> subproces
 
 @pytest.fixture(scope="session")
 def snakemake_small():
-    """``snakemake_small(workdir, *args, check=True)``: Snakemake with tests/data/config_small.yaml."""
-    return _snakemake_small
+    """``snakemake_small(workdir, *args, check=True)``: :func:`run_snakemake` with
+    tests/data/config_small.yaml."""
+    return run_snakemake
 
 
 @pytest.fixture(scope="session")
@@ -130,10 +162,8 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (``--cores 2``) on the tiny config: cubes, fits, model, predictions, scores, submission,
     diagnostics, manifest and ``results/kaggle`` (shared by test_submit, test_kaggle,
     test_diagnostics, test_report, test_lineage)."""
-    wd = tmp_path_factory.mktemp("small_run")
-    for name in ("config", "schemas", "workflow", "resources"):
-        (wd / name).symlink_to(REPO / name)
-    _snakemake_small(wd, "--cores", "2", "all", "results/kaggle")
+    wd = link_workflow(tmp_path_factory.mktemp("small_run"))
+    run_snakemake(wd, "--cores", "2", "all", "results/kaggle")
     return wd
 
 

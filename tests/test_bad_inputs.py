@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import torch
 import xarray as xr
 import yaml
 
+from conftest import link_workflow, run_snakemake
 from spectramind import io, predict, submission
 from spectramind.calibration.pipeline import CalibrationConfig, build_cube
 from spectramind.calibration.products import calibrate_planet, series_dataset, write_netcdf
@@ -45,7 +45,6 @@ from spectramind.workflow_io import labels_array, truth_for
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 # AIRS detector column 180 is target bin wl_(2 + 320 - 180) = wl_142, index 140 of the 282
 DEAD_COLUMN, DEAD_BIN = 180, 140
 # float32 flux: the interpolated bin is (a + b) / 2 evaluated in float32 (one rounding)
@@ -537,24 +536,12 @@ def test_interrupted_parquet_write_leaves_nothing(
 def run_workflow(
     wd: Path, root: Path, *targets: str, config: dict | None = None
 ) -> subprocess.CompletedProcess:
-    for name in ("config", "schemas", "workflow", "resources"):
-        if not (wd / name).exists():
-            (wd / name).symlink_to(REPO / name)
+    link_workflow(wd)
     cfg = merge({"data": {"root": str(root)}}, config or {})
     (wd / "test_config.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [
-        str(SNAKEMAKE),
-        *targets,
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(wd),
-        "--cores",
-        "2",
-        "--configfile",
-        str(wd / "test_config.yaml"),
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return run_snakemake(
+        wd, *targets, "--cores", "2", configfile=wd / "test_config.yaml", check=False, timeout=900
+    )
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from spectramind import budget
+from conftest import SMALL_CONFIG, link_workflow, run_snakemake
+from spectramind import budget, lineage
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-PER_PLANET_RULES = {"calibrate", "phase", "fit_transit"}
+PER_PLANET_RULES = {"calibrate", "fit_transit"}
 SECONDS_ATOL = 1e-9  # sums of a few decimal seconds: exact up to float rounding
 
 
@@ -136,22 +132,9 @@ def test_every_rule_has_a_benchmark_and_a_runtime(job_rules: list) -> None:
         assert isinstance(runtime, int) and runtime > 0, f"rule {rule.name}: runtime {runtime}"
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-
-
 @pytest.mark.slow
 def test_budget_rule_on_the_small_workflow(tmp_path: Path) -> None:
-    for name in ("config", "schemas", "workflow", "resources"):
-        (tmp_path / name).symlink_to(REPO / name)
+    link_workflow(tmp_path)
     small = yaml.safe_load(SMALL_CONFIG.read_text())
     small["data"]["splits"] = ["train"]
     small["simulation"].update(n_train=2, n_test=0)
@@ -159,7 +142,7 @@ def test_budget_rule_on_the_small_workflow(tmp_path: Path) -> None:
     small_cfg.write_text(yaml.safe_dump(small))
     tiny_cfg.write_text(yaml.safe_dump({"budget": {"hours": 1e-4}}))
 
-    res = snakemake(tmp_path, "--cores", "2", "--configfile", str(small_cfg), "--", "budget")
+    res = run_snakemake(tmp_path, "--cores", "2", "budget", configfile=small_cfg, check=False)
     assert res.returncode == 0, res.stderr[-4000:]
     table = pd.read_csv(tmp_path / "results" / "budget" / "budget.tsv", sep="\t", index_col=0)
     per_planet = set(table.query("scaling == 'per_planet'").index)
@@ -172,15 +155,24 @@ def test_budget_rule_on_the_small_workflow(tmp_path: Path) -> None:
     log = (tmp_path / "results" / "logs" / "budget" / "budget.log").read_text()
     assert "Projection for 1100 planets on 4 cores" in log and "time_scale=75" in log
 
-    report = snakemake(
-        tmp_path, "--configfile", str(small_cfg), "--report", "report.html", "--", "budget"
+    report = run_snakemake(
+        tmp_path, "--report", "report.html", "budget", configfile=small_cfg, check=False
     )
     assert report.returncode == 0, report.stderr[-4000:]
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert '"results/budget/budget.tsv"' in html and "Runtime budget: this run" in html
 
-    res = snakemake(
-        tmp_path, "--cores", "2", "--configfile", str(small_cfg), str(tiny_cfg), "--", "budget"
+    res = run_snakemake(
+        tmp_path,
+        "--cores",
+        "2",
+        "--configfile",
+        str(small_cfg),
+        str(tiny_cfg),
+        "--",
+        "budget",
+        configfile=None,
+        check=False,
     )
     assert res.returncode != 0
     assert "exceeds the budget of 0.0001 h; slowest rules:" in res.stderr
@@ -194,3 +186,24 @@ def test_budget_rule_on_the_small_workflow(tmp_path: Path) -> None:
     last_table = log.split("Projection for")[-1]
     assert "OVER budget" in last_table and "fit_transit" in last_table
     assert not any(line.startswith("budget ") for line in last_table.splitlines())
+
+
+def test_threads_of_rules_come_from_the_event_log(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    assert budget.threads_of_rules(events) == {}  # no log: every rule counts one core
+    for rule, status, threads in (
+        ("train_model", "started", 2),
+        ("train_model", "success", 2),
+        ("calibrate", "started", 1),
+        ("train_model", "started", 4),  # a later run with more cores: the last start counts
+        ("predict_model", "started", None),
+    ):
+        lineage.write_event(events, {"rule": rule, "status": status, "threads": threads})
+    threads = budget.threads_of_rules(events)
+    assert threads == {"train_model": 4, "calibrate": 1}
+    bench = pd.DataFrame(
+        {"rule": ["train_model", "calibrate"], "key": ["train", "7"], "s": [10.0, 3.0]}
+    ).assign(max_rss_mb=1.0, cpu_s=1.0)
+    table = budget.project(bench, n_planets=8, cores=4, threads=threads)
+    assert table.loc["train_model", "threads"] == 4 and table.loc["calibrate", "threads"] == 1
+    assert table.loc["calibrate", "projected_h"] == pytest.approx(2 * 3.0 / 3600)

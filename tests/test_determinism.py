@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,12 +19,12 @@ import pytest
 import xarray as xr
 import yaml
 
+from conftest import link_workflow, snakemake_command
 from spectramind.calibration.products import write_netcdf
 from spectramind.model.pipeline import configs_from_params
 from spectramind.sim import plan_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SMALL = {
     "data": {"root": None, "splits": ["train", "test"]},
     "simulation": {
@@ -64,9 +63,7 @@ def planets() -> list[int]:
 
 
 def start_run(wd: Path) -> subprocess.Popen:
-    wd.mkdir()
-    for name in ("config", "schemas", "workflow", "resources"):
-        (wd / name).symlink_to(REPO / name)
+    link_workflow(wd)
     (wd / "small.yaml").write_text(yaml.safe_dump(SMALL))
     targets = [f"results/cubes/{p}.nc" for p in planets()] + ["results/submission.csv"]
     targets += [
@@ -74,18 +71,7 @@ def start_run(wd: Path) -> subprocess.Popen:
         for m in ("constant", "physics", "model")
         for s in ("train", "test")
     ]
-    cmd = [
-        str(SNAKEMAKE),
-        *targets,
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(wd),
-        "--cores",
-        "1",
-        "--configfile",
-        str(wd / "small.yaml"),
-    ]
+    cmd = snakemake_command(wd, *targets, "--cores", "1", configfile=wd / "small.yaml")
     with open(wd / "snakemake.out", "w") as out:  # a file, not a pipe: the two runs never block
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import link_workflow
 from spectramind import lineage
 from spectramind.lineage import EventLog, LineageError
 
@@ -221,6 +222,41 @@ def test_event_log_writes_nothing_when_told_not_to(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_event_log_takes_the_slurm_job_id_the_executor_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)  # the submitting process: no allocation
+    path = tmp_path / "events.jsonl"
+    h = EventLog(path)
+    h.handle(record("job_info", 1.0, jobid=7, rule_name="fit_transit", wildcards={}, threads=1))
+    submitted = logging.LogRecord(
+        "snakemake",
+        logging.INFO,
+        __file__,
+        0,
+        "Job %d has been submitted with SLURM jobid %s (log: x.log).",
+        (7, "5150"),
+        None,
+    )
+    h.handle(submitted)
+    h.handle(logging.LogRecord("snakemake", logging.INFO, __file__, 0, "%d%d", ("x",), None))
+    h.handle(record("job_finished", 3.0, job_id=7))
+    events = lineage.validate_events(path, EVENTS_SCHEMA)
+    assert [e["slurm_job_id"] for e in events] == [None, "5150"]
+
+
+def test_attach_event_log_adds_one_handler_per_path(tmp_path: Path) -> None:
+    logger = logging.getLogger("test_attach_event_log")
+    logger.setLevel(logging.INFO)
+    first = lineage.attach_event_log(tmp_path / "a.jsonl", logger)
+    try:
+        assert lineage.attach_event_log(tmp_path / "a.jsonl", logger) is first
+        logger.info("job", extra={"event": Event("job_info"), "rule_name": "r", "jobid": 1})
+        assert [e["rule"] for e in lineage.read_events(tmp_path / "a.jsonl")] == ["r"]
+    finally:
+        logger.removeHandler(first)
+
+
 def test_events_schema_rejects_inconsistent_events(tmp_path: Path) -> None:
     good = {
         "rule": "score",
@@ -307,7 +343,6 @@ def test_events_of_the_run(small_run: Path, snakemake_small) -> None:
     assert {e["rule"] for e in ended} >= {
         "simulate_dataset",
         "calibrate",
-        "phase",
         "fit_transit",
         "train_model",
         "predict_model",
@@ -331,17 +366,16 @@ def test_events_of_the_run(small_run: Path, snakemake_small) -> None:
     reason="needs the SLURM cluster of .ci/slurm-up.sh (SPECTRAMIND_SLURM=1)",
 )
 def test_events_under_slurm_carry_the_slurm_job_id(tmp_path: Path, snakemake_small) -> None:
-    """One started/success pair per job, from the process that ran it inside its SLURM job
-    (the main process and the job-step process only delegate)."""
-    for name in ("config", "schemas", "workflow", "resources", "profiles"):
-        (tmp_path / name).symlink_to(REPO / name)
-    snakemake_small(tmp_path, "--profile", "profiles/slurm", "results/simulated")
+    """One started/success pair per job, from the submitting process (the `onstart:` hook
+    runs there only); the end event carries the SLURM job id the executor reported."""
+    link_workflow(tmp_path, "profiles")
+    snakemake_small(tmp_path, "--profile", "profiles/slurm", "results/simulated/train.csv")
     events = lineage.validate_events(tmp_path / "results" / "logs" / "events.jsonl", EVENTS_SCHEMA)
     assert [(e["rule"], e["status"]) for e in events] == [
         ("simulate_dataset", "started"),
         ("simulate_dataset", "success"),
     ]
-    slurm_ids = {e["slurm_job_id"] for e in events}
-    assert len(slurm_ids) == 1 and next(iter(slurm_ids)).isdigit()
+    slurm_id = events[1]["slurm_job_id"]
+    assert slurm_id.isdigit() and events[0]["slurm_job_id"] in (None, slurm_id)
     log = next((tmp_path / ".snakemake" / "slurm_logs" / "rule_simulate_dataset").glob("*.log"))
-    assert log.stem == next(iter(slurm_ids))  # the SLURM log is named after the job id
+    assert log.stem == slurm_id  # the SLURM log is named after the job id

@@ -20,7 +20,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,12 +27,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import link_workflow, run_command, snakemake_command
 from spectramind import io
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PRODUCTS = ("series", "cubes", "physics", "recalibration", "predictions")
 STARTUP_TIMEOUT_S = (
     300  # Snakemake start-up and the first calibrate job's imports, on a busy 2-core machine
@@ -54,30 +53,20 @@ def targets(root: Path, *, predictions: bool = True) -> list[str]:
 
 
 def command(wd: Path, root: Path, *extra: str, predictions: bool = True) -> list[str]:
-    for name in ("config", "schemas", "workflow", "resources"):
-        if not (wd / name).exists():
-            (wd / name).symlink_to(REPO / name)
+    link_workflow(wd)
     (wd / "test_config.yaml").write_text(yaml.safe_dump({"data": {"root": str(root)}}))
-    return [
-        str(SNAKEMAKE),
+    return snakemake_command(
+        wd,
         *targets(root, predictions=predictions),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(wd),
         "--cores",
         "2",
         *extra,
-        "--configfile",
-        str(wd / "test_config.yaml"),
-    ]
+        configfile=wd / "test_config.yaml",
+    )
 
 
 def run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
-    return res
+    return run_command(cmd, check=check, timeout=RUN_TIMEOUT_S)
 
 
 def digests(wd: Path) -> dict[str, str]:
@@ -106,7 +95,8 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 def running_calibrations(wd: Path) -> list[str]:
     """Planets whose calibrate job has started (its script opened the log) and not finished."""
-    logs = (wd / "results" / "logs" / "calibrate").glob("*.log")
+    # rule calibrate_cube makes a cube (calibrate and phase in one job): its log, or calibrate's
+    logs = (wd / "results" / "logs").glob("calibrate*/*.log")
     return [p.stem for p in logs if not (wd / "results" / "series" / f"{p.stem}.nc").exists()]
 
 

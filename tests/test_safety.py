@@ -18,8 +18,6 @@ import ast
 import os
 import pathlib
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -27,13 +25,13 @@ import pytest
 import torch
 import yaml
 
+from conftest import link_workflow, run_snakemake
 from spectramind.diagnostics import score_table_html
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from spectramind.model.models.spectra_model import SpectraModel
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PYTHON_FILES = sorted(
     [
         *(REPO / "src" / "spectramind").rglob("*.py"),
@@ -241,10 +239,7 @@ def test_checkpoint_with_code_is_refused_and_never_runs(tmp_path: Path) -> None:
 
 
 def _workdir(wd: Path) -> Path:
-    wd.mkdir(parents=True)
-    for name in ("config", "schemas", "workflow", "resources"):
-        (wd / name).symlink_to(REPO / name)
-    return wd
+    return link_workflow(wd)
 
 
 @pytest.mark.slow
@@ -257,20 +252,7 @@ def test_target_paths_cannot_smuggle_text_into_a_job(tmp_path: Path) -> None:
         "results/physics/../../PWNED.nc",
     ]
     for target in evil:
-        res = subprocess.run(
-            [
-                str(SNAKEMAKE),
-                target,
-                "--snakefile",
-                str(REPO / "Snakefile"),
-                "--directory",
-                str(wd),
-                "-n",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        res = run_snakemake(wd, target, "-n", configfile=None, check=False, timeout=300)
         assert res.returncode != 0
         assert f"No rule to produce {os.path.normpath(target)}" in res.stdout + res.stderr, (
             res.stdout[-2000:]
@@ -303,21 +285,13 @@ def test_report_contains_no_script_from_data(tiny_root: Path, tmp_path: Path) ->
     pd.DataFrame({"method": [EVIL_CELL], "split": ["test"], "score": [0.5]}).to_csv(
         table, index=False
     )
-    res = subprocess.run(
-        [
-            str(SNAKEMAKE),
-            "results/scores/table.csv",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(wd),
-            "--configfile",
-            str(wd / "evil.yaml"),
-            "--report",
-            "report.html",
-        ],
-        capture_output=True,
-        text=True,
+    res = run_snakemake(
+        wd,
+        "results/scores/table.csv",
+        "--report",
+        "report.html",
+        configfile=wd / "evil.yaml",
+        check=False,
         timeout=300,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

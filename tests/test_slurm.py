@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import SMALL_CONFIG, link_workflow, snakemake_command
+
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-SMALL_CONFIG = REPO / "tests" / "data" / "config_small.yaml"
 # Bound on the whole run (~22 jobs of 15-60 s on 2 cores, 4-8 min): SIGINT at the bound
 # makes the executor cancel its SLURM jobs; SIGKILL KILL_AFTER_S later if it hangs.
 TIMEOUT_S = 1200
@@ -34,7 +33,6 @@ POLL_S = 2.0  # squeue polling interval; jobs stay visible MinJobAge (300 s) aft
 RULES = {
     "simulate_dataset",
     "calibrate",
-    "phase",
     "fit_transit",
     "recalibrate_physics",
     "predict_physics",
@@ -106,8 +104,7 @@ def profile_set_resources(**overrides: dict) -> list[str]:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    for name in ("config", "schemas", "workflow", "resources", "profiles"):
-        (tmp_path / name).symlink_to(REPO / name)
+    link_workflow(tmp_path, "profiles")
     cfg = yaml.safe_load(SMALL_CONFIG.read_text())
     cfg["data"]["splits"] = ["train"]
     cfg["simulation"].update(n_train=2, n_test=0)
@@ -124,19 +121,16 @@ def test_small_workflow_runs_under_slurm(workdir: Path, capsys: pytest.CaptureFi
         "-k",
         str(KILL_AFTER_S),
         str(TIMEOUT_S),
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--profile",
-        str(REPO / "profiles" / "slurm"),
-        "--configfile",
-        str(workdir / "slurm.yaml"),
-        # the CI cluster has no accounts and no GPU: train on CPU
-        "--slurm-no-account",
-        "--set-resources",
-        *profile_set_resources(train_model={"gpu": 0}),
+        *snakemake_command(
+            workdir,
+            "--profile",
+            str(REPO / "profiles" / "slurm"),
+            # the CI cluster has no accounts and no GPU: train on CPU
+            "--slurm-no-account",
+            "--set-resources",
+            *profile_set_resources(train_model={"gpu": 0}),
+            configfile=workdir / "slurm.yaml",
+        ),
     ]
     poller = SqueuePoller()
     poller.start()

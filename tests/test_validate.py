@@ -13,7 +13,6 @@ import json
 import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ import pytest
 import xarray as xr
 import yaml
 
+from conftest import link_workflow, run_snakemake
 from spectramind import atomic, io, predict, rulelog, selection, submission, validate
 from spectramind.calibration.pipeline import CalibrationConfig
 from spectramind.calibration.products import calibrate_planet, write_netcdf
@@ -32,7 +32,6 @@ from spectramind.model.models.spectra_model import SpectraModel
 from tiny import TINY
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
 def check(root: Path, splits: tuple[str, ...] = ("train", "test"), checkpoint: bool = False):
@@ -479,22 +478,10 @@ def test_auto_is_the_default() -> None:
 
 # --------------------------------------------------------------------------- workflow (parse time)
 def _dry_run(wd: Path, root: Path, config: dict | None = None) -> subprocess.CompletedProcess:
-    wd.mkdir()
-    for name in ("config", "schemas", "workflow", "resources"):
-        (wd / name).symlink_to(REPO / name)
+    link_workflow(wd)
     cfg = {"data": {"root": str(root)}, **(config or {})}
     (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [
-        str(SNAKEMAKE),
-        "-n",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(wd),
-        "--configfile",
-        str(wd / "c.yaml"),
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return run_snakemake(wd, "-n", configfile=wd / "c.yaml", check=False, timeout=600)
 
 
 @pytest.mark.slow

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,32 +11,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from conftest import link_workflow, run_snakemake
 from spectramind import io
 from spectramind.calibration import phase
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-CONFIG = REPO / "tests" / "data" / "config_small.yaml"
 # contact times: the cube's time bins are 6 min (360 s); a contact within 1.5 bins of the truth
 CONTACT_TOLERANCE_H = 0.15
 WAVELENGTH_ATOL = 1e-12  # the coordinate is copied from wavelengths.csv, not recomputed
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(CONFIG),
-        *args,
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-6000:]}")
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -48,25 +29,42 @@ def workdir(small_run: Path) -> Path:
 
 @pytest.mark.slow
 def test_dry_run_lists_every_rule(tmp_path: Path) -> None:
-    for name in ("config", "schemas", "workflow", "resources"):
-        (tmp_path / name).symlink_to(REPO / name)
-    out = snakemake(tmp_path, "-n").stdout
+    link_workflow(tmp_path)
+    out = run_snakemake(tmp_path, "-n").stdout
     for rule in (
         "simulate_dataset",
         "calibrate",
-        "phase",
         "fit_transit",
         "predict_physics",
         "score_table",
     ):
-        assert rule in out
+        assert re.search(rf"^{rule}\s+\d+$", out, flags=re.M), rule
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The job stats table of a dry run: {rule: jobs}."""
+    table = dry_run_output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.mark.slow
+def test_a_planet_calibrates_in_one_job_and_each_stage_stays_a_target(tmp_path: Path) -> None:
+    link_workflow(tmp_path)
+    cube, series = "results/cubes/571763987.nc", "results/series/571763987.nc"
+    one = job_counts(run_snakemake(tmp_path, "-n", cube).stdout)
+    assert one == {"simulate_dataset": 1, "calibrate": 1}  # raw -> series -> cube: one job
+    alone = job_counts(run_snakemake(tmp_path, "-n", series).stdout)
+    assert alone == {"simulate_dataset": 1, "calibrate_series": 1}
+    two = run_snakemake(
+        tmp_path, "-n", cube, "--allowed-rules", "simulate_dataset", "calibrate_series", "phase"
+    ).stdout
+    assert job_counts(two) == {"simulate_dataset": 1, "calibrate_series": 1, "phase": 1}
 
 
 @pytest.mark.slow
 def test_lint_is_clean(tmp_path: Path) -> None:
-    for name in ("config", "schemas", "workflow", "resources"):
-        (tmp_path / name).symlink_to(REPO / name)
-    res = snakemake(tmp_path, "--lint", check=False)
+    link_workflow(tmp_path)
+    res = run_snakemake(tmp_path, "--lint", check=False)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -111,5 +109,5 @@ def test_scores_and_predictions(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_second_run_is_a_no_op(workdir: Path) -> None:
-    out = snakemake(workdir, "-n").stdout
+    out = run_snakemake(workdir, "-n").stdout
     assert "Nothing to be done" in out

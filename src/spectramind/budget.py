@@ -36,6 +36,7 @@ __all__ = [
     "project",
     "read_benchmarks",
     "summary",
+    "threads_of_rules",
     "total_hours",
     "write_table",
 ]
@@ -79,6 +80,23 @@ def planet_of(key: str) -> str | None:
     """The planet id a benchmark key starts with (``"123"``, ``"123_FGS1_0"``), else None."""
     m = _PLANET_KEY.match(key)
     return m.group(1) if m else None
+
+
+def threads_of_rules(events: str | Path) -> dict[str, int]:
+    """``{rule: cores}`` its jobs reserved, from the run's event log (``results/logs/
+    events.jsonl``, :mod:`spectramind.lineage`: Snakemake's own job records, so the rules'
+    ``threads:`` as Snakemake applied them); the last started job of each rule counts. No
+    log (e.g. removed): empty, every rule then counts as one core."""
+    from spectramind.lineage import read_events
+
+    path = Path(events)
+    if not path.is_file():
+        return {}
+    return {
+        e["rule"]: e["threads"]
+        for e in read_events(path)
+        if e.get("status") == "started" and isinstance(e.get("threads"), int)
+    }
 
 
 def project(

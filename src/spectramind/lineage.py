@@ -18,11 +18,15 @@ is launched and a ``success`` or ``error`` line when it ends, with the rule, its
 (and the planet id when it has one), start and end times, duration, host, process id and
 the SLURM job id (``$SLURM_JOB_ID``) if the job runs inside a SLURM allocation.
 
-The events come from Snakemake's own job log records (a :class:`logging.Handler` attached
-by ``workflow/rules/lineage.smk``), so no rule script has to write them. They are written
-by the process that executes the jobs: the main Snakemake process for local execution, the
-innermost Snakemake process inside each SLURM job for ``--executor slurm``; dry runs write
-nothing.
+The events come from Snakemake's own job log records (a :class:`logging.Handler` on
+Snakemake's logger, attached by the Snakefile's ``onstart:`` hook through
+:func:`attach_event_log`), so no rule script has to write them. ``onstart:`` is Snakemake's
+public hook that runs once, in the process that schedules the jobs, before the first job
+starts, and never in a dry run nor inside a job (jobs run with ``--no-hooks``): so one
+started/end pair per job, and none from a dry run. Under ``--executor slurm`` that process
+is the submitting one: a job's start is its submission, its end is when SLURM reports it
+done, and its ``slurm_job_id`` is the one the executor reported on submission (``host`` and
+``pid`` are those of the submitting process).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import json
 import logging
 import os
 import platform
+import re
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -85,6 +90,8 @@ PACKAGES = (
     "typer",
 )
 _CHUNK = 1 << 20
+#: The SLURM executor plugin's record of a submission (its job id for a Snakemake job id)
+SLURM_SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
 
 
 class LineageError(ValueError):
@@ -375,14 +382,24 @@ class EventLog(logging.Handler):
             "duration_s": duration,
             "host": self.host,
             "pid": os.getpid(),
-            "slurm_job_id": self.slurm_job_id,
+            "slurm_job_id": job.get("slurm_job_id") or self.slurm_job_id,
             "threads": job["threads"],
         }
+
+    def _note_submission(self, record: logging.LogRecord) -> None:
+        """Keep the SLURM job id the executor reports for a started job (its end event)."""
+        try:
+            found = SLURM_SUBMITTED.search(record.getMessage())
+        except Exception:  # a record whose message cannot be formatted is not ours
+            return
+        if found and int(found.group(1)) in self._started:
+            self._started[int(found.group(1))]["slurm_job_id"] = found.group(2)
 
     def emit(self, record: logging.LogRecord) -> None:
         rec = vars(record)  # Snakemake's fields arrive as the record's `extra` attributes
         event = rec.get("event")
         if event is None:
+            self._note_submission(record)
             return
         kind = str(getattr(event, "value", event))
         try:
@@ -429,27 +446,17 @@ class EventLog(logging.Handler):
             self.handleError(record)
 
 
-def attach_event_log(workflow: Any, path: str | Path) -> EventLog | None:
-    """Attach an :class:`EventLog` to Snakemake's logger for ``workflow`` (once per process).
+def attach_event_log(path: str | Path, logger: logging.Logger | None = None) -> EventLog:
+    """The :class:`EventLog` writing ``path`` on ``logger`` (Snakemake's by default), added
+    once per process: call it from the Snakefile's ``onstart:`` hook (see the module
+    docstring), which runs only when the jobs are really run."""
+    if logger is None:
+        from snakemake.logging import logger as sm_logger
 
-    Records are written only by the process that runs the jobs with the local executor: the
-    main process of a local run, or the innermost ``--mode remote`` process inside a SLURM
-    job (so one pair of events per job, carrying that job's host and ``$SLURM_JOB_ID``);
-    never in dry runs or in the per-job subprocesses Snakemake spawns for ``run:`` blocks.
-    """
-    from snakemake.logging import logger as sm_logger
-
-    if any(isinstance(h, EventLog) for h in sm_logger.handlers):
-        return None
-
-    def should_record() -> bool:
-        # Under --executor slurm: the main process (slurm executor) and the job's first process
-        # (slurm-jobstep executor, srun) delegate; the `--mode remote` process srun starts runs
-        # the job with the local executor. Locally: the main process runs the jobs.
-        if workflow.dryrun or not workflow.local_exec:
-            return False
-        return bool(workflow.is_main_process or workflow.remote_exec)
-
-    handler = EventLog(path, should_record=should_record)
-    sm_logger.addHandler(handler)
+        logger = sm_logger
+    for h in logger.handlers:
+        if isinstance(h, EventLog) and h.path == Path(path).resolve():
+            return h
+    handler = EventLog(path)
+    logger.addHandler(handler)
     return handler

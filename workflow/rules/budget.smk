@@ -21,12 +21,8 @@ rule budget:
     params:
         benchmarks="results/benchmarks",
         planets=sorted(PLANETS),
-        # cores each rule's jobs reserve (`threads:`; snakemake 9 wraps it in a Resource)
-        threads=lambda wildcards: {
-            r.name: getattr(c, "raw", c)
-            for r in workflow.rules
-            for c in [r.resources.get("_cores")]
-        },
+        # the run's event log: the cores each rule's jobs reserved (Snakemake's job records)
+        events=EVENTS,
         budget=lookup(dpath="budget", within=config),
         time_scale=config["simulation"]["time_scale"] if SIMULATED else 1,
     script:

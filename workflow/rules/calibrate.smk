@@ -1,6 +1,7 @@
 
-rule calibrate:
-    """Fused pixel chain (ADC .. CDS), photometry and trace of one planet, all visits."""
+rule calibrate_series:
+    """Fused pixel chain (ADC .. CDS), photometry and trace of one planet, all visits: the
+    series alone (rule calibrate makes it with the cube, in one job)."""
     input:
         raw_inputs,
     output:
@@ -8,7 +9,7 @@ rule calibrate:
     log:
         "results/logs/calibrate/{planet}.log",
     benchmark:
-        "results/benchmarks/calibrate/{planet}.tsv"
+        "results/benchmarks/calibrate_series/{planet}.tsv"
     conda:
         "../../envs/calibrate.yaml"
     threads: 1
@@ -16,9 +17,7 @@ rule calibrate:
         mem_mb=4000,
         runtime=30,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
+        **stage_params(),
     script:
         "../scripts/calibrate.py"
 
@@ -27,7 +26,8 @@ rule phase:
     """Common time grid, transit detection and normalisation -> the per-planet cube."""
     input:
         series="results/series/{planet}.nc",
-        raw=raw_inputs,
+        stars=star_file,
+        wavelengths=wavelength_file,
     output:
         "results/cubes/{planet}.nc",
     log:
@@ -41,11 +41,41 @@ rule phase:
         mem_mb=1000,
         runtime=10,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
+        **stage_params(),
     script:
         "../scripts/phase.py"
+
+
+rule calibrate:
+    """The calibration of one planet, raw files -> series -> cube, as ONE job: rules
+    calibrate_series and phase in one process (a job's start and imports paid once per
+    planet). Each stage stays a target of its own: a series alone is made by rule
+    calibrate_series, and `--allowed-rules calibrate_series phase` makes the cube in two jobs."""
+    input:
+        raw=raw_inputs,
+        stars=star_file,
+        wavelengths=wavelength_file,
+    output:
+        series="results/series/{planet}.nc",
+        cube="results/cubes/{planet}.nc",
+    log:
+        "results/logs/calibrate/{planet}.log",
+    benchmark:
+        "results/benchmarks/calibrate/{planet}.tsv"
+    conda:
+        "../../envs/calibrate.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=40,
+    params:
+        **stage_params(),
+    script:
+        "../scripts/calibrate_cube.py"
+
+
+# a series alone: rule calibrate_series; a cube: one calibrate job, not calibrate_series then phase
+ruleorder: calibrate_series > calibrate > phase
 
 
 rule calibrate_all:
@@ -71,10 +101,7 @@ rule adc:
         mem_mb=6000,
         runtime=20,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="adc",
+        **stage_params("adc"),
     script:
         "../scripts/stage.py"
 
@@ -87,10 +114,7 @@ use rule adc as dark with:
     benchmark:
         "results/benchmarks/dark/{planet}_{instrument}_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="dark",
+        **stage_params("dark"),
 
 
 use rule adc as flat with:
@@ -101,10 +125,7 @@ use rule adc as flat with:
     benchmark:
         "results/benchmarks/flat/{planet}_{instrument}_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="flat",
+        **stage_params("flat"),
 
 
 use rule adc as cds with:
@@ -115,10 +136,7 @@ use rule adc as cds with:
     benchmark:
         "results/benchmarks/cds/{planet}_{instrument}_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="cds",
+        **stage_params("cds"),
 
 
 use rule adc as photometry with:
@@ -129,10 +147,7 @@ use rule adc as photometry with:
     benchmark:
         "results/benchmarks/photometry/{planet}_FGS1_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="photometry",
+        **stage_params("photometry"),
 
 
 use rule adc as extract_trace with:
@@ -143,7 +158,4 @@ use rule adc as extract_trace with:
     benchmark:
         "results/benchmarks/extract_trace/{planet}_AIRS-CH0_{visit}.tsv"
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
-        cal=lookup(dpath="calibration", within=config),
-        stage="trace",
+        **stage_params("trace"),

@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger as sm_logger
 
 from spectramind import io as sm_io
+from spectramind import lineage
 from spectramind import runsummary
 from spectramind import validate as sm_validate
 
@@ -73,17 +74,65 @@ def split_of(planet):
     return planet_entry(planet)[0]
 
 
+# What rule simulate_dataset writes at the top of simulation.out (besides train/ and test/)
+SIM_TABLES = (
+    "adc_info.csv",
+    "axis_info.parquet",
+    "wavelengths.csv",
+    "train_star_info.csv",
+    "test_star_info.csv",
+    "train.csv",
+    "test_truth.csv",
+    "sim_truth.csv",
+)
+
+
+def sim_file(name):
+    """A file or split folder of the simulated dataset (simulation.out; never the data root:
+    the simulator must not be able to write into real data)."""
+    return str(Path(config["simulation"]["out"]) / name)
+
+
+def data_file(name):
+    """A file at the top of the data root (simulated: an output of rule simulate_dataset)."""
+    return str(DATA_ROOT / name)
+
+
+def star_file(wildcards):
+    """The star table of a planet's split, {root}/{split}_star_info.csv (`planet` wildcard),
+    or of the `split` wildcard: an input of every rule that reads it."""
+    split = wildcards.split if "split" in wildcards.keys() else split_of(wildcards.planet)
+    return data_file(f"{split}_star_info.csv")
+
+
+def wavelength_file(wildcards=None):
+    """{root}/wavelengths.csv: an input of every rule that reads it."""
+    return data_file("wavelengths.csv")
+
+
 def raw_inputs(wildcards):
-    """Everything a planet's calibration reads (the simulated dataset folder as a whole)."""
-    if SIMULATED:
-        return [str(DATA_ROOT)]
+    """What a planet's calibration reads: the ADC table, the time axes and the planet's raw
+    signals (simulated: its split's folder as a whole, one output of simulate_dataset)."""
     split, n_visits = planet_entry(wildcards.planet)
-    files = [DATA_ROOT / f for f in ("adc_info.csv", "axis_info.parquet", "wavelengths.csv")]
-    files.append(DATA_ROOT / f"{split}_star_info.csv")
+    files = [data_file("adc_info.csv"), data_file("axis_info.parquet")]
+    if SIMULATED:
+        return files + [data_file(split)]
     for v in range(n_visits):
         for inst in sm_io.INSTRUMENTS:
-            files.append(sm_io.signal_path(DATA_ROOT, split, int(wildcards.planet), inst, v))
-    return [str(f) for f in files]
+            files.append(str(sm_io.signal_path(DATA_ROOT, split, int(wildcards.planet), inst, v)))
+    return files
+
+
+def stage_params(stage=None):
+    """The params of every calibration rule (calibrate, calibrate_series, phase, the stage
+    rules adc .. extract_trace), one set: the data root and the planet's split (where its raw signals are), the calibration config and,
+    for a per-stage rule, its stage."""
+    params = {
+        "root": str(DATA_ROOT),
+        "split": lambda wc: split_of(wc.planet),
+        "cal": lookup(dpath="calibration", within=config),
+    }
+    return params if stage is None else {**params, "stage": stage}
 
 
 def planets_of(split):
@@ -104,8 +153,8 @@ def truth_path(split):
 
 
 def labels_file(split):
-    """Input for a split's labels (the simulated folder as a whole when simulating)."""
-    return str(DATA_ROOT) if SIMULATED else truth_path(split)
+    """Input for a split's labels (simulated: an output of simulate_dataset)."""
+    return truth_path(split)
 
 
 def has_truth(split):
@@ -113,7 +162,8 @@ def has_truth(split):
 
 
 def split_inputs(split):
-    return [str(DATA_ROOT)] if SIMULATED else [str(DATA_ROOT / f"{split}_star_info.csv")]
+    """The star table of a split: what a split-level rule's planet list comes from."""
+    return [data_file(f"{split}_star_info.csv")]
 
 
 def recalibration_input(wildcards):
@@ -303,10 +353,17 @@ def manifest_inputs():
 
 
 # --- what a run prints last (Snakefile onsuccess/onerror)
-# Snakemake's own start (what its "Elapsed time" counts from), else the parse of this file
-RUN_STARTED = getattr(workflow, "start_time", None)
-RUN_STARTED = RUN_STARTED.timestamp() if RUN_STARTED else time.time()
+# the run starts with the parse of the workflow (Snakemake's "Elapsed time" counts from just
+# before it)
+RUN_STARTED = time.time()
 FAILED_JOBS = runsummary.watch_failed_jobs(sm_logger)
+
+
+def on_start():
+    """Snakefile `onstart:` (run by Snakemake only in the process that runs the jobs, never in
+    a dry run nor inside a job): one JSON line per job start and end in results/logs/
+    events.jsonl (schemas/events.schema.json), from Snakemake's job records."""
+    lineage.attach_event_log(EVENTS)
 
 
 def on_success():

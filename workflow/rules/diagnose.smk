@@ -74,7 +74,7 @@ rule diagnose_split:
         unpack(split_predictions),
         truth=lambda wc: labels_file(wc.split),
         train_labels=labels_file("train"),
-        raw=lambda wc: split_inputs(wc.split),
+        wavelengths=wavelength_file,
     output:
         per_bin=report(
             "results/diagnostics/{split}/per_bin.png",
@@ -108,7 +108,6 @@ rule diagnose_split:
         mem_mb=1500,
         runtime=10,
     params:
-        wavelengths=str(DATA_ROOT / "wavelengths.csv"),
         methods=METHODS,
     script:
         "../scripts/diagnose_split.py"

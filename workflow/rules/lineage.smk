@@ -1,8 +1,5 @@
-from spectramind.lineage import attach_event_log
-
-# One JSON line per job start and end in results/logs/events.jsonl (schemas/events.schema.json),
-# written from Snakemake's job log records while jobs run (not in dry runs).
-attach_event_log(workflow, EVENTS)
+# The event log of the jobs (results/logs/events.jsonl) is attached by on_start (common.smk),
+# the Snakefile's `onstart:` hook.
 
 
 rule manifest:

@@ -20,7 +20,7 @@ table = budget.project(
     n_planets=cfg["planets"],
     cores=cfg["cores"],
     planets=snakemake.params.planets,
-    threads=snakemake.params.threads,
+    threads=budget.threads_of_rules(snakemake.params.events),
     exclude=[*cfg["exclude"], snakemake.rule],
 )
 logging.info(
