@@ -446,7 +446,7 @@ def stage_dataset(
             raise ValueError("photometry is the FGS1 stage")
         products = pipeline.photometry_fgs(pix, cfg)
         return xr.Dataset(
-            {k: (("pair",), v, {"units": SERIES_UNITS[k]}) for k, v in products.items()},
+            {k: (("pair",), v, _series_attrs(k)) for k, v in products.items()},
             attrs=attrs,
         )
     if instrument != "AIRS-CH0":
@@ -454,7 +454,7 @@ def stage_dataset(
     products = pipeline.extract_airs(pix, cfg)
     return xr.Dataset(
         {
-            k: (("pair", "bin") if v.ndim == 2 else ("pair",), v, {"units": SERIES_UNITS[k]})
+            k: (("pair", "bin") if v.ndim == 2 else ("pair",), v, _series_attrs(k))
             for k, v in products.items()
         },
         attrs=attrs,
@@ -466,3 +466,10 @@ def _stage_product_record(stage: str, pixel_stages: Mapping[str, str]) -> dict[s
     if stage in pipeline.PIXEL_STAGES:
         return dict(pixel_stages)
     return {**pixel_stages, stage: provenance.COMPLETE}
+
+
+def _series_attrs(key: str) -> dict[str, Any]:
+    """Attributes of a per-pair series variable: its units, or the DQ bits' CF flags."""
+    if key == "dq":
+        return dq.cf_attributes("data-quality bits of flux")
+    return {"units": SERIES_UNITS[key]}
