@@ -228,83 +228,8 @@ def series_dataset(
         raise ValueError(
             f"planet {planet_id}: visits have different frame counts (FGS1 {n_f}, AIRS {n_a})"
         )
-    fgs = {
-        f"fgs_{k}": (
-            ("visit", "fgs_pair"),
-            np.stack([v.fgs[k] for v in visits]),
-            {"units": SERIES_UNITS[k]},
-        )
-        for k in SERIES_FGS_KEYS
-    }
-    airs = {
-        f"airs_{k}": (
-            ("visit", "airs_pair"),
-            np.stack([v.airs[k] for v in visits]),
-            {"units": SERIES_UNITS[k]},
-        )
-        for k in SERIES_AIRS_KEYS
-    }
     return xr.Dataset(
-        {
-            **fgs,
-            **airs,
-            "airs_flux": (
-                ("visit", "airs_pair", "airs_bin"),
-                np.stack([v.airs["flux"] for v in visits]),
-                {
-                    "units": "count",
-                    "long_name": "extracted flux per frame pair, wl_2..wl_283 order",
-                },
-            ),
-            "airs_var": (
-                ("visit", "airs_pair", "airs_bin"),
-                np.stack([v.airs["var"] for v in visits]),
-                {"units": "count2", "long_name": "variance of airs_flux"},
-            ),
-            "fgs_dq": (
-                ("visit", "fgs_pair"),
-                np.stack([_dq(v.fgs, v.fgs["flux"].shape) for v in visits]),
-                dq.cf_attributes("data-quality bits of fgs_flux (OR over the aperture)"),
-            ),
-            "airs_dq": (
-                ("visit", "airs_pair", "airs_bin"),
-                np.stack([_dq(v.airs, v.airs["flux"].shape) for v in visits]),
-                dq.cf_attributes("data-quality bits of airs_flux (OR over the extraction rows)"),
-            ),
-            "airs_filled": (
-                ("visit", "airs_bin"),
-                np.stack(
-                    [
-                        np.asarray(
-                            v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
-                            dtype=np.uint8,
-                        )
-                        for v in visits
-                    ]
-                ),
-                {
-                    "long_name": "bin interpolated from its neighbours (no valid pixel)",
-                    "flag_values": np.array([0, 1], dtype=np.uint8),
-                    "flag_meanings": "measured interpolated_from_neighbours",
-                },
-            ),
-            "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
-            "t_airs": (
-                ("visit", "airs_pair"),
-                np.stack([v.t_airs for v in visits]),
-                {"units": "h"},
-            ),
-            "n_cosmic": (
-                ("visit",),
-                [v.n_cosmic for v in visits],
-                {"units": "count", "long_name": "cosmic-ray hits flagged"},
-            ),
-            "masked_fraction": (
-                ("visit",),
-                [v.masked_fraction for v in visits],
-                {"units": "1", "long_name": "fraction of pixels masked"},
-            ),
-        },
+        _series_variables(visits),
         coords={"visit": np.arange(len(visits))},
         attrs={
             **conventions.global_attributes(
@@ -322,6 +247,86 @@ def series_dataset(
             ),
         },
     )
+
+
+def _series_variables(visits: list[pipeline.VisitSeries]) -> dict[str, Any]:
+    """The data variables of :func:`series_dataset`."""
+    fgs = {
+        f"fgs_{k}": (
+            ("visit", "fgs_pair"),
+            np.stack([v.fgs[k] for v in visits]),
+            {"units": SERIES_UNITS[k]},
+        )
+        for k in SERIES_FGS_KEYS
+    }
+    airs = {
+        f"airs_{k}": (
+            ("visit", "airs_pair"),
+            np.stack([v.airs[k] for v in visits]),
+            {"units": SERIES_UNITS[k]},
+        )
+        for k in SERIES_AIRS_KEYS
+    }
+    return {
+        **fgs,
+        **airs,
+        "airs_flux": (
+            ("visit", "airs_pair", "airs_bin"),
+            np.stack([v.airs["flux"] for v in visits]),
+            {
+                "units": "count",
+                "long_name": "extracted flux per frame pair, wl_2..wl_283 order",
+            },
+        ),
+        "airs_var": (
+            ("visit", "airs_pair", "airs_bin"),
+            np.stack([v.airs["var"] for v in visits]),
+            {"units": "count2", "long_name": "variance of airs_flux"},
+        ),
+        "fgs_dq": (
+            ("visit", "fgs_pair"),
+            np.stack([_dq(v.fgs, v.fgs["flux"].shape) for v in visits]),
+            dq.cf_attributes("data-quality bits of fgs_flux (OR over the aperture)"),
+        ),
+        "airs_dq": (
+            ("visit", "airs_pair", "airs_bin"),
+            np.stack([_dq(v.airs, v.airs["flux"].shape) for v in visits]),
+            dq.cf_attributes("data-quality bits of airs_flux (OR over the extraction rows)"),
+        ),
+        "airs_filled": (
+            ("visit", "airs_bin"),
+            np.stack(
+                [
+                    np.asarray(
+                        v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
+                        dtype=np.uint8,
+                    )
+                    for v in visits
+                ]
+            ),
+            {
+                "long_name": "bin interpolated from its neighbours (no valid pixel)",
+                "flag_values": np.array([0, 1], dtype=np.uint8),
+                "flag_meanings": "measured interpolated_from_neighbours",
+            },
+        ),
+        "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
+        "t_airs": (
+            ("visit", "airs_pair"),
+            np.stack([v.t_airs for v in visits]),
+            {"units": "h"},
+        ),
+        "n_cosmic": (
+            ("visit",),
+            [v.n_cosmic for v in visits],
+            {"units": "count", "long_name": "cosmic-ray hits flagged"},
+        ),
+        "masked_fraction": (
+            ("visit",),
+            [v.masked_fraction for v in visits],
+            {"units": "1", "long_name": "fraction of pixels masked"},
+        ),
+    }
 
 
 def _dq(series: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
@@ -421,6 +426,17 @@ def stage_dataset(
             ),
         ),
     }
+    return _stage_product(stage, instrument, pix, cfg, attrs)
+
+
+def _stage_product(
+    stage: str,
+    instrument: str,
+    pix: pipeline.PixelProducts,
+    cfg: pipeline.CalibrationConfig,
+    attrs: Mapping[str, Any],
+) -> xr.Dataset:
+    """The Dataset of one stage's product (:func:`stage_dataset`)."""
     if stage in ("adc", "dark", "flat"):
         dims = ("read", "y", "x")
         return xr.Dataset(
