@@ -84,7 +84,9 @@ def test_cubes(workdir: Path) -> None:
             pid = cube.attrs["planet_id"]
             np.testing.assert_allclose(cube["wavelength"].values, wl, atol=WAVELENGTH_ATOL, rtol=0)
             assert cube["flux"].dims == ("visit", "time", "wavelength")
-            assert json.loads(cube.attrs["stages"])["phase"] == "COMPLETE"
+            stages = json.loads(cube.attrs["stages"])  # one record per visit
+            assert len(stages) == cube.sizes["visit"]
+            assert all(s["phase"] == "COMPLETE" for s in stages)
             star = stars.loc[pid]
             t14, _ = phase.transit_durations(
                 star["P"], star["sma"], star["i"], float(np.sqrt(labels.loc[pid].mean()))

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import xarray as xr
 
-from spectramind import io
-from spectramind.calibration.pipeline import CalibrationConfig, build_cube
+from spectramind import io, provenance
+from spectramind.calibration.phase import build_cube
+from spectramind.calibration.pipeline import CalibrationConfig
 from spectramind.calibration.products import series_from_dataset, write_netcdf
 from spectramind.rulelog import log_to
 
@@ -21,7 +22,16 @@ stars_file = root / f"{split}_star_info.csv"
 star = io.star_row(io.read_star_info(stars_file), planet, stars_file)
 with xr.open_dataset(snakemake.input.series) as ds:
     visits = series_from_dataset(ds.load())
-cube = build_cube(planet, visits, star, io.read_wavelengths(root / "wavelengths.csv"), cfg)
+wavelengths = root / "wavelengths.csv"
+cube = build_cube(
+    planet,
+    visits,
+    star,
+    io.read_wavelengths(wavelengths),
+    cfg,
+    config=snakemake.config,
+    reference_files=[provenance.reference_file(wavelengths, root)],
+)
 logging.info(
     "planet %s: ingress %s h, egress %s h, S/N %s",
     planet,

@@ -17,5 +17,6 @@ ds = stage_dataset(
     instrument,
     int(wc.visit),
     CalibrationConfig.from_dict(snakemake.params.cal),
+    config=snakemake.config,
 )
 write_netcdf(ds, snakemake.output[0])

@@ -1,12 +1,15 @@
 """Pixel-level detector steps (stcal style): pure functions on arrays, inputs never mutated.
 
 Shapes: raw reads ``(n_reads, ny, nx)`` with even index = start read, odd = end read;
-maps ``(ny, nx)``; ``mask`` is bool, True = bad pixel. Every function returns new arrays.
+maps ``(ny, nx)``; ``mask`` is bool, True = bad pixel; ``dq`` the uint32 data-quality bits of
+:mod:`spectramind.calibration.dq`. Every function returns new arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from spectramind.calibration import dq
 
 #: decode conventions for the disputed ADC offset sign
 ADC_SIGNS = {"add": 1.0, "subtract": -1.0}
@@ -56,15 +59,27 @@ def bad_flat_mask(flat: np.ndarray, *, minimum: float) -> np.ndarray:
         return ~np.isfinite(flat) | (flat < minimum)
 
 
+def pixel_dq(
+    dead: np.ndarray, dark: np.ndarray, flat: np.ndarray, *, hot_sigma: float, flat_minimum: float
+) -> np.ndarray:
+    """Static data-quality bits (ny, nx) uint32: ``dq.DEAD | dq.HOT | dq.BAD_FLAT``."""
+    return dq.static_dq(
+        dead.astype(bool),
+        hot_pixel_mask(dark, hot_sigma),
+        bad_flat_mask(flat, minimum=flat_minimum),
+    )
+
+
 def pixel_mask(
     dead: np.ndarray, dark: np.ndarray, flat: np.ndarray, *, hot_sigma: float, flat_minimum: float
 ) -> np.ndarray:
-    """Static bad-pixel mask (ny, nx): dead | hot | bad flat."""
-    return (
-        dead.astype(bool)
-        | hot_pixel_mask(dark, hot_sigma)
-        | bad_flat_mask(flat, minimum=flat_minimum)
-    )
+    """Static bad-pixel mask (ny, nx) bool: dead | hot | bad flat (:func:`pixel_dq` != 0)."""
+    return pixel_dq(dead, dark, flat, hot_sigma=hot_sigma, flat_minimum=flat_minimum) != 0
+
+
+def saturation_dq(raw: np.ndarray) -> np.ndarray:
+    """``dq.SATURATED`` where :func:`saturation_mask`, else 0: (n, ny, nx) uint32."""
+    return np.where(saturation_mask(raw), dq.SATURATED, 0).astype(dq.DTYPE)
 
 
 def linearity_correct(x: np.ndarray, coeffs: np.ndarray) -> np.ndarray:

@@ -117,6 +117,12 @@ def trace_centroid(
     return cy, width
 
 
+def aperture_mask(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    """(ny, nx) bool: pixels whose centre lies within ``radius`` of ``centre`` (y, x)."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return np.hypot(yy - centre[0], xx - centre[1]) <= radius
+
+
 def aperture_photometry(
     x: np.ndarray,
     var: np.ndarray,
@@ -139,7 +145,7 @@ def aperture_photometry(
     ny, nx = x.shape[1:]
     yy, xx = np.mgrid[0:ny, 0:nx]
     r = np.hypot(yy - centre[0], xx - centre[1])
-    ap = r <= radius
+    ap = aperture_mask((ny, nx), centre, radius)
     ann = (r >= annulus[0]) & (r < annulus[1]) & ~static_mask
     if not ann.any():
         raise ValueError("no good pixel in the FGS1 background annulus")

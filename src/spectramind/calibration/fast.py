@@ -18,11 +18,14 @@ from typing import Any
 import numba
 import numpy as np
 
+from spectramind.calibration import dq
 from spectramind.timing import timed
 
 BLOCK_PAIRS = 128  # pairs per block: 512 contiguous bytes per pixel of the pixel-major reader
 N_COEFFS = 6  # linear_corr polynomial c0..c5
 _UINT16_MAX = 65535
+_SATURATED = np.uint32(dq.SATURATED)
+_COSMIC_RAY = np.uint32(dq.COSMIC_RAY)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -57,7 +60,7 @@ def _pixel_chain(
                     c = ((x1 - d1) - (x0 - d0)) / f
                     flux[t, y, x] = c
                     var[t, y, x] = (max(c, zero) * f + r2) * inv_f * inv_f
-                    mask[t, y, x] = st or sat
+                    mask[t, y, x] = (st | _SATURATED) if sat else st
 
 
 def _kernel_maps(
@@ -90,7 +93,7 @@ def _kernel_maps(
         f32(dt[1]),
         flat_safe.astype(f32),
         read.astype(f32),
-        static_mask.astype(np.bool_),
+        static_mask.astype(dq.DTYPE),
     )
 
 
@@ -103,7 +106,7 @@ def _run_pixel_chain(
 
 def _outputs(n: int, ny: int, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flux = np.empty((n, ny, nx), np.float32)
-    return flux, np.empty_like(flux), np.empty((n, ny, nx), np.bool_)
+    return flux, np.empty_like(flux), np.empty((n, ny, nx), dq.DTYPE)
 
 
 def pixel_chain(
@@ -121,8 +124,9 @@ def pixel_chain(
     """ADC -> linearity -> dark -> flat -> CDS with variance and mask, fused.
 
     raw: (2n, ny, nx) uint16 (any strides); ``offset`` already carries the ADC sign;
-    ``flat_safe`` has bad flat pixels set to 1. Returns flux, var (n, ny, nx) float32 and
-    mask (n, ny, nx) bool (static | saturated).
+    ``flat_safe`` has bad flat pixels set to 1; ``static_mask`` holds the static DQ bits
+    (ny, nx). Returns flux, var (n, ny, nx) float32 and the DQ bits (n, ny, nx) uint32
+    (static | ``dq.SATURATED``).
     """
     return pixel_chain_stream(
         [(0, raw)],
@@ -207,8 +211,8 @@ def _flag_cosmic_rays(flux, var, scatter, sigma, mask):  # pragma: no cover - co
                     c = flux[tn, y, x]
                     med = max(min(a, b), min(max(a, b), c))
                     noise = max(np.sqrt(var[t, y, x]), scatter[y, x])
-                    if abs(b - med) > sigma * noise and not mask[t, y, x]:
-                        mask[t, y, x] = True
+                    if abs(b - med) > sigma * noise and mask[t, y, x] == 0:
+                        mask[t, y, x] = _COSMIC_RAY
                         count[blk] += 1
     return count.sum()
 
@@ -216,7 +220,7 @@ def _flag_cosmic_rays(flux, var, scatter, sigma, mask):  # pragma: no cover - co
 def flag_cosmic_rays(
     flux: np.ndarray, var: np.ndarray, scatter: np.ndarray, sigma: float, mask: np.ndarray
 ) -> int:
-    """Set ``mask`` where |x_t - median3_t| > sigma * max(sqrt(var_t), scatter); returns the
-    number of newly flagged pixels. Same rule as :func:`detector.flag_cosmic_rays` on the
+    """Set ``dq.COSMIC_RAY`` in the DQ bits ``mask`` of unflagged pixels where |x_t - median3_t|
+    > sigma * max(sqrt(var_t), scatter); returns the number of newly flagged pixels. Same rule as :func:`detector.flag_cosmic_rays` on the
     whole series (at the series ends the missing neighbour is the pair itself)."""
     return int(_flag_cosmic_rays(flux, var, scatter.astype(np.float32), np.float32(sigma), mask))

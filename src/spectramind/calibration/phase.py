@@ -1,10 +1,27 @@
-"""Phase stage: common time grid, ingress/egress detection, out-of-transit normalisation."""
+"""Phase stage: common time grid, ingress/egress detection, out-of-transit normalisation.
+
+:func:`build_cube` runs the stage on the per-pair series of every visit of a planet
+(:class:`spectramind.calibration.pipeline.VisitSeries`): :func:`phase_visit` bins, detects and
+normalises each visit, :func:`cube_dataset` assembles the per-planet cube with its
+data-quality bits and provenance (:mod:`spectramind.provenance`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+import xarray as xr
+
+from spectramind import conventions, provenance
+from spectramind.calibration import dq
+from spectramind.constants import VISIT_HOURS
+
+if TYPE_CHECKING:  # pipeline imports this module
+    from spectramind.calibration.pipeline import CalibrationConfig, VisitSeries
 
 
 def bin_edges(duration_h: float, bin_s: float) -> np.ndarray:
@@ -207,3 +224,286 @@ def normalise(
     level = np.nanmedian(flux[sel], axis=0)
     safe = np.where(np.isfinite(level) & (level != 0), level, np.nan)
     return flux / safe, var / safe**2, level
+
+
+# --------------------------------------------------------------------------- the stage
+#: units of the cube's per-time-bin QA series that are not detector positions (pixel)
+QA_UNITS = {
+    "airs_background": "count / pixel",
+    "fgs_background": "count / pixel",
+    "fgs_masked_fraction": "1",
+    "airs_masked_fraction": "1",
+    "fgs_transient_pixels": "count",
+    "airs_transient_pixels": "count",
+}
+#: cube regressor -> (instrument of the series, key in that instrument's series)
+REGRESSORS = {
+    "fgs_centroid_y": ("fgs", "centroid_y"),
+    "fgs_centroid_x": ("fgs", "centroid_x"),
+    "airs_trace_y": ("airs", "trace_y"),
+    "airs_trace_width": ("airs", "trace_width"),
+    "airs_background": ("airs", "background"),
+    "fgs_background": ("fgs", "background"),
+    "fgs_masked_fraction": ("fgs", "masked_fraction"),
+    "airs_masked_fraction": ("airs", "masked_fraction"),
+    "fgs_transient_pixels": ("fgs", "transient_pixels"),
+    "airs_transient_pixels": ("airs", "transient_pixels"),
+}
+
+
+@dataclass(frozen=True)
+class PhasedVisit:
+    """One visit on the cube's time grid: normalised flux (n_time, n_wl) with variance and
+    DQ bits, the out-of-transit level (n_wl,), regressors and mean sample times (n_time,)."""
+
+    flux: np.ndarray
+    var: np.ndarray
+    dq: np.ndarray
+    level: np.ndarray
+    regressors: dict[str, np.ndarray]
+    times: dict[str, np.ndarray]
+    window: TransitWindow
+
+
+def locate_transit(
+    planet_id: int, t: np.ndarray, white: np.ndarray, star: pd.Series, cfg: CalibrationConfig
+) -> TransitWindow:
+    """The transit window of a white-light curve: matched filter with the durations of
+    ``calibration.transit_depth_guess``, then again with those of the measured depth."""
+
+    def detect(depth: float) -> TransitWindow:
+        k = float(np.sqrt(min(max(depth, 1e-5), 0.25)))
+        t14, t23 = transit_durations(float(star["P"]), float(star["sma"]), float(star["i"]), k)
+        if t14 <= 0:
+            raise ValueError(f"planet {planet_id}: star row geometry (P, sma, i) gives no transit")
+        return detect_transit(
+            t, white, t14_h=t14, t23_h=t23, baseline_degree=cfg.transit_baseline_degree
+        )
+
+    win = detect(cfg.transit_depth_guess)
+    return detect(win.depth) if win.depth > 0 else win
+
+
+def bin_series(s: VisitSeries, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both instruments time-binned on ``edges``: flux, var and DQ bits (n_time, 1 + n_airs),
+    column 0 FGS1 then the AIRS bins; DQ is the OR over the pairs of each bin."""
+    ff, fv, _ = time_bin(s.t_fgs, s.fgs["flux"], s.fgs["var"], edges)
+    af, av, _ = time_bin(s.t_airs, s.airs["flux"], s.airs["var"], edges)
+    fgs_dq = s.fgs.get("dq", np.zeros(len(s.t_fgs), dq.DTYPE))
+    airs_dq = s.airs.get("dq", np.zeros(s.airs["flux"].shape, dq.DTYPE))
+    bits = np.concatenate(
+        [dq.bin_or(s.t_fgs, fgs_dq, edges)[:, None], dq.bin_or(s.t_airs, airs_dq, edges)], axis=1
+    )
+    return (
+        np.concatenate([ff[:, None], af], axis=1),
+        np.concatenate([fv[:, None], av], axis=1),
+        bits,
+    )
+
+
+def phase_visit(
+    planet_id: int, s: VisitSeries, star: pd.Series, edges: np.ndarray, cfg: CalibrationConfig
+) -> PhasedVisit:
+    """Bin one visit, detect its transit on the AIRS white light, normalise every bin to its
+    out-of-transit median and scale the variance by the red-noise beta^2."""
+    t = 0.5 * (edges[:-1] + edges[1:])
+    f, fvar, bits = bin_series(s, edges)
+    # mean sample time of each bin per instrument: with coarse cadences (time-scaled
+    # data) it differs from the bin centre, and the fit evaluates its model there
+    times = {
+        "time_fgs": bin_regressor(s.t_fgs, s.t_fgs, edges),
+        "time_airs": bin_regressor(s.t_airs, s.t_airs, edges),
+    }
+    t_white = np.where(np.isfinite(times["time_airs"]), times["time_airs"], t)
+    white = np.nanmean(f[:, 1:] / np.nanmedian(f, axis=0)[1:], axis=1)  # AIRS sample times
+    win = locate_transit(planet_id, t_white, white, star, cfg)
+    oot = out_of_transit_mask(t, win, cfg.oot_margin_h)
+    flux, var, level = normalise(f, fvar, oot)
+    var = var * red_noise_beta2(flux, var, oot)[None, :]
+    missing = ~(np.isfinite(flux) & np.isfinite(var) & (var > 0))
+    regs = {
+        name: bin_regressor(getattr(s, f"t_{inst}"), getattr(s, inst)[key], edges)
+        for name, (inst, key) in REGRESSORS.items()
+    }
+    return PhasedVisit(
+        flux=np.where(missing, np.nan, flux),
+        var=np.where(missing, np.nan, var),
+        dq=bits | np.where(missing, dq.NO_VALID_DATA, 0).astype(dq.DTYPE),
+        level=level,
+        regressors=regs,
+        times=times,
+        window=win,
+    )
+
+
+def _cube_variables(phased: Sequence[PhasedVisit]) -> dict[str, Any]:
+    dims = ("visit", "time", "wavelength")
+    return {
+        "flux": (
+            dims,
+            np.stack([p.flux for p in phased]).astype(np.float64),
+            {"units": "1", "long_name": "flux normalised to the out-of-transit median"},
+        ),
+        "variance": (
+            dims,
+            np.stack([p.var for p in phased]),
+            {"units": "1", "long_name": "variance of flux"},
+        ),
+        "quality": (
+            dims,
+            np.stack([p.dq for p in phased]),
+            dq.cf_attributes("data-quality bits of flux"),
+        ),
+        "oot_level": (
+            ("visit", "wavelength"),
+            np.stack([p.level for p in phased]),
+            {"units": "count", "long_name": "out-of-transit median level (counts per frame pair)"},
+        ),
+        **{
+            k: (
+                ("visit", "time"),
+                np.stack([p.regressors[k] for p in phased]),
+                {"units": QA_UNITS.get(k, "pixel"), "long_name": k.replace("_", " ")},
+            )
+            for k in REGRESSORS
+        },
+        **{
+            k: (
+                ("visit", "time"),
+                np.stack([p.times[k] for p in phased]),
+                {"units": "h", "long_name": f"mean sample time of the bin, {k[5:].upper()}"},
+            )
+            for k in ("time_fgs", "time_airs")
+        },
+    }
+
+
+def _visit_variables(phased: Sequence[PhasedVisit], visits: Sequence[VisitSeries]) -> dict:
+    windows = [p.window for p in phased]
+    flag = {
+        "flag_values": np.array([0, 1], dtype=np.uint8),
+        "flag_meanings": "not_observed observed",
+    }
+    return {
+        "ingress": (
+            ("visit",),
+            [w.ingress_h for w in windows],
+            {"units": "h", "long_name": "detected ingress time since visit start"},
+        ),
+        "egress": (
+            ("visit",),
+            [w.egress_h for w in windows],
+            {"units": "h", "long_name": "detected egress time since visit start"},
+        ),
+        **{
+            f"{edge}_observed": (
+                ("visit",),
+                np.array([getattr(w, f"{edge}_observed") for w in windows], dtype=np.uint8),
+                {"long_name": f"{edge} inside the observed time span", **flag},
+            )
+            for edge in ("ingress", "egress")
+        },
+        "transit_snr": (
+            ("visit",),
+            [w.snr for w in windows],
+            {"units": "1", "long_name": "matched-filter depth S/N"},
+        ),
+        "cosmic_rays": (
+            ("visit",),
+            np.array([v.n_cosmic for v in visits], dtype=np.int64),
+            {
+                "units": "count",
+                "long_name": "cosmic-ray hits flagged in the visit (both instruments)",
+            },
+        ),
+        "masked_pixel_fraction": (
+            ("visit",),
+            [v.masked_fraction for v in visits],
+            {"units": "1", "long_name": "fraction of pixels masked in the visit"},
+        ),
+    }
+
+
+def cube_dataset(
+    planet_id: int,
+    phased: Sequence[PhasedVisit],
+    visits: Sequence[VisitSeries],
+    star: pd.Series,
+    wavelengths: np.ndarray,
+    edges: np.ndarray,
+    cfg: CalibrationConfig,
+    provenance_attrs: Mapping[str, str],
+) -> xr.Dataset:
+    """The per-planet cube (visit, time, wavelength) of the phased visits, with CF metadata,
+    bounds, sigma and ``provenance_attrs`` (:func:`spectramind.provenance.attributes`)."""
+    t = 0.5 * (edges[:-1] + edges[1:])
+    ds = xr.Dataset(
+        {**_cube_variables(phased), **_visit_variables(phased, visits)},
+        coords={
+            "visit": np.arange(len(phased)),
+            "time": (
+                "time",
+                t,
+                {"units": "h", "long_name": "time bin centre since visit start", "axis": "T"},
+            ),
+            "wavelength": (
+                "wavelength",
+                np.asarray(wavelengths, dtype=np.float64),
+                {
+                    "units": "um",
+                    "long_name": "wl_1 (FGS1) then wl_2..wl_283 (AIRS-CH0)",
+                    "bounds": "wavelength_bnds",
+                },
+            ),
+        },
+        attrs={
+            **conventions.global_attributes(
+                title=f"Calibrated spectral time series of planet {planet_id}",
+                history=f"phase (calibration config sha256 {cfg.digest()[:12]})",
+                comment="flux normalised to the out-of-transit median per visit and bin; "
+                "times in hours since the visit start, star_P in days",
+            ),
+            "planet_id": int(planet_id),
+            **conventions.star_attributes(star),
+            **provenance_attrs,
+            "time_bin_s": float(cfg.time_bin_s),
+        },
+    )
+    ds["wavelength_bnds"] = (
+        ("wavelength", "nv"),
+        conventions.bin_bounds(ds["wavelength"].values),
+        {"units": "um", "long_name": "wavelength bin edges (midpoints of the bin centres)"},
+    )
+    ds["time_bnds"] = (("time", "nv"), np.column_stack([edges[:-1], edges[1:]]), {"units": "h"})
+    ds["time"].attrs["bounds"] = "time_bnds"
+    return conventions.with_sigma(ds, "variance", "sigma", of="flux")
+
+
+def build_cube(
+    planet_id: int,
+    visits: list[VisitSeries],
+    star: pd.Series,
+    wavelengths: np.ndarray,
+    cfg: CalibrationConfig,
+    duration_h: float = VISIT_HOURS,
+    *,
+    config: Mapping[str, Any] | None = None,
+    reference_files: Iterable[provenance.RefFile] = (),
+) -> xr.Dataset:
+    """Phase stage: time-bin both instruments on one grid, detect the transit, normalise.
+
+    Returns the per-planet cube (visit, time, wavelength) with flux normalised to the
+    out-of-transit level, its variance, the DQ bits (``quality``) and the jitter regressors.
+    ``config``: the whole run config (its hash goes into ``config_sha256``);
+    ``reference_files``: those of this stage, beside the visits' own.
+    """
+    edges = bin_edges(duration_h, cfg.time_bin_s)
+    phased = [phase_visit(planet_id, s, star, edges, cfg) for s in visits]
+    attrs = provenance.attributes(
+        section="calibration",
+        section_config=cfg,
+        stages=provenance.with_stage([s.stages for s in visits], "phase"),
+        config=config,
+        reference_files=[*(r for s in visits for r in s.reference_files), *reference_files],
+    )
+    return cube_dataset(planet_id, phased, visits, star, wavelengths, edges, cfg, attrs)

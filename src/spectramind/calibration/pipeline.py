@@ -8,34 +8,23 @@ for the per-stage Snakemake rules. Products are xarray Datasets with named dims 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
-from spectramind import __version__, conventions, io, streams
-from spectramind.calibration import detector, extraction, phase
+from spectramind import io, provenance, streams
+from spectramind.calibration import detector, dq, extraction, phase
 from spectramind.constants import VISIT_HOURS
 from spectramind.defaults import schema_defaults
 from spectramind.timing import timed
 
 PIXEL_STAGES = ("adc", "dark", "flat", "cds")
+#: the pixel stages in the order they run, linearity (optional) included
+PIXEL_STEPS = ("adc", "linearity", "dark", "flat", "cds")
 STAGES = (*PIXEL_STAGES, "photometry", "trace", "phase")
 CHUNK_ELEMENTS = 1 << 18  # pixels per chunk (~1 MB float32): the working set stays in cache
-#: units of the cube's per-time-bin QA series that are not detector positions (pixel)
-QA_UNITS = {
-    "airs_background": "count / pixel",
-    "fgs_background": "count / pixel",
-    "fgs_masked_fraction": "1",
-    "airs_masked_fraction": "1",
-    "fgs_transient_pixels": "count",
-    "airs_transient_pixels": "count",
-}
 
 
 @dataclass(frozen=True)
@@ -115,10 +104,8 @@ class CalibrationConfig:
         return cls(**conv)
 
     def digest(self) -> str:
-        """sha256 of the config (recorded in every product)."""
-        return hashlib.sha256(
-            json.dumps(asdict(self), sort_keys=True, default=list).encode()
-        ).hexdigest()
+        """sha256 of this config section (``calibration_config_sha256`` of every product)."""
+        return provenance.section_sha256(self)
 
 
 # --------------------------------------------------------------------------- pixel stages
@@ -128,10 +115,27 @@ class PixelProducts:
 
     flux: np.ndarray  # (n_pairs, ny, nx) CDS counts per pair, flat-fielded
     var: np.ndarray  # same shape
-    mask: np.ndarray  # same shape, True = bad
-    static_mask: np.ndarray  # (ny, nx) dead | hot | bad flat
+    dq: np.ndarray  # same shape, uint32 data-quality bits (calibration.dq), 0 = good
+    static_dq: np.ndarray  # (ny, nx) uint32: dq.DEAD | dq.HOT | dq.BAD_FLAT
     n_cosmic: int
     stages: dict[str, str]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """True where any DQ bit is set (a new bool array)."""
+        return self.dq != 0
+
+    @property
+    def static_mask(self) -> np.ndarray:
+        """(ny, nx) True where a static DQ bit is set."""
+        return self.static_dq != 0
+
+
+def pixel_stage_record(stop_after: str, linearity: bool) -> dict[str, str]:
+    """Stage record of the pixel stages run up to ``stop_after`` (COMPLETE / SKIPPED)."""
+    last = PIXEL_STEPS.index(stop_after)
+    done = [s for s in PIXEL_STEPS[: last + 1] if s != "linearity" or linearity]
+    return provenance.stage_record(done, [s for s in PIXEL_STEPS if s not in done])
 
 
 def run_pixel_stages(
@@ -160,7 +164,7 @@ def run_pixel_stages(
     n_reads, ny, nx = n_frames(raw), *_frame_shape(raw)
     if (ny, nx) != maps.dark.shape:
         raise ValueError(f"frames are {ny}x{nx} but calibration maps are {maps.dark.shape}")
-    static = detector.pixel_mask(
+    static = detector.pixel_dq(
         maps.dead,
         maps.dark,
         maps.flat,
@@ -180,7 +184,7 @@ def run_pixel_stages(
     n_out = n_reads if per_read else n_reads // 2
     flux = np.empty((n_out, ny, nx), dtype=np.float32)
     var = np.empty_like(flux) if not per_read else np.zeros((0, ny, nx), np.float32)
-    mask = np.empty(flux.shape, dtype=bool)
+    mask = np.empty(flux.shape, dtype=dq.DTYPE)
     step = 32 * max(
         1, CHUNK_ELEMENTS // (32 * ny * nx)
     )  # 32 reads: cache lines of the pixel-major reader
@@ -188,7 +192,7 @@ def run_pixel_stages(
     for a in range(0, n_reads, step):
         r = raw[a : a + step]
         x = detector.adc_decode(r, gain, offset, sign=cfg.adc_offset_sign)
-        m = detector.saturation_mask(r) | static
+        m = detector.saturation_dq(r) | static
         if cfg.linearity:
             x = detector.linearity_correct(x, coeffs)
         if stop_after != "adc":
@@ -203,11 +207,7 @@ def run_pixel_stages(
         flux[o] = c
         var[o] = detector.cds_variance(c, maps.read, maps.flat, bad_flat)
         mask[o] = m[0::2] | m[1::2]
-    stages = {"adc": "COMPLETE", "linearity": "COMPLETE" if cfg.linearity else "SKIPPED"}
-    for s in ("dark", "flat", "cds"):
-        stages[s] = (
-            "COMPLETE" if PIXEL_STAGES.index(s) <= PIXEL_STAGES.index(stop_after) else "SKIPPED"
-        )
+    stages = pixel_stage_record(stop_after, cfg.linearity)
     n_cr = 0
     if not per_read:
         n_cr = _flag_cosmic_rays_inplace(flux, var, mask, cfg.cosmic_ray_sigma, step // 2)
@@ -215,16 +215,6 @@ def run_pixel_stages(
 
 
 CR_SCATTER_PAIRS = 512  # pairs used to estimate each pixel's robust frame-to-frame scatter
-
-
-def _stage_record(linearity: bool) -> dict[str, str]:
-    return {
-        "adc": "COMPLETE",
-        "linearity": "COMPLETE" if linearity else "SKIPPED",
-        "dark": "COMPLETE",
-        "flat": "COMPLETE",
-        "cds": "COMPLETE",
-    }
 
 
 def _cr_scatter(flux: np.ndarray) -> np.ndarray:
@@ -287,7 +277,7 @@ def _run_pixel_stages_numba(
             flux, var, mask = fast.pixel_chain(raw, **kernel_maps)
     with timed(timings, "cosmic rays"):
         n_cr = fast.flag_cosmic_rays(flux, var, _cr_scatter(flux), cfg.cosmic_ray_sigma, mask)
-    return PixelProducts(flux, var, mask, static, n_cr, _stage_record(cfg.linearity))
+    return PixelProducts(flux, var, mask, static, n_cr, pixel_stage_record("cds", cfg.linearity))
 
 
 def _flag_cosmic_rays_inplace(
@@ -303,54 +293,71 @@ def _flag_cosmic_rays_inplace(
             flux[a:b], var[a:b], sigma, scatter=scatter, prev=prev, nxt=nxt
         )
         prev = flux[b - 1].copy()
-        cr &= ~mask[a:b]
+        cr &= mask[a:b] == 0
         total += int(cr.sum())
-        mask[a:b] |= cr
+        mask[a:b] |= np.where(cr, dq.COSMIC_RAY, 0).astype(dq.DTYPE)
     return total
 
 
 # --------------------------------------------------------------------------- per-instrument
+def _airs_background(pix: PixelProducts, cfg: CalibrationConfig, step: int) -> np.ndarray:
+    lo, hi = extraction.AIRS_FIRST_COLUMN, extraction.AIRS_STOP_COLUMN
+    parts = []
+    for a in range(0, pix.flux.shape[0], step):
+        s = slice(a, a + step)
+        bad = pix.dq[s, :, lo:hi] != 0
+        parts.append(
+            extraction.edge_background(pix.flux[s, :, lo:hi], bad, list(cfg.background_rows))
+        )
+    return np.concatenate(parts)
+
+
+def _airs_profile(pix: PixelProducts, bkg: np.ndarray, step: int) -> np.ndarray:
+    """Background-subtracted mean frame of the good pixels (the extraction profile)."""
+    lo, hi = extraction.AIRS_FIRST_COLUMN, extraction.AIRS_STOP_COLUMN
+    num = np.zeros(pix.flux.shape[1:2] + (hi - lo,))
+    den = np.zeros_like(num)
+    for a in range(0, pix.flux.shape[0], step):
+        s = slice(a, a + step)
+        good = pix.dq[s, :, lo:hi] == 0
+        d = pix.flux[s, :, lo:hi] - bkg[s][:, None, :]
+        num += np.where(good, d, 0).sum(axis=0)
+        den += good.sum(axis=0)
+    # pixels bad in every frame (hot blocks on the trace core) get an interpolated profile
+    return extraction.fill_profile(np.clip(num / np.maximum(den, 1), 0, None), den > 0)
+
+
 def extract_airs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.ndarray]:
     """Trace stage: background, profile, extraction of columns 39:321 in target order.
 
-    Returns flux, var (n, 282) in wl_2..wl_283 order, trace_y, trace_width (n,), background (n,).
+    Returns flux, var, dq (n, 282) in wl_2..wl_283 order (dq: the OR of the DQ bits of the
+    extraction-row pixels of each column), trace_y, trace_width (n,), background (n,).
     """
     lo, hi = extraction.AIRS_FIRST_COLUMN, extraction.AIRS_STOP_COLUMN
+    r0, r1 = cfg.extraction_rows
     n = pix.flux.shape[0]
     out_f = np.empty((n, hi - lo), np.float32)
     out_v = np.empty_like(out_f)
+    out_dq = np.empty((n, hi - lo), dq.DTYPE)
     bkg_mean = np.empty(n)
     ty, tw = np.empty(n), np.empty(n)
     step = max(1, CHUNK_ELEMENTS // (pix.flux.shape[1] * (hi - lo)))
-    bkgs = []
-    for a in range(0, n, step):  # pass 1: background-subtracted mean frame for the profile
-        s = slice(a, a + step)
-        b = extraction.edge_background(
-            pix.flux[s, :, lo:hi], pix.mask[s, :, lo:hi], list(cfg.background_rows)
-        )
-        bkgs.append(b)
-    bkg = np.concatenate(bkgs)
-    good = ~pix.mask[:, :, lo:hi]
-    num = np.zeros(pix.flux.shape[1:2] + (hi - lo,))
-    den = np.zeros_like(num)
+    bkg = _airs_background(pix, cfg, step)
+    profile = _airs_profile(pix, bkg, step)
+    extract = extraction.optimal_extract if cfg.extraction == "optimal" else extraction.box_extract
     for a in range(0, n, step):
         s = slice(a, a + step)
         d = pix.flux[s, :, lo:hi] - bkg[s][:, None, :]
-        num += np.where(good[s], d, 0).sum(axis=0)
-        den += good[s].sum(axis=0)
-    # pixels bad in every frame (hot blocks on the trace core) get an interpolated profile
-    profile = extraction.fill_profile(np.clip(num / np.maximum(den, 1), 0, None), den > 0)
-    extract = extraction.optimal_extract if cfg.extraction == "optimal" else extraction.box_extract
-    for a in range(0, n, step):  # pass 2: extraction
-        s = slice(a, a + step)
-        d = pix.flux[s, :, lo:hi] - bkg[s][:, None, :]
-        f, v = extract(d, pix.var[s, :, lo:hi], pix.mask[s, :, lo:hi], profile, cfg.extraction_rows)
-        out_f[s], out_v[s] = f, v
-        ty[s], tw[s] = extraction.trace_centroid(d, pix.mask[s, :, lo:hi], cfg.extraction_rows)
+        bits = pix.dq[s, :, lo:hi]
+        bad = bits != 0
+        out_f[s], out_v[s] = extract(d, pix.var[s, :, lo:hi], bad, profile, cfg.extraction_rows)
+        out_dq[s] = dq.reduce_or(bits[:, r0:r1], axis=1)
+        ty[s], tw[s] = extraction.trace_centroid(d, bad, cfg.extraction_rows)
         bkg_mean[s] = bkg[s].mean(axis=1)
     return {
         "flux": extraction.to_target_order(out_f),
         "var": extraction.to_target_order(out_v),
+        "dq": extraction.to_target_order(out_dq),
         "trace_y": ty,
         "trace_width": tw,
         "background": bkg_mean,
@@ -361,9 +368,10 @@ TEMPLATE_PAIRS = 2048  # pairs averaged for the FGS1 PSF template and centre
 
 
 def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.ndarray]:
-    """Photometry stage: aperture photometry at the time-averaged PSF centroid."""
+    """Photometry stage: aperture photometry at the time-averaged PSF centroid; ``dq`` (n,)
+    is the OR of the DQ bits of the aperture pixels of each pair."""
     sub = slice(None, None, max(1, pix.flux.shape[0] // TEMPLATE_PAIRS))
-    good = ~pix.mask[sub]
+    good = pix.dq[sub] == 0
     img = np.where(good, pix.flux[sub], 0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
     img = np.clip(img - np.median(img), 0, None)
     yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
@@ -371,25 +379,29 @@ def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.n
     if tot <= 0:
         raise ValueError("FGS1: no stellar flux found in the time-averaged image")
     centre = (float((img * yy).sum() / tot), float((img * xx).sum() / tot))
+    ap = extraction.aperture_mask(img.shape, centre, cfg.fgs_aperture_radius)
     n = pix.flux.shape[0]
     step = max(1, CHUNK_ELEMENTS // img.size)
     parts = [
-        extraction.aperture_photometry(
-            pix.flux[a : a + step],
-            pix.var[a : a + step],
-            pix.mask[a : a + step],
-            centre=centre,
-            radius=cfg.fgs_aperture_radius,
-            annulus=cfg.fgs_annulus,
-            template=img,
-            static_mask=pix.static_mask,
-        )
+        {
+            **extraction.aperture_photometry(
+                pix.flux[a : a + step],
+                pix.var[a : a + step],
+                pix.dq[a : a + step] != 0,
+                centre=centre,
+                radius=cfg.fgs_aperture_radius,
+                annulus=cfg.fgs_annulus,
+                template=img,
+                static_mask=pix.static_mask,
+            ),
+            "dq": dq.reduce_or(pix.dq[a : a + step, ap], axis=1),
+        }
         for a in range(0, n, step)
     ]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-# --------------------------------------------------------------------------- per-visit and cube
+# --------------------------------------------------------------------------- per-visit
 def pair_mid_times(times_h: np.ndarray, n_reads: int, source: str) -> np.ndarray:
     """Mid-time (h) of each start/end pair; the axis must have one time per read."""
     if times_h.size != n_reads:
@@ -401,7 +413,12 @@ def pair_mid_times(times_h: np.ndarray, n_reads: int, source: str) -> np.ndarray
 
 @dataclass(frozen=True)
 class VisitSeries:
-    """Per-pair series of one visit: FGS1 photometry and AIRS extraction."""
+    """Per-pair series of one visit: FGS1 photometry and AIRS extraction.
+
+    ``fgs["dq"]`` (n,) and ``airs["dq"]`` (n, 282) hold the DQ bits of each value;
+    ``stages`` the visit's stage record; ``reference_files`` the reference files the series
+    were made from (:class:`spectramind.provenance.RefFile`).
+    """
 
     t_fgs: np.ndarray
     fgs: dict[str, np.ndarray]
@@ -410,15 +427,18 @@ class VisitSeries:
     stages: dict[str, str]
     n_cosmic: int
     masked_fraction: float
+    reference_files: tuple[provenance.RefFile, ...] = ()
 
 
 def pair_qa(pix: PixelProducts) -> dict[str, np.ndarray]:
-    """Per-pair QA series of a CDS product: ``masked_fraction`` (all masked pixels) and
-    ``transient_pixels`` (masked pixels beyond the static dead/hot/bad-flat mask: cosmic-ray
+    """Per-pair QA series of a CDS product: ``masked_fraction`` (all flagged pixels) and
+    ``transient_pixels`` (flagged pixels outside the static dead/hot/bad-flat ones: cosmic-ray
     hits and saturation), each ``(n_pairs,)``."""
     return {
-        "masked_fraction": pix.mask.mean(axis=(1, 2)),
-        "transient_pixels": (pix.mask & ~pix.static_mask).sum(axis=(1, 2)).astype(np.float64),
+        "masked_fraction": (pix.dq != 0).mean(axis=(1, 2)),
+        "transient_pixels": ((pix.dq != 0) & (pix.static_dq == 0))
+        .sum(axis=(1, 2))
+        .astype(np.float64),
     }
 
 
@@ -452,7 +472,7 @@ def calibrate_visit(
     with timed(timings, "photometry"):
         fgs = photometry_fgs(pf, cfg)
     fgs.update(pair_qa(pf))
-    n_cr, masked = pf.n_cosmic, [pf.mask.mean()]
+    n_cr, masked = pf.n_cosmic, [np.count_nonzero(pf.dq) / pf.dq.size]
     del pf
     pa = run_pixel_stages(
         airs_raw,
@@ -471,7 +491,7 @@ def calibrate_visit(
     # measured white noise of each series (see phase.white_noise_scale)
     fgs["var"] = fgs["var"] * phase.white_noise_scale(fgs["flux"], fgs["var"])
     airs["var"] = airs["var"] * phase.white_noise_scale(airs["flux"], airs["var"])[None, :]
-    stages = {**pa.stages, "photometry": "COMPLETE", "trace": "COMPLETE"}
+    stages = {**pa.stages, "photometry": provenance.COMPLETE, "trace": provenance.COMPLETE}
     return VisitSeries(
         t_fgs,
         fgs,
@@ -479,218 +499,9 @@ def calibrate_visit(
         airs,
         stages,
         n_cr + pa.n_cosmic,
-        float(np.mean([*masked, pa.mask.mean()])),
+        float(np.mean([*masked, np.count_nonzero(pa.dq) / pa.dq.size])),
     )
 
 
-def _detect(
-    planet_id: int,
-    t: np.ndarray,
-    white: np.ndarray,
-    star: pd.Series,
-    depth: float,
-    cfg: CalibrationConfig,
-) -> phase.TransitWindow:
-    k = float(np.sqrt(min(max(depth, 1e-5), 0.25)))
-    t14, t23 = phase.transit_durations(float(star["P"]), float(star["sma"]), float(star["i"]), k)
-    if t14 <= 0:
-        raise ValueError(f"planet {planet_id}: star row geometry (P, sma, i) gives no transit")
-    return phase.detect_transit(
-        t, white, t14_h=t14, t23_h=t23, baseline_degree=cfg.transit_baseline_degree
-    )
-
-
-def build_cube(
-    planet_id: int,
-    visits: list[VisitSeries],
-    star: pd.Series,
-    wavelengths: np.ndarray,
-    cfg: CalibrationConfig,
-    duration_h: float = VISIT_HOURS,
-) -> xr.Dataset:
-    """Phase stage: time-bin both instruments on one grid, detect the transit, normalise.
-
-    Returns the per-planet cube (visit, time, wavelength) with flux normalised to the
-    out-of-transit level, its variance, a quality mask and the jitter regressors.
-    """
-    edges = phase.bin_edges(duration_h, cfg.time_bin_s)
-    t = 0.5 * (edges[:-1] + edges[1:])
-    nv, nt, nw = len(visits), len(t), len(wavelengths)
-    flux = np.full((nv, nt, nw), np.nan)
-    var = np.full_like(flux, np.nan)
-    level = np.full((nv, nw), np.nan)
-    regs = {
-        k: np.full((nv, nt), np.nan)
-        for k in (
-            "fgs_centroid_y",
-            "fgs_centroid_x",
-            "airs_trace_y",
-            "airs_trace_width",
-            "airs_background",
-            "fgs_background",
-            "fgs_masked_fraction",
-            "airs_masked_fraction",
-            "fgs_transient_pixels",
-            "airs_transient_pixels",
-        )
-    }
-    t_inst = {k: np.full((nv, nt), np.nan) for k in ("time_fgs", "time_airs")}
-    windows = []
-    for v, s in enumerate(visits):
-        ff, fv, _ = phase.time_bin(s.t_fgs, s.fgs["flux"], s.fgs["var"], edges)
-        af, av, _ = phase.time_bin(s.t_airs, s.airs["flux"], s.airs["var"], edges)
-        f = np.concatenate([ff[:, None], af], axis=1)
-        fvar = np.concatenate([fv[:, None], av], axis=1)
-        lvl_guess = np.nanmedian(f, axis=0)
-        # mean sample time of each bin per instrument: with coarse cadences (time-scaled
-        # data) it differs from the bin centre, and the fit evaluates its model there
-        t_inst["time_fgs"][v] = phase.bin_regressor(s.t_fgs, s.t_fgs, edges)
-        t_inst["time_airs"][v] = phase.bin_regressor(s.t_airs, s.t_airs, edges)
-        t_white = np.where(np.isfinite(t_inst["time_airs"][v]), t_inst["time_airs"][v], t)
-        white = np.nanmean(f[:, 1:] / lvl_guess[1:], axis=1)  # AIRS: its own sample times
-        win = _detect(planet_id, t_white, white, star, cfg.transit_depth_guess, cfg)
-        if win.depth > 0:  # second pass with the durations of the measured depth
-            win = _detect(planet_id, t_white, white, star, win.depth, cfg)
-        windows.append(win)
-        oot = phase.out_of_transit_mask(t, win, cfg.oot_margin_h)
-        flux[v], var[v], level[v] = phase.normalise(f, fvar, oot)
-        var[v] *= phase.red_noise_beta2(flux[v], var[v], oot)[None, :]
-        regs["fgs_centroid_y"][v] = phase.bin_regressor(s.t_fgs, s.fgs["centroid_y"], edges)
-        regs["fgs_centroid_x"][v] = phase.bin_regressor(s.t_fgs, s.fgs["centroid_x"], edges)
-        regs["fgs_background"][v] = phase.bin_regressor(s.t_fgs, s.fgs["background"], edges)
-        regs["airs_trace_y"][v] = phase.bin_regressor(s.t_airs, s.airs["trace_y"], edges)
-        regs["airs_trace_width"][v] = phase.bin_regressor(s.t_airs, s.airs["trace_width"], edges)
-        regs["airs_background"][v] = phase.bin_regressor(s.t_airs, s.airs["background"], edges)
-        for k in ("masked_fraction", "transient_pixels"):
-            regs[f"fgs_{k}"][v] = phase.bin_regressor(s.t_fgs, s.fgs[k], edges)
-            regs[f"airs_{k}"][v] = phase.bin_regressor(s.t_airs, s.airs[k], edges)
-    quality = ~(np.isfinite(flux) & np.isfinite(var) & (var > 0))
-    stages = {**visits[0].stages, "phase": "COMPLETE"}
-    dims = ("visit", "time", "wavelength")
-    ds = xr.Dataset(
-        {
-            "flux": (
-                dims,
-                np.where(quality, np.nan, flux).astype(np.float64),
-                {"units": "1", "long_name": "flux normalised to the out-of-transit median"},
-            ),
-            "variance": (
-                dims,
-                np.where(quality, np.nan, var),
-                {"units": "1", "long_name": "variance of flux"},
-            ),
-            "quality": (
-                dims,
-                quality.astype(np.uint8),
-                {
-                    "long_name": "quality flag of flux",
-                    "flag_values": np.array([0, 1], dtype=np.uint8),
-                    "flag_meanings": "valid no_valid_data",
-                },
-            ),
-            "oot_level": (
-                ("visit", "wavelength"),
-                level,
-                {
-                    "units": "count",
-                    "long_name": "out-of-transit median level (counts per frame pair)",
-                },
-            ),
-            **{
-                k: (
-                    ("visit", "time"),
-                    r,
-                    {"units": QA_UNITS.get(k, "pixel"), "long_name": k.replace("_", " ")},
-                )
-                for k, r in regs.items()
-            },
-            **{
-                k: (
-                    ("visit", "time"),
-                    v,
-                    {"units": "h", "long_name": f"mean sample time of the bin, {k[5:].upper()}"},
-                )
-                for k, v in t_inst.items()
-            },
-            "ingress": (
-                ("visit",),
-                [w.ingress_h for w in windows],
-                {"units": "h", "long_name": "detected ingress time since visit start"},
-            ),
-            "egress": (
-                ("visit",),
-                [w.egress_h for w in windows],
-                {"units": "h", "long_name": "detected egress time since visit start"},
-            ),
-            **{
-                f"{edge}_observed": (
-                    ("visit",),
-                    np.array([getattr(w, f"{edge}_observed") for w in windows], dtype=np.uint8),
-                    {
-                        "long_name": f"{edge} inside the observed time span",
-                        "flag_values": np.array([0, 1], dtype=np.uint8),
-                        "flag_meanings": "not_observed observed",
-                    },
-                )
-                for edge in ("ingress", "egress")
-            },
-            "transit_snr": (
-                ("visit",),
-                [w.snr for w in windows],
-                {"units": "1", "long_name": "matched-filter depth S/N"},
-            ),
-            "cosmic_rays": (
-                ("visit",),
-                np.array([v.n_cosmic for v in visits], dtype=np.int64),
-                {
-                    "units": "count",
-                    "long_name": "cosmic-ray hits flagged in the visit (both instruments)",
-                },
-            ),
-            "masked_pixel_fraction": (
-                ("visit",),
-                [v.masked_fraction for v in visits],
-                {"units": "1", "long_name": "fraction of pixels masked in the visit"},
-            ),
-        },
-        coords={
-            "visit": np.arange(nv),
-            "time": (
-                "time",
-                t,
-                {"units": "h", "long_name": "time bin centre since visit start", "axis": "T"},
-            ),
-            "wavelength": (
-                "wavelength",
-                np.asarray(wavelengths, dtype=np.float64),
-                {
-                    "units": "um",
-                    "long_name": "wl_1 (FGS1) then wl_2..wl_283 (AIRS-CH0)",
-                    "bounds": "wavelength_bnds",
-                },
-            ),
-        },
-        attrs={
-            **conventions.global_attributes(
-                title=f"Calibrated spectral time series of planet {planet_id}",
-                history=f"phase (calibration config sha256 {cfg.digest()[:12]})",
-                comment="flux normalised to the out-of-transit median per visit and bin; "
-                "times in hours since the visit start, star_P in days",
-            ),
-            "planet_id": int(planet_id),
-            **conventions.star_attributes(star),
-            "stages": json.dumps(stages),
-            "software": f"spectramind {__version__}",
-            "config_sha256": cfg.digest(),
-            "calibration_config": json.dumps(asdict(cfg), default=list),
-            "time_bin_s": float(cfg.time_bin_s),
-        },
-    )
-    ds["wavelength_bnds"] = (
-        ("wavelength", "nv"),
-        conventions.bin_bounds(ds["wavelength"].values),
-        {"units": "um", "long_name": "wavelength bin edges (midpoints of the bin centres)"},
-    )
-    ds["time_bnds"] = (("time", "nv"), np.column_stack([edges[:-1], edges[1:]]), {"units": "h"})
-    ds["time"].attrs["bounds"] = "time_bnds"
-    return conventions.with_sigma(ds, "variance", "sigma", of="flux")
+# the phase stage lives in calibration.phase; re-exported for the callers of pipeline.build_cube
+build_cube = phase.build_cube

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from spectramind import __version__, conventions, io
+from spectramind import conventions, io, provenance
 from spectramind.atomic import atomic_write
-from spectramind.calibration import detector, pipeline
+from spectramind.calibration import detector, dq, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,10 @@ SERIES_FGS_KEYS = (
     "transient_pixels",
 )
 SERIES_AIRS_KEYS = ("trace_y", "trace_width", "background", "masked_fraction", "transient_pixels")
-#: attributes of the pixel mask of the stage products
-MASK_ATTRS = {
-    "long_name": "pixel mask (dead, hot, bad flat, saturated, cosmic ray)",
-    "flag_values": np.array([0, 1], dtype=np.uint8),
-    "flag_meanings": "good masked",
-}
+#: attributes of the pixel DQ bits of the stage products
+MASK_ATTRS = dq.cf_attributes("pixel data-quality bits")
+#: NetCDF encoding of the DQ variables: mostly zeros, so deflate shrinks them to almost nothing
+DQ_ENCODING = {"zlib": True, "complevel": 1}
 #: units of the per-pair series (astropy.units strings)
 SERIES_UNITS = {
     "flux": "count",
@@ -48,8 +46,35 @@ SERIES_UNITS = {
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> None:
-    """Write atomically: a partial file never carries the final name."""
-    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=io.NETCDF_ENGINE))
+    """Write atomically: a partial file never carries the final name. Variables with CF
+    ``flag_masks`` (the DQ bits) are deflated."""
+    encoding = {k: DQ_ENCODING for k, v in ds.data_vars.items() if "flag_masks" in v.attrs}
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine=io.NETCDF_ENGINE, encoding=encoding))
+
+
+#: the tables of the data root that the calibration of a visit reads
+CALIBRATION_TABLES = ("adc_info.csv", "axis_info.parquet")
+
+
+def visit_reference_files(
+    root: str | Path,
+    split: str,
+    planet_id: int,
+    visit: int,
+    instruments: tuple[str, ...],
+    tables: tuple[str, ...] = CALIBRATION_TABLES,
+) -> tuple[provenance.RefFile, ...]:
+    """The reference files one visit's calibration reads: the calibration maps of each of
+    ``instruments`` (``{instrument}_calibration_{visit}/*.parquet``) and the ``tables`` of the
+    data root, each named relative to ``root`` with its sha256."""
+    root = Path(root)
+    paths = [
+        io.calibration_dir(root, split, planet_id, inst, visit) / f"{m}.parquet"
+        for inst in instruments
+        for m in io.CALIBRATION_MAPS
+    ]
+    paths += [root / t for t in tables]
+    return tuple(provenance.reference_file(p, root) for p in paths)
 
 
 def check_maps(
@@ -166,7 +191,17 @@ def calibrate_planet(
                 v,
                 [f"wl_{j + 2}" for j in np.flatnonzero(filled)],
             )
-        series = replace(series, airs={**series.airs, "flux": flux, "var": var, "filled": filled})
+        series = replace(
+            series,
+            airs={
+                **series.airs,
+                "flux": flux,
+                "var": var,
+                "filled": filled,
+                "dq": series.airs["dq"] | np.where(filled, dq.FILLED, 0).astype(dq.DTYPE)[None],
+            },
+            reference_files=visit_reference_files(root, split, planet_id, v, io.INSTRUMENTS),
+        )
         log.info(
             "planet %s visit %d: %d cosmic rays flagged, %.3f%% pixels masked",
             planet_id,
@@ -179,15 +214,43 @@ def calibrate_planet(
 
 
 def series_dataset(
-    planet_id: int, visits: list[pipeline.VisitSeries], cfg: pipeline.CalibrationConfig
+    planet_id: int,
+    visits: list[pipeline.VisitSeries],
+    cfg: pipeline.CalibrationConfig,
+    *,
+    config: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
-    """Per-pair series of all visits (photometry + trace products) as one Dataset."""
+    """Per-pair series of all visits (photometry + trace products) as one Dataset, with the
+    provenance of every visit (``config``: the whole run config, for ``config_sha256``)."""
     n_f = {len(v.t_fgs) for v in visits}
     n_a = {len(v.t_airs) for v in visits}
     if len(n_f) != 1 or len(n_a) != 1:
         raise ValueError(
             f"planet {planet_id}: visits have different frame counts (FGS1 {n_f}, AIRS {n_a})"
         )
+    return xr.Dataset(
+        _series_variables(visits),
+        coords={"visit": np.arange(len(visits))},
+        attrs={
+            **conventions.global_attributes(
+                title=f"Calibrated per-frame-pair series of planet {planet_id}",
+                history=f"calibrate (calibration config sha256 {cfg.digest()[:12]})",
+                comment="t_fgs, t_airs in hours since the visit start",
+            ),
+            "planet_id": int(planet_id),
+            **provenance.attributes(
+                section="calibration",
+                section_config=cfg,
+                stages=[v.stages for v in visits],
+                config=config,
+                reference_files=[r for v in visits for r in v.reference_files],
+            ),
+        },
+    )
+
+
+def _series_variables(visits: list[pipeline.VisitSeries]) -> dict[str, Any]:
+    """The data variables of :func:`series_dataset`."""
     fgs = {
         f"fgs_{k}": (
             ("visit", "fgs_pair"),
@@ -204,97 +267,105 @@ def series_dataset(
         )
         for k in SERIES_AIRS_KEYS
     }
-    return xr.Dataset(
-        {
-            **fgs,
-            **airs,
-            "airs_flux": (
-                ("visit", "airs_pair", "airs_bin"),
-                np.stack([v.airs["flux"] for v in visits]),
-                {
-                    "units": "count",
-                    "long_name": "extracted flux per frame pair, wl_2..wl_283 order",
-                },
+    return {
+        **fgs,
+        **airs,
+        "airs_flux": (
+            ("visit", "airs_pair", "airs_bin"),
+            np.stack([v.airs["flux"] for v in visits]),
+            {
+                "units": "count",
+                "long_name": "extracted flux per frame pair, wl_2..wl_283 order",
+            },
+        ),
+        "airs_var": (
+            ("visit", "airs_pair", "airs_bin"),
+            np.stack([v.airs["var"] for v in visits]),
+            {"units": "count2", "long_name": "variance of airs_flux"},
+        ),
+        "fgs_dq": (
+            ("visit", "fgs_pair"),
+            np.stack([_dq(v.fgs, v.fgs["flux"].shape) for v in visits]),
+            dq.cf_attributes("data-quality bits of fgs_flux (OR over the aperture)"),
+        ),
+        "airs_dq": (
+            ("visit", "airs_pair", "airs_bin"),
+            np.stack([_dq(v.airs, v.airs["flux"].shape) for v in visits]),
+            dq.cf_attributes("data-quality bits of airs_flux (OR over the extraction rows)"),
+        ),
+        "airs_filled": (
+            ("visit", "airs_bin"),
+            np.stack(
+                [
+                    np.asarray(
+                        v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
+                        dtype=np.uint8,
+                    )
+                    for v in visits
+                ]
             ),
-            "airs_var": (
-                ("visit", "airs_pair", "airs_bin"),
-                np.stack([v.airs["var"] for v in visits]),
-                {"units": "count2", "long_name": "variance of airs_flux"},
-            ),
-            "airs_filled": (
-                ("visit", "airs_bin"),
-                np.stack(
-                    [
-                        np.asarray(
-                            v.airs.get("filled", np.zeros(v.airs["flux"].shape[1], bool)),
-                            dtype=np.uint8,
-                        )
-                        for v in visits
-                    ]
-                ),
-                {
-                    "long_name": "bin interpolated from its neighbours (no valid pixel)",
-                    "flag_values": np.array([0, 1], dtype=np.uint8),
-                    "flag_meanings": "measured interpolated_from_neighbours",
-                },
-            ),
-            "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
-            "t_airs": (
-                ("visit", "airs_pair"),
-                np.stack([v.t_airs for v in visits]),
-                {"units": "h"},
-            ),
-            "n_cosmic": (
-                ("visit",),
-                [v.n_cosmic for v in visits],
-                {"units": "count", "long_name": "cosmic-ray hits flagged"},
-            ),
-            "masked_fraction": (
-                ("visit",),
-                [v.masked_fraction for v in visits],
-                {"units": "1", "long_name": "fraction of pixels masked"},
-            ),
-        },
-        coords={"visit": np.arange(len(visits))},
-        attrs={
-            **conventions.global_attributes(
-                title=f"Calibrated per-frame-pair series of planet {planet_id}",
-                history=f"calibrate (calibration config sha256 {cfg.digest()[:12]})",
-                comment="t_fgs, t_airs in hours since the visit start",
-            ),
-            "planet_id": int(planet_id),
-            "stages": json.dumps(visits[0].stages),
-            "software": f"spectramind {__version__}",
-            "config_sha256": cfg.digest(),
-            "calibration_config": json.dumps(asdict(cfg), default=list),
-        },
-    )
+            {
+                "long_name": "bin interpolated from its neighbours (no valid pixel)",
+                "flag_values": np.array([0, 1], dtype=np.uint8),
+                "flag_meanings": "measured interpolated_from_neighbours",
+            },
+        ),
+        "t_fgs": (("visit", "fgs_pair"), np.stack([v.t_fgs for v in visits]), {"units": "h"}),
+        "t_airs": (
+            ("visit", "airs_pair"),
+            np.stack([v.t_airs for v in visits]),
+            {"units": "h"},
+        ),
+        "n_cosmic": (
+            ("visit",),
+            [v.n_cosmic for v in visits],
+            {"units": "count", "long_name": "cosmic-ray hits flagged"},
+        ),
+        "masked_fraction": (
+            ("visit",),
+            [v.masked_fraction for v in visits],
+            {"units": "1", "long_name": "fraction of pixels masked"},
+        ),
+    }
+
+
+def _dq(series: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The DQ bits of a series dict (zeros for series made before the bits existed)."""
+    return np.asarray(series.get("dq", np.zeros(shape, dq.DTYPE)), dq.DTYPE)
 
 
 def series_from_dataset(ds: xr.Dataset) -> list[pipeline.VisitSeries]:
-    """Inverse of :func:`series_dataset`."""
-    stages = json.loads(ds.attrs["stages"])
+    """Inverse of :func:`series_dataset`; every visit gets the product's reference files."""
+    stages = provenance.stages_from_attrs(ds.attrs)
+    if len(stages) != ds.sizes["visit"]:
+        raise ValueError(f"{len(stages)} stage records for {ds.sizes['visit']} visits")
+    refs = provenance.reference_files_from_attrs(ds.attrs)
     out = []
     for v in range(ds.sizes["visit"]):
         d = ds.isel(visit=v)
         out.append(
             pipeline.VisitSeries(
                 t_fgs=d["t_fgs"].values,
-                fgs={k: d[f"fgs_{k}"].values for k in SERIES_FGS_KEYS},
+                fgs={
+                    **{k: d[f"fgs_{k}"].values for k in SERIES_FGS_KEYS},
+                    **({"dq": d["fgs_dq"].values} if "fgs_dq" in d else {}),
+                },
                 t_airs=d["t_airs"].values,
                 airs={
                     "flux": d["airs_flux"].values,
                     "var": d["airs_var"].values,
                     **{k: d[f"airs_{k}"].values for k in SERIES_AIRS_KEYS},
+                    **({"dq": d["airs_dq"].values} if "airs_dq" in d else {}),
                     **(
                         {"filled": d["airs_filled"].values.astype(bool)}
                         if "airs_filled" in d
                         else {}
                     ),
                 },
-                stages=stages,
+                stages=dict(stages[v]),
                 n_cosmic=int(d["n_cosmic"]),
                 masked_fraction=float(d["masked_fraction"]),
+                reference_files=refs,
             )
         )
     return out
@@ -308,8 +379,11 @@ def stage_dataset(
     instrument: str,
     visit: int,
     cfg: pipeline.CalibrationConfig,
+    *,
+    config: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
-    """The product of one stage for one instrument and visit (for the per-stage rules).
+    """The product of one stage for one instrument and visit (for the per-stage rules;
+    ``config``: the whole run config, for ``config_sha256``).
 
     adc/dark/flat: per-read pixel arrays; cds: per-pair pixels with variance and mask;
     photometry (FGS1) / trace (AIRS): per-pair series.
@@ -342,16 +416,33 @@ def stage_dataset(
         "instrument": instrument,
         "visit": int(visit),
         "stage": stage,
-        "stages": json.dumps(pix.stages),
-        "software": f"spectramind {__version__}",
-        "config_sha256": cfg.digest(),
+        **provenance.attributes(
+            section="calibration",
+            section_config=cfg,
+            stages=[_stage_product_record(stage, pix.stages)],
+            config=config,
+            reference_files=visit_reference_files(
+                root, split, planet_id, visit, (instrument,), tables=("adc_info.csv",)
+            ),
+        ),
     }
+    return _stage_product(stage, instrument, pix, cfg, attrs)
+
+
+def _stage_product(
+    stage: str,
+    instrument: str,
+    pix: pipeline.PixelProducts,
+    cfg: pipeline.CalibrationConfig,
+    attrs: Mapping[str, Any],
+) -> xr.Dataset:
+    """The Dataset of one stage's product (:func:`stage_dataset`)."""
     if stage in ("adc", "dark", "flat"):
         dims = ("read", "y", "x")
         return xr.Dataset(
             {
                 "counts": (dims, pix.flux, {"units": "count"}),
-                "mask": (dims, pix.mask.astype(np.uint8), MASK_ATTRS),
+                "mask": (dims, pix.dq, MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -361,7 +452,7 @@ def stage_dataset(
             {
                 "flux": (dims, pix.flux, {"units": "count"}),
                 "variance": (dims, pix.var, {"units": "count2"}),
-                "mask": (dims, pix.mask.astype(np.uint8), MASK_ATTRS),
+                "mask": (dims, pix.dq, MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -371,7 +462,7 @@ def stage_dataset(
             raise ValueError("photometry is the FGS1 stage")
         products = pipeline.photometry_fgs(pix, cfg)
         return xr.Dataset(
-            {k: (("pair",), v, {"units": SERIES_UNITS[k]}) for k, v in products.items()},
+            {k: (("pair",), v, _series_attrs(k)) for k, v in products.items()},
             attrs=attrs,
         )
     if instrument != "AIRS-CH0":
@@ -379,8 +470,22 @@ def stage_dataset(
     products = pipeline.extract_airs(pix, cfg)
     return xr.Dataset(
         {
-            k: (("pair", "bin") if v.ndim == 2 else ("pair",), v, {"units": SERIES_UNITS[k]})
+            k: (("pair", "bin") if v.ndim == 2 else ("pair",), v, _series_attrs(k))
             for k, v in products.items()
         },
         attrs=attrs,
     )
+
+
+def _stage_product_record(stage: str, pixel_stages: Mapping[str, str]) -> dict[str, str]:
+    """Stage record of a per-stage product: the pixel stages run, then photometry / trace."""
+    if stage in pipeline.PIXEL_STAGES:
+        return dict(pixel_stages)
+    return {**pixel_stages, stage: provenance.COMPLETE}
+
+
+def _series_attrs(key: str) -> dict[str, Any]:
+    """Attributes of a per-pair series variable: its units, or the DQ bits' CF flags."""
+    if key == "dq":
+        return dq.cf_attributes("data-quality bits of flux")
+    return {"units": SERIES_UNITS[key]}
