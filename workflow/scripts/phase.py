@@ -12,17 +12,13 @@ from spectramind.calibration.products import series_from_dataset, write_netcdf
 from spectramind.rulelog import log_to
 
 log_to(snakemake.log[0])
-planet, root, split = (
-    int(snakemake.wildcards.planet),
-    Path(snakemake.params.root),
-    snakemake.params.split,
-)
+planet, root = int(snakemake.wildcards.planet), Path(snakemake.params.root)
 cfg = CalibrationConfig.from_dict(snakemake.params.cal)
-stars_file = root / f"{split}_star_info.csv"
+stars_file = Path(snakemake.input.stars)  # declared inputs (common.smk star_file, wavelength_file)
 star = io.star_row(io.read_star_info(stars_file), planet, stars_file)
 with xr.open_dataset(snakemake.input.series) as ds:
     visits = series_from_dataset(ds.load())
-wavelengths = root / "wavelengths.csv"
+wavelengths = Path(snakemake.input.wavelengths)
 cube = build_cube(
     planet,
     visits,
