@@ -579,6 +579,26 @@ def _train_epochs(
     return history, best
 
 
+def _fit_run_scales(
+    run: _Run, loss_config: LossConfig, tc: TrainConfig, *, early_stop: bool
+) -> int:
+    """Stage 1 of one run (:func:`_fit_scales`), validated only with ``early_stop``."""
+    return _fit_scales(
+        run.model,
+        run.fit_t,
+        run.y_fit_t,
+        run.ctx,
+        loss_config,
+        run.scale_params,
+        run.init,
+        penalty=run.penalty,
+        steps=tc.prior_steps,
+        lr=tc.prior_lr,
+        naive=run.naive,
+        val=(run.val_t, run.y_val) if early_stop and run.val_t is not None else None,
+    )
+
+
 def _fit(
     feats: PlanetFeatures,
     labels: np.ndarray,
@@ -612,23 +632,10 @@ def _fit(
             f"stopping (prior scales keep step {tc.prior_steps}, the network epoch {tc.max_epochs})"
         )
     t_start = time.perf_counter()
-    kept = _fit_scales(
-        run.model,
-        run.fit_t,
-        run.y_fit_t,
-        run.ctx,
-        loss_config,
-        run.scale_params,
-        run.init,
-        penalty=run.penalty,
-        steps=tc.prior_steps,
-        lr=tc.prior_lr,
-        naive=run.naive,
-        val=(run.val_t, run.y_val) if early_stop and run.val_t is not None else None,
-    )
+    kept = _fit_run_scales(run, loss_config, tc, early_stop=early_stop)
     progress(
-        f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of {tc.prior_steps} "
-        "full-batch steps kept)"
+        f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of "
+        f"{tc.prior_steps} full-batch steps kept)"
     )
     progress(
         f"training on {device}: {len(fit)} fit + {len(val)} validation planets, spectral rank "

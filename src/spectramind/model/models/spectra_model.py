@@ -126,6 +126,51 @@ def _normalise(x: Tensor, mean: Tensor, std: Tensor, zero: Tensor) -> Tensor:
     return z * (~zero).to(z.dtype)
 
 
+def _airs_encoder(cfg: ModelConfig, channels: int, fk: dict[str, Any]) -> nn.Module:
+    """The AIRS encoder the config names (``cnn`` or ``gnn``)."""
+    if cfg.airs_encoder == "cnn":
+        return AirsCNNEncoder(
+            in_channels=channels, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers, **fk
+        )
+    if cfg.airs_encoder == "gnn":
+        return AirsGNNEncoder(
+            in_channels=channels,
+            hidden=cfg.airs_hidden,
+            n_layers=cfg.airs_layers,
+            radius=cfg.gnn_radius,
+            **fk,
+        )
+    raise ValueError(f"airs_encoder must be 'cnn' or 'gnn', got {cfg.airs_encoder!r}")
+
+
+def _fusion(cfg: ModelConfig, fk: dict[str, Any]) -> nn.Module:
+    """The fusion the config names (``concat`` or ``cross_attention``)."""
+    d_fgs_pooled = 2 * cfg.d_model
+    if cfg.fusion == "concat":
+        return ConcatFusion(
+            d_fgs=d_fgs_pooled,
+            d_airs=cfg.airs_hidden,
+            d_extra=cfg.d_fusion,
+            d_out=cfg.d_fusion,
+            dropout=cfg.dropout,
+            wavelength_tokens=cfg.wavelength_head,
+            **fk,
+        )
+    if cfg.fusion == "cross_attention":
+        return CrossAttentionFusion(
+            d_fgs=cfg.d_model,
+            d_fgs_pooled=d_fgs_pooled,
+            d_airs=cfg.airs_hidden,
+            d_extra=cfg.d_fusion,
+            d_out=cfg.d_fusion,
+            n_heads=cfg.n_heads,
+            dropout=cfg.dropout,
+            wavelength_tokens=cfg.wavelength_head,
+            **fk,
+        )
+    raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {cfg.fusion!r}")
+
+
 def _visit_mean(x: Tensor, rows: Tensor, n: int, v: int, mask: Tensor) -> Tensor:
     """Mean over each planet's real visits of per-visit rows ``x`` (m, ...) -> (n, ...)."""
     full = x.new_zeros(n * v, *x.shape[1:]).index_put((rows,), x).reshape(n, v, *x.shape[1:])
@@ -191,46 +236,9 @@ class SpectraModel(nn.Module):
             pooling="mean_last",
             **fk,
         )
-        if cfg.airs_encoder == "cnn":
-            self.airs_encoder: nn.Module = AirsCNNEncoder(
-                in_channels=ca, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers, **fk
-            )
-        elif cfg.airs_encoder == "gnn":
-            self.airs_encoder = AirsGNNEncoder(
-                in_channels=ca,
-                hidden=cfg.airs_hidden,
-                n_layers=cfg.airs_layers,
-                radius=cfg.gnn_radius,
-                **fk,
-            )
-        else:
-            raise ValueError(f"airs_encoder must be 'cnn' or 'gnn', got {cfg.airs_encoder!r}")
+        self.airs_encoder = _airs_encoder(cfg, ca, fk)
         self.extra_mlp = nn.Sequential(nn.Linear(fa + fp, cfg.d_fusion, **fk), nn.GELU())
-        d_fgs_pooled = 2 * cfg.d_model
-        if cfg.fusion == "concat":
-            self.fusion: nn.Module = ConcatFusion(
-                d_fgs=d_fgs_pooled,
-                d_airs=cfg.airs_hidden,
-                d_extra=cfg.d_fusion,
-                d_out=cfg.d_fusion,
-                dropout=cfg.dropout,
-                wavelength_tokens=cfg.wavelength_head,
-                **fk,
-            )
-        elif cfg.fusion == "cross_attention":
-            self.fusion = CrossAttentionFusion(
-                d_fgs=cfg.d_model,
-                d_fgs_pooled=d_fgs_pooled,
-                d_airs=cfg.airs_hidden,
-                d_extra=cfg.d_fusion,
-                d_out=cfg.d_fusion,
-                n_heads=cfg.n_heads,
-                dropout=cfg.dropout,
-                wavelength_tokens=cfg.wavelength_head,
-                **fk,
-            )
-        else:
-            raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {cfg.fusion!r}")
+        self.fusion = _fusion(cfg, fk)
         self.modulation = nn.Linear(cfg.d_fusion, N_MODULATIONS, **fk)
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
