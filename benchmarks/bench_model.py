@@ -15,10 +15,13 @@ process, so its peak RSS is its own. Prints a Markdown table and writes it as CS
 
 Variants: ``constant`` and ``physics`` (the workflow's predictions), ``model`` (full),
 ``no_physics`` (model without physics inputs), ``no_symbolic`` (all symbolic loss weights 0),
-``prior_only`` (the spectral prior layer with learned scales, no encoders), ``gnn`` (AIRS
+``prior_only`` (the spectral prior layer with learned scales, no encoders),
+``no_wavelength_head`` (the encoders through the pooled embedding alone, no per-wavelength
+tokens: the format-1 architecture), ``gnn`` (AIRS
 GNN instead of the CNN), ``concat`` (concat fusion instead of cross-attention) and
 ``single`` (one model with a ``val_fraction`` split instead of the K-fold ensemble of
-``model.training.folds`` members). ``best_epoch`` lists each member's kept epoch.
+``model.training.folds`` members). ``best_epoch`` lists each member's kept epoch and
+``at_init`` how many members are at initialisation (the prior layer alone).
 """
 
 from __future__ import annotations
@@ -38,7 +41,16 @@ import yaml
 from spectramind import io, metric
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_VARIANTS = ("model", "no_physics", "no_symbolic", "prior_only", "gnn", "concat", "single")
+MODEL_VARIANTS = (
+    "model",
+    "no_physics",
+    "no_symbolic",
+    "prior_only",
+    "no_wavelength_head",
+    "gnn",
+    "concat",
+    "single",
+)
 DEFAULT_VARIANTS = ("constant", "physics", "model", "no_physics", "no_symbolic", "prior_only")
 
 
@@ -112,6 +124,7 @@ def _run_variant(
         "no_physics": replace(arch, use_physics=False),
         "no_symbolic": arch,
         "prior_only": replace(arch, use_encoders=False),
+        "no_wavelength_head": replace(arch, wavelength_head=False),
         "gnn": replace(arch, airs_encoder="gnn"),
         "concat": replace(arch, fusion="concat"),
         "single": arch,
@@ -136,6 +149,9 @@ def _run_variant(
         if "members" in res.info
         else str(res.info["best_epoch"]),
         "epochs": res.info["epochs_run"],
+        "at_init": sum(
+            bool(m.get("at_initialisation")) for m in res.info.get("members", [res.info])
+        ),
         "val_score": res.info.get("val_score", float("nan")),
         "n_params": sum(p.numel() for p in res.model.parameters()),
     }
@@ -267,6 +283,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             "rmse_airs_ppm",
             "train_s",
             "best_epoch",
+            "at_init",
             "peak_rss_mb",
             "infer_ms_per_planet",
         )

@@ -8,6 +8,12 @@ The JSON holds the architecture (:class:`ModelConfig`),
 the training summary and a copy of the statistics for reading. Loading rebuilds the network
 from the JSON and loads the tensors with ``torch.load(..., weights_only=True)``; any
 disagreement between the two files is a :class:`CheckpointError` naming the tensors.
+
+Format versions: 2 (this one) adds the wavelength head (``model.wavelength_head``); a
+version-1 config has no such key and still loads, as the network it was trained as
+(``wavelength_head=False``: the pooled embedding alone). Any other version is a
+:class:`CheckpointError`. ``training.members`` of an ensemble records per member its best
+epoch and whether it is at initialisation (the prior layer alone).
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "spectramind-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: versions :func:`load_checkpoint` reads; version 1 predates ``wavelength_head``
+READABLE_VERSIONS = (1, 2)
 MODEL_FILE, CONFIG_FILE = "model.pt", "model_config.json"
 
 
@@ -102,11 +110,16 @@ def read_config(config_path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise CheckpointError(f"{p}: expected a JSON object, got {type(doc).__name__}")
-    if doc.get("format") != CHECKPOINT_FORMAT or doc.get("format_version") != FORMAT_VERSION:
+    version = doc.get("format_version")
+    if doc.get("format") != CHECKPOINT_FORMAT or version not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{p}: not a {CHECKPOINT_FORMAT} v{FORMAT_VERSION} config "
-            f"(format {doc.get('format')!r}, version {doc.get('format_version')!r})"
+            f"{p}: not a {CHECKPOINT_FORMAT} config of version "
+            f"{' or '.join(f'v{v}' for v in READABLE_VERSIONS)} "
+            f"(format {doc.get('format')!r}, version {version!r})"
         )
+    if version == 1 and isinstance(doc.get("model"), dict):
+        # v1 networks had no wavelength head: rebuild them as they were trained
+        doc["model"] = {"wavelength_head": False, **doc["model"]}
     return doc
 
 

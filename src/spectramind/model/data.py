@@ -46,6 +46,7 @@ __all__ = [
     "planet_features",
     "stack_planets",
     "star_frame",
+    "wavelength_groups",
 ]
 
 #: FGS1 channels; the last two only carry information with physics inputs (else constant)
@@ -140,11 +141,21 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def wavelength_groups(n_bins: int, n_groups: int) -> list[np.ndarray]:
+    """Indices of ``n_groups`` contiguous, near-equal groups of ``n_bins`` AIRS bins (the
+    grouping of the AIRS light curves; the model maps each group's token back to its bins)."""
+    if n_groups < 1 or n_groups > n_bins:
+        raise ValueError(f"airs_wavelength_bins must be in [1, {n_bins}], got {n_groups}")
+    return np.array_split(np.arange(n_bins), n_groups)
+
+
 def _group_wavelengths(flux: np.ndarray, n_groups: int) -> np.ndarray:
-    """(T, W) -> (T, n_groups): NaN-mean over contiguous, near-equal groups of bins."""
-    groups = np.array_split(np.arange(flux.shape[1]), n_groups)
+    """(T, W) -> (T, n_groups): NaN-mean over :func:`wavelength_groups` of the bins."""
     with _quiet():
-        return np.stack([np.nanmean(flux[:, g], axis=1) for g in groups], axis=1)
+        return np.stack(
+            [np.nanmean(flux[:, g], axis=1) for g in wavelength_groups(flux.shape[1], n_groups)],
+            axis=1,
+        )
 
 
 def _log(x: float, floor: float) -> float:
@@ -159,69 +170,65 @@ def _centred(x: np.ndarray) -> np.ndarray:
     return x - (med if np.isfinite(med) else 0.0)
 
 
-def planet_features(
-    cube: xr.Dataset, fit: xr.Dataset | None, *, fgs_time_bin: int, airs_wavelength_bins: int
-) -> dict[str, Any]:
-    """Inputs of one planet from its cube and (optional) physics fit; unpadded visits."""
+def _in_transit(t: np.ndarray, ingress: float, egress: float) -> np.ndarray:
+    """1 inside [ingress, egress], else 0 (all 0 when a contact is unknown)."""
+    if not np.isfinite(ingress + egress):
+        return np.zeros(len(t))
+    return ((t >= ingress) & (t <= egress)).astype(float)
+
+
+def _visit_sequences(
+    cube: xr.Dataset, white: xr.Dataset | None, v: int, *, fgs_time_bin: int, airs_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """FGS1 (T', Cf) and AIRS (T, Wb, Ca) channels of visit ``v`` (``white``: the physics fit
+    with white-light models of every visit, or None)."""
+    t, flux = cube["time"].values, cube["flux"].values[v]  # (T, W)
+    nt = len(t)
+    in_tr = _in_transit(t, float(cube["ingress"].values[v]), float(cube["egress"].values[v]))
+    f0 = flux[:, 0]
+    model_f = white["white_fgs_model"].values[v] if white is not None else np.ones(nt)
+    model_a = white["white_airs_model"].values[v] if white is not None else np.ones(nt)
+    chans = [
+        f0 - 1.0,
+        in_tr,
+        np.isfinite(f0).astype(float),
+        _centred(cube["fgs_centroid_y"].values[v]),
+        _centred(cube["fgs_centroid_x"].values[v]),
+        _centred(cube["fgs_background"].values[v]),
+        model_f - 1.0,
+        f0 - model_f,
+    ]
+    a = _group_wavelengths(flux[:, 1:], airs_groups) - 1.0  # (T, Wb)
+    airs = np.stack(
+        [
+            a,
+            np.broadcast_to(in_tr[:, None], a.shape),
+            np.broadcast_to(model_a[:, None] - 1.0, a.shape),
+        ],
+        axis=-1,
+    )
+    return _bin_time(np.stack(chans, axis=1), fgs_time_bin), airs
+
+
+def _baseline_hours(cube: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-transit time (h) before ingress and after egress, per visit (0 when unknown)."""
     t = cube["time"].values
-    flux = cube["flux"].values  # (V, T, W)
-    nv, nt, nw = flux.shape
-    if airs_wavelength_bins < 1 or airs_wavelength_bins > nw - 1:
-        raise ValueError(
-            f"airs_wavelength_bins must be in [1, {nw - 1}], got {airs_wavelength_bins}"
-        )
-    ingress, egress = cube["ingress"].values, cube["egress"].values
-    white = (
-        fit
-        if fit is not None and "white_fgs_model" in fit and fit.sizes.get("visit") == nv
-        else None
-    )
-    fgs, airs = [], []
-    for v in range(nv):
-        in_tr = (
-            ((t >= ingress[v]) & (t <= egress[v])).astype(float)
-            if np.isfinite(ingress[v] + egress[v])
-            else np.zeros(nt)
-        )
-        f0 = flux[v, :, 0]
-        model_f = white["white_fgs_model"].values[v] if white is not None else np.ones(nt)
-        model_a = white["white_airs_model"].values[v] if white is not None else np.ones(nt)
-        chans = [
-            f0 - 1.0,
-            in_tr,
-            np.isfinite(f0).astype(float),
-            _centred(cube["fgs_centroid_y"].values[v]),
-            _centred(cube["fgs_centroid_x"].values[v]),
-            _centred(cube["fgs_background"].values[v]),
-            model_f - 1.0,
-            f0 - model_f,
-        ]
-        fgs.append(_bin_time(np.stack(chans, axis=1), fgs_time_bin))
-        a = _group_wavelengths(flux[v, :, 1:], airs_wavelength_bins) - 1.0  # (T, Wb)
-        airs.append(
-            np.stack(
-                [
-                    a,
-                    np.broadcast_to(in_tr[:, None], a.shape),
-                    np.broadcast_to(model_a[:, None] - 1.0, a.shape),
-                ],
-                axis=-1,
-            )
-        )
-    star = {k: float(cube.attrs[f"star_{k}"]) for k in STAR_KEYS}
-    snr = (
-        np.nanmax(cube["transit_snr"].values)
-        if np.isfinite(cube["transit_snr"].values).any()
-        else 0.0
-    )
+    before = np.nan_to_num(cube["ingress"].values - t[0], nan=0.0).clip(0, None)
+    after = np.nan_to_num(t[-1] - cube["egress"].values, nan=0.0).clip(0, None)
+    return before, after
+
+
+def _aux_features(cube: xr.Dataset, star: dict[str, float]) -> list[float]:
+    """The ``AUX_FEATURES`` of one planet: star row and cube summaries."""
+    snr_all = cube["transit_snr"].values
+    snr = np.nanmax(snr_all) if np.isfinite(snr_all).any() else 0.0
     partial = float(
         not (cube["ingress_observed"].values.all() and cube["egress_observed"].values.all())
     )
     # out-of-transit baseline (h) of the worst visit: a short baseline makes the depth level
     # degenerate with the drift (the physics fit's largest errors)
-    before = np.nan_to_num(ingress - t[0], nan=0.0).clip(0, None)
-    after = np.nan_to_num(t[-1] - egress, nan=0.0).clip(0, None)
-    aux = [
+    before, after = _baseline_hours(cube)
+    return [
         _log(star["Rs"], 1e-3),
         _log(star["Ms"], 1e-3),
         _log(star["Ts"], 1.0),
@@ -230,53 +237,80 @@ def planet_features(
         _log(star["sma"], 1.0),
         np.cos(np.deg2rad(star["i"])),
         _log(snr, 1e-3),
-        float(nv),
+        float(cube["flux"].shape[0]),
         partial,
         _log(np.min(before + after), 0.1),
         _log(np.min(np.minimum(before, after)), 0.05),
     ]
-    if fit is not None:
-        depth, sigma = fit["depth"].values.astype(float), fit["depth_sigma"].values.astype(float)
-        flag = str(fit.attrs.get("flag", "failed"))
-        d_airs = float(np.nanmean(depth[1:]))
-        k, dk = float(fit.attrs.get("k_airs", np.nan)), float(fit.attrs.get("k_airs_err", np.nan))
-        level_err = (
-            2.0 * k * dk if np.isfinite(k * dk) and k * dk > 0 else float(np.nanmean(sigma[1:]))
+
+
+def _physics_features(fit: xr.Dataset | None, n_bins: int) -> dict[str, Any]:
+    """Depth, sigma, ``PHYS_FEATURES``, the AIRS mean depth and the level error of one physics
+    fit (None: NaN depths, zero features, ``DEFAULT_DEPTH``)."""
+    if fit is None:
+        nan = np.full(n_bins, np.nan)
+        return {
+            "depth": nan,
+            "sigma": nan,
+            "phys": [0.0] * len(PHYS_FEATURES),
+            "d_airs": DEFAULT_DEPTH,
+            "level_err": np.nan,
+        }
+    depth, sigma = fit["depth"].values.astype(float), fit["depth_sigma"].values.astype(float)
+    flag = str(fit.attrs.get("flag", "failed"))
+    d_airs = float(np.nanmean(depth[1:]))
+    k, dk = float(fit.attrs.get("k_airs", np.nan)), float(fit.attrs.get("k_airs_err", np.nan))
+    level_err = 2.0 * k * dk if np.isfinite(k * dk) and k * dk > 0 else float(np.nanmean(sigma[1:]))
+    phys = [
+        _log(d_airs, 1e-5),
+        _log(depth[0], 1e-5),
+        _log(np.nanmedian(sigma[1:]), 1e-7),
+        _log(sigma[0], 1e-7),
+        *[float(flag == f) for f in _FLAGS],
+        _log(fit.attrs.get("white_chi2_red", 1.0), 1e-3),
+        _log(fit.attrs.get("k_airs_err", 1e-3), 1e-6),
+    ]
+    return {"depth": depth, "sigma": sigma, "phys": phys, "d_airs": d_airs, "level_err": level_err}
+
+
+def planet_features(
+    cube: xr.Dataset, fit: xr.Dataset | None, *, fgs_time_bin: int, airs_wavelength_bins: int
+) -> dict[str, Any]:
+    """Inputs of one planet from its cube and (optional) physics fit; unpadded visits."""
+    nv, _, nw = cube["flux"].shape
+    wavelength_groups(nw - 1, airs_wavelength_bins)  # validates the group count
+    white = (
+        fit
+        if fit is not None and "white_fgs_model" in fit and fit.sizes.get("visit") == nv
+        else None
+    )
+    seqs = [
+        _visit_sequences(
+            cube, white, v, fgs_time_bin=fgs_time_bin, airs_groups=airs_wavelength_bins
         )
-        phys = [
-            _log(d_airs, 1e-5),
-            _log(depth[0], 1e-5),
-            _log(np.nanmedian(sigma[1:]), 1e-7),
-            _log(sigma[0], 1e-7),
-            *[float(flag == f) for f in _FLAGS],
-            _log(fit.attrs.get("white_chi2_red", 1.0), 1e-3),
-            _log(fit.attrs.get("k_airs_err", 1e-3), 1e-6),
-        ]
-    else:
-        depth = sigma = np.full(nw, np.nan)
-        d_airs = DEFAULT_DEPTH
-        level_err = np.nan
-        phys = [0.0] * len(PHYS_FEATURES)
-    star_df = pd.DataFrame([star])
-    amp_phys = feature_amplitude(
-        star_df, np.array([d_airs if np.isfinite(d_airs) else DEFAULT_DEPTH])
-    )[0]
-    if len(phys) != len(PHYS_FEATURES) or len(aux) != len(AUX_FEATURES):
+        for v in range(nv)
+    ]
+    star = {k: float(cube.attrs[f"star_{k}"]) for k in STAR_KEYS}
+    aux = _aux_features(cube, star)
+    phys = _physics_features(fit, nw)
+    if len(phys["phys"]) != len(PHYS_FEATURES) or len(aux) != len(AUX_FEATURES):
         raise AssertionError("feature lists out of sync with PHYS_FEATURES / AUX_FEATURES")
-    amp_star = feature_amplitude(star_df, np.array([DEFAULT_DEPTH]))[0]
+    star_df = pd.DataFrame([star])
+    d_airs = phys["d_airs"] if np.isfinite(phys["d_airs"]) else DEFAULT_DEPTH
+    before, after = _baseline_hours(cube)
     return {
         "planet_id": int(cube.attrs["planet_id"]),
-        "fgs": np.stack(fgs),
-        "airs": np.stack(airs),
+        "fgs": np.stack([s[0] for s in seqs]),
+        "airs": np.stack([s[1] for s in seqs]),
         "aux": np.asarray(aux, dtype=float),
-        "depth": np.asarray(depth, dtype=float),
-        "sigma": np.asarray(sigma, dtype=float),
-        "phys": np.asarray(phys, dtype=float),
-        "amp_physics": float(amp_phys),
-        "amp_star": float(amp_star),
+        "depth": np.asarray(phys["depth"], dtype=float),
+        "sigma": np.asarray(phys["sigma"], dtype=float),
+        "phys": np.asarray(phys["phys"], dtype=float),
+        "amp_physics": float(feature_amplitude(star_df, np.array([d_airs]))[0]),
+        "amp_star": float(feature_amplitude(star_df, np.array([DEFAULT_DEPTH]))[0]),
         "star": np.asarray([star[k] for k in STAR_KEYS], dtype=float),
         "baseline_h": float(np.min(before + after)),
-        "level_err": float(level_err),
+        "level_err": float(phys["level_err"]),
     }
 
 

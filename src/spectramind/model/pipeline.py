@@ -49,6 +49,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _summary(info: Mapping[str, Any]) -> str:
+    """One line: the kept epoch(s), how many members are at initialisation, the score."""
+    members = info.get("members")
+    if members is None:
+        return (
+            f"best epoch {info['best_epoch']} of {info['epochs_run']}"
+            f"{' (at initialisation: the prior layer alone)' if info.get('at_initialisation') else ''}"
+            f", validation score {info.get('val_score')}"
+        )
+    n_init = sum(bool(m["at_initialisation"]) for m in members)
+    return (
+        f"{len(members)} members, best epochs {[m['best_epoch'] for m in members]}, "
+        f"{n_init} at initialisation, early-stopped {[m['early_stopped'] for m in members]}; "
+        f"out-of-fold score {info.get('oof_score')} over every train planet"
+    )
+
+
 def train_from_products(
     *,
     cubes: Sequence[str | Path],
@@ -86,14 +103,9 @@ def train_from_products(
     result.info["train_config"] = {k: getattr(tc, k) for k in tc.__dataclass_fields__}
     save_checkpoint(result.model, out_model, out_config, info=result.info)
     atomic_write(out_history, lambda tmp: result.history.to_csv(tmp, index=False))
-    members = result.info.get("members")
     log.info(
-        "%s, validation score %s; %.1f s, peak RSS %.0f MB",
-        f"best epoch {result.info['best_epoch']} of {result.info['epochs_run']}"
-        if members is None
-        else f"{len(members)} members, best epochs {[m['best_epoch'] for m in members]} "
-        "(out-of-fold validation over every train planet)",
-        result.info.get("val_score"),
+        "%s; %.1f s, peak RSS %.0f MB",
+        _summary(result.info),
         result.info["seconds"],
         result.info["peak_rss_mb"],
     )

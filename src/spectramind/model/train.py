@@ -1,11 +1,19 @@
 """Training (seeded, deterministic on CPU, early stopping on a validation part of the train
 split) and inference of :class:`~spectramind.model.models.spectra_model.SpectraModel`.
 
-With ``folds = K >= 2`` (capped at half the planets) the train split is cut into K seeded
-folds and K members are trained, member k early-stopped on fold k: the result is a
+With ``folds = K >= 2`` the train split is cut into K seeded folds and K members are
+trained, member k early-stopped on fold k: the result is a
 :class:`~spectramind.model.models.ensemble.SpectraEnsemble`. Every train planet is then
 held out by exactly one member, so the out-of-fold predictions score the whole train split
 (``info["oof_score"]``, ``info["oof_coverage"]``) instead of one small validation part.
+
+No early-stopping choice is made on fewer than ``min_val_planets`` planets: K is capped so
+that every fold holds that many; when the train split is too small for even two such folds,
+the members (K capped at half the planets) are trained without early stopping (the prior
+scales keep their last step, the network its last epoch) and the log says so. A member whose
+choice, made on enough planets, is epoch 0 (the untrained head: the prior layer alone) is
+logged as falling back to the prior layer; ``info["members"]`` records per member its best
+epoch, ``at_initialisation`` and whether it was ``early_stopped``.
 """
 
 from __future__ import annotations
@@ -43,6 +51,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: per-member entries of ``info["members"]`` (a K-fold ensemble) copied from its own info
+_MEMBER_KEYS = (
+    "best_epoch",
+    "at_initialisation",
+    "early_stopped",
+    "prior_step",
+    "epochs_run",
+    "n_fit",
+    "n_val",
+    "val_score",
+    "val_planets",
+    "seconds",
+)
+
 
 @dataclass(frozen=True)
 @schema_defaults("model.training")
@@ -62,6 +84,7 @@ class TrainConfig:
     grad_clip: float
     val_fraction: float
     folds: int
+    min_val_planets: int
     log_every: int
     seed: int = default("model.seed")
     device: str = default("model.device")
@@ -89,26 +112,39 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_train_val(
+    n: int, val_fraction: float, seed: int, min_val: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of ``n`` planets: (fit indices, validation indices), each sorted.
 
-    No validation part below 3 planets or with ``val_fraction == 0``; else at least 1, and at
-    least 2 planets are kept for fitting.
+    ``round(val_fraction n)`` (at least 1) validation planets, raised to ``min_val`` when the
+    fit part keeps at least as many; at least 2 fit planets. None with ``val_fraction == 0``,
+    below 3 planets, or when fewer than ``min_val`` would remain.
     """
     if n < 3 or val_fraction <= 0:
         return np.arange(n), np.arange(0)
-    n_val = min(max(1, int(round(val_fraction * n))), n - 2)
+    n_val = max(1, int(round(val_fraction * n)))
+    if n_val < min_val:  # raised to the minimum, if the fit part keeps as many planets
+        n_val = min_val if 2 * min_val <= n else 0
+    n_val = min(n_val, n - 2)
+    if n_val < max(1, min_val):
+        return np.arange(n), np.arange(0)
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def kfold_split(n: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold_split(
+    n: int, folds: int, seed: int, min_val: int = 2
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Seeded K-fold split of ``n`` planets: ``[(fit indices, held-out indices)]``, each sorted.
 
-    ``K = min(folds, n // 2)`` so that every fold holds at least 2 planets; an empty list when
-    that is below 2 (too few planets for a K-fold: train one model instead).
+    ``K = min(folds, n // min_val)`` so that every fold holds at least ``min_val`` planets;
+    when that is below 2, ``K = min(folds, n // 2)`` (folds of >= 2 planets, too small to
+    early-stop on); an empty list when even that is below 2 (train one model instead).
     """
-    k = min(int(folds), n // 2)
+    k = min(int(folds), n // max(1, min_val))
+    if k < 2:
+        k = min(int(folds), n // 2)
     if k < 2:
         return []
     perm = np.random.default_rng(seed).permutation(n)
@@ -245,7 +281,7 @@ def fit_model(
     if labels.shape != (len(feats), model_config.n_bins):
         raise ValueError(f"labels shape {labels.shape} != ({len(feats)}, {model_config.n_bins})")
     device = resolve_device(tc.device)
-    splits = kfold_split(len(feats), tc.folds, tc.seed) if tc.folds >= 2 else []
+    splits = kfold_split(len(feats), tc.folds, tc.seed, tc.min_val_planets) if tc.folds >= 2 else []
     with _reproducible(device, tc.threads):
         if not splits:
             torch.manual_seed(tc.seed)
@@ -253,7 +289,7 @@ def fit_model(
                 feats,
                 labels,
                 device,
-                *split_train_val(len(feats), tc.val_fraction, tc.seed),
+                *split_train_val(len(feats), tc.val_fraction, tc.seed, tc.min_val_planets),
                 model_config=model_config,
                 loss_config=loss_config,
                 train_config=tc,
@@ -308,13 +344,7 @@ def _fit_folds(
         oof_mu[held_idx], oof_sigma[held_idx] = predict(res.model, feats.subset(held_idx))
         members.append(res.model)
         histories.append(res.history.assign(member=k))
-        member_info.append(
-            {
-                key: res.info[key]
-                for key in ("best_epoch", "epochs_run", "n_fit", "n_val", "val_score")
-            }
-            | {"val_planets": res.info["val_planets"], "seconds": res.info["seconds"]}
-        )
+        member_info.append({key: res.info[key] for key in _MEMBER_KEYS})
     naive = metric.naive_stats(labels)
     oof_score, oof_cov = _score(labels, oof_mu, oof_sigma, naive)
     progress(
@@ -322,8 +352,15 @@ def _fit_folds(
         f"score {oof_score:.4f}, 1-sigma coverage {oof_cov:.3f} over all {len(feats)} "
         "train planets"
     )
+    at_init = [k for k, m in enumerate(member_info) if m["at_initialisation"]]
+    if at_init:
+        progress(
+            f"members {[k + 1 for k in at_init]} of {len(splits)} are at initialisation "
+            "(the prior layer alone)"
+        )
     info = {
         "members": member_info,
+        "members_at_initialisation": len(at_init),
         "folds": len(splits),
         "best_epoch": max(m["best_epoch"] for m in member_info),
         "epochs_run": max(m["epochs_run"] for m in member_info),
@@ -359,6 +396,209 @@ def _reproducible(device: torch.device, threads: int) -> Iterator[None]:
         torch.set_num_threads(was_threads)
 
 
+@dataclass
+class _Run:
+    """One model's training state: the model, its data (fit part and validation part as
+    tensors), the loss context and the prior-layer scale parameters."""
+
+    model: SpectraModel
+    fit_t: dict[str, torch.Tensor]
+    y_fit: np.ndarray
+    y_fit_t: torch.Tensor
+    val_t: dict[str, torch.Tensor] | None
+    y_val: np.ndarray
+    naive: tuple[float, float]
+    ctx: LossContext
+    scale_params: list[torch.nn.Parameter]
+    init: list[torch.Tensor]
+    penalty: float
+
+    def evaluate(self) -> dict[str, float]:
+        """Fit (and validation) score and 1-sigma coverage of the current model."""
+        row: dict[str, float] = {}
+        mu, sg = predict(self.model, self.fit_t)
+        row["fit_score"], row["fit_coverage"] = _score(self.y_fit, mu, sg, self.naive)
+        if self.val_t is not None:
+            mu, sg = predict(self.model, self.val_t)
+            row["val_score"], row["val_coverage"] = _score(self.y_val, mu, sg, self.naive)
+        return row
+
+
+def _build_run(
+    fit: PlanetFeatures,
+    y_fit: np.ndarray,
+    val: PlanetFeatures,
+    y_val: np.ndarray,
+    device: torch.device,
+    *,
+    model_config: ModelConfig,
+    scale_prior: float,
+) -> _Run:
+    """The spectral prior and normalisation from the fit part, the model on ``device``."""
+    amp = feature_amplitude(star_frame(fit), y_fit[:, 1:].mean(axis=1))
+    prior = fit_spectral_prior(y_fit, amp, rank=model_config.spectral_rank)
+    model = SpectraModel(config=replace(model_config, spectral_rank=prior.rank))
+    model.set_normalisation(normalisation_stats(fit))
+    model.set_prior(prior)
+    model.to(device)
+    naive = metric.naive_stats(y_fit)
+    scale_params = [
+        p
+        for n, p in model.named_parameters()
+        if n.startswith("prior.") or n == "head.log_sigma_scale"
+    ]
+    return _Run(
+        model=model,
+        fit_t=to_tensors(fit, device),
+        y_fit=y_fit,
+        y_fit_t=torch.as_tensor(y_fit, dtype=torch.float64, device=device),
+        val_t=to_tensors(val, device) if len(val) else None,
+        y_val=y_val,
+        naive=naive,
+        ctx=LossContext(naive_mean=naive[0], naive_sigma=naive[1], prior=model.prior),
+        scale_params=scale_params,
+        init=[p.detach().clone() for p in scale_params],
+        penalty=scale_prior / len(fit),
+    )
+
+
+def _optimiser(run: _Run, tc: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW: the networks (weight decay) and the prior layer's scales (none) apart."""
+    scale_ids = {id(p) for p in run.scale_params}
+    net_params = [p for p in run.model.parameters() if id(p) not in scale_ids]
+    return torch.optim.AdamW(
+        [
+            {"params": net_params, "lr": tc.lr, "weight_decay": tc.weight_decay},
+            {"params": run.scale_params, "lr": tc.lr_scales, "weight_decay": 0.0},
+        ]
+    )
+
+
+def _train_epoch(
+    run: _Run,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    loss_config: LossConfig,
+    tc: TrainConfig,
+) -> dict[str, float]:
+    """One pass over the fit part in seeded random batches: mean loss and loss terms."""
+    model, n = run.model, run.y_fit.shape[0]
+    device = run.y_fit_t.device
+    model.train()
+    order = torch.randperm(n, generator=gen)
+    terms_sum: dict[str, float] = {}
+    loss_sum, n_batches = 0.0, 0
+    for start in range(0, n, tc.batch_size):
+        idx = order[start : start + tc.batch_size].to(device)
+        out = model(_subset(run.fit_t, idx))
+        loss, terms = compute_loss(out, run.y_fit_t[idx], run.ctx, loss_config)
+        loss = loss + _scale_penalty(run.scale_params, run.init, run.penalty)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        loss_sum += float(loss.detach())
+        n_batches += 1
+        for k, v in terms.items():
+            terms_sum[k] = terms_sum.get(k, 0.0) + v
+    return {
+        "loss": loss_sum / n_batches,
+        **{f"loss_{k}": v / n_batches for k, v in terms_sum.items()},
+    }
+
+
+def _epoch_line(
+    row: Mapping[str, float], best: Mapping[str, float], tc: TrainConfig, key: str | None
+) -> str:
+    return (
+        f"epoch {int(row['epoch'])}/{tc.max_epochs}: loss {row['loss']:.4f}, fit score {row['fit_score']:.4f}"
+        + (
+            f", val score {row['val_score']:.4f} (best {best[key]:.4f} at {int(best['epoch'])})"
+            if key
+            else ""
+        )
+        + f", {row['seconds']:.1f} s"
+    )
+
+
+def _train_epochs(
+    run: _Run,
+    loss_config: LossConfig,
+    tc: TrainConfig,
+    *,
+    early_stop: bool,
+    t_start: float,
+    progress: Callable[[str], None],
+) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """Epochs 1..max_epochs; with ``early_stop`` the state of the best validation score
+    (epoch 0, the untrained head, included) is loaded back at the end, else the last one is
+    kept. Returns (history rows with epoch 0 first, the kept epoch's scores)."""
+    model = run.model
+    opt, gen = _optimiser(run, tc), torch.Generator().manual_seed(tc.seed)
+    best: dict[str, float] = {"epoch": 0, **run.evaluate()}
+    history = [
+        {
+            "epoch": 0,
+            "loss": math.nan,
+            **{k: v for k, v in best.items() if k != "epoch"},
+            "seconds": 0.0,
+        }
+    ]
+    best_state = copy.deepcopy(model.state_dict())
+    key = "val_score" if early_stop else None
+    progress(
+        f"epoch 0 (prior posterior): fit score {best['fit_score']:.4f}"
+        + (f", val score {best['val_score']:.4f}" if "val_score" in best else "")
+    )
+    stale = 0
+    for epoch in range(1, tc.max_epochs + 1):
+        row = {"epoch": epoch, **_train_epoch(run, opt, gen, loss_config, tc), **run.evaluate()}
+        row["seconds"] = time.perf_counter() - t_start
+        history.append(row)
+        if key is None or row[key] > best[key]:
+            best = {
+                "epoch": epoch,
+                **{k: v for k, v in row.items() if k.endswith(("score", "coverage"))},
+            }
+            if key is not None:
+                best_state = copy.deepcopy(model.state_dict())
+            stale = 0
+        else:
+            stale += 1
+        stop = key is not None and stale > tc.patience
+        if epoch % tc.log_every == 0 or epoch == tc.max_epochs or stop:
+            progress(_epoch_line(row, best, tc, key))
+        if stop:
+            progress(
+                f"early stop at epoch {epoch}: no validation improvement for {tc.patience} epochs"
+            )
+            break
+    if key is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history, best
+
+
+def _fit_run_scales(
+    run: _Run, loss_config: LossConfig, tc: TrainConfig, *, early_stop: bool
+) -> int:
+    """Stage 1 of one run (:func:`_fit_scales`), validated only with ``early_stop``."""
+    return _fit_scales(
+        run.model,
+        run.fit_t,
+        run.y_fit_t,
+        run.ctx,
+        loss_config,
+        run.scale_params,
+        run.init,
+        penalty=run.penalty,
+        steps=tc.prior_steps,
+        lr=tc.prior_lr,
+        naive=run.naive,
+        val=(run.val_t, run.y_val) if early_stop and run.val_t is not None else None,
+    )
+
+
 def _fit(
     feats: PlanetFeatures,
     labels: np.ndarray,
@@ -371,153 +611,59 @@ def _fit(
     train_config: TrainConfig,
     progress: Callable[[str], None],
 ) -> TrainResult:
+    """One model: prior scales (stage 1), then everything (stage 2); both stages keep the
+    step / epoch of the best validation score only when the validation part holds at least
+    ``min_val_planets`` planets (else their last one)."""
     tc = train_config
     fit, val = feats.subset(fit_idx), feats.subset(val_idx)
-    y_fit, y_val = labels[fit_idx], labels[val_idx]
-
-    amp = feature_amplitude(star_frame(fit), y_fit[:, 1:].mean(axis=1))
-    prior = fit_spectral_prior(y_fit, amp, rank=model_config.spectral_rank)
-    cfg = replace(model_config, spectral_rank=prior.rank)
-    model = SpectraModel(config=cfg)
-    model.set_normalisation(normalisation_stats(fit))
-    model.set_prior(prior)
-    model.to(device)
-    naive = metric.naive_stats(y_fit)
-    ctx = LossContext(naive_mean=naive[0], naive_sigma=naive[1], prior=model.prior)
-
-    scale_params = [
-        p
-        for n, p in model.named_parameters()
-        if n.startswith("prior.") or n == "head.log_sigma_scale"
-    ]
-    scale_ids = {id(p) for p in scale_params}
-    net_params = [p for p in model.parameters() if id(p) not in scale_ids]
-    opt = torch.optim.AdamW(
-        [
-            {"params": net_params, "lr": tc.lr, "weight_decay": tc.weight_decay},
-            {"params": scale_params, "lr": tc.lr_scales, "weight_decay": 0.0},
-        ]
+    run = _build_run(
+        fit,
+        labels[fit_idx],
+        val,
+        labels[val_idx],
+        device,
+        model_config=model_config,
+        scale_prior=tc.scale_prior,
     )
-    fit_t = to_tensors(fit, device)
-    val_t = to_tensors(val, device) if len(val) else None
-    y_fit_t = torch.as_tensor(y_fit, dtype=torch.float64, device=device)
-    gen = torch.Generator().manual_seed(tc.seed)
-
-    def evaluate() -> dict[str, float]:
-        row: dict[str, float] = {}
-        mu, sg = predict(model, fit_t)
-        row["fit_score"], row["fit_coverage"] = _score(y_fit, mu, sg, naive)
-        if val_t is not None:
-            mu, sg = predict(model, val_t)
-            row["val_score"], row["val_coverage"] = _score(y_val, mu, sg, naive)
-        return row
-
+    early_stop = len(val) >= tc.min_val_planets
+    if not early_stop:
+        progress(
+            f"{len(val)} validation planets < min_val_planets {tc.min_val_planets}: no early "
+            f"stopping (prior scales keep step {tc.prior_steps}, the network epoch {tc.max_epochs})"
+        )
     t_start = time.perf_counter()
-    init = [p.detach().clone() for p in scale_params]
-    penalty = tc.scale_prior / len(fit)
-    kept = _fit_scales(
-        model,
-        fit_t,
-        y_fit_t,
-        ctx,
-        loss_config,
-        scale_params,
-        init,
-        penalty=penalty,
-        steps=tc.prior_steps,
-        lr=tc.prior_lr,
-        naive=naive,
-        val=(val_t, y_val) if val_t is not None else None,
-    )
+    kept = _fit_run_scales(run, loss_config, tc, early_stop=early_stop)
     progress(
-        f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of {tc.prior_steps} "
-        "full-batch steps kept)"
+        f"prior scales fitted in {time.perf_counter() - t_start:.1f} s (step {kept} of "
+        f"{tc.prior_steps} full-batch steps kept)"
     )
-    history: list[dict[str, float]] = []
-    best = {"epoch": 0, **evaluate()}
-    history.append(
-        {
-            "epoch": 0,
-            "loss": math.nan,
-            **{k: v for k, v in best.items() if k != "epoch"},
-            "seconds": 0.0,
-        }
-    )
-    best_state = copy.deepcopy(model.state_dict())
-    key = "val_score" if val_t is not None else None
     progress(
         f"training on {device}: {len(fit)} fit + {len(val)} validation planets, spectral rank "
-        f"{prior.rank}, {sum(p.numel() for p in model.parameters())} parameters"
+        f"{run.model.config.spectral_rank}, {sum(p.numel() for p in run.model.parameters())} parameters"
     )
-    progress(
-        f"epoch 0 (prior posterior): fit score {best['fit_score']:.4f}"
-        + (f", val score {best['val_score']:.4f}" if key else "")
+    history, best = _train_epochs(
+        run, loss_config, tc, early_stop=early_stop, t_start=t_start, progress=progress
     )
-    stale = 0
-    for epoch in range(1, tc.max_epochs + 1):
-        model.train()
-        order = torch.randperm(len(fit), generator=gen)
-        terms_sum: dict[str, float] = {}
-        loss_sum, n_batches = 0.0, 0
-        for start in range(0, len(fit), tc.batch_size):
-            idx = order[start : start + tc.batch_size].to(device)
-            out = model(_subset(fit_t, idx))
-            loss, terms = compute_loss(out, y_fit_t[idx], ctx, loss_config)
-            loss = loss + _scale_penalty(scale_params, init, penalty)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            loss_sum += float(loss.detach())
-            n_batches += 1
-            for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + v
-        row = {
-            "epoch": epoch,
-            "loss": loss_sum / n_batches,
-            **{f"loss_{k}": v / n_batches for k, v in terms_sum.items()},
-            **evaluate(),
-            "seconds": time.perf_counter() - t_start,
-        }
-        history.append(row)
-        improved = key is None or row[key] > best.get(key, -math.inf)
-        if improved:
-            best = {
-                "epoch": epoch,
-                **{k: v for k, v in row.items() if k.endswith(("score", "coverage"))},
-            }
-            best_state = copy.deepcopy(model.state_dict())
-            stale = 0
-        else:
-            stale += 1
-        if epoch % tc.log_every == 0 or epoch == tc.max_epochs or (key and stale > tc.patience):
-            progress(
-                f"epoch {epoch}/{tc.max_epochs}: loss {row['loss']:.4f}, fit score {row['fit_score']:.4f}"
-                + (
-                    f", val score {row['val_score']:.4f} (best {best[key]:.4f} at {best['epoch']})"
-                    if key
-                    else ""
-                )
-                + f", {row['seconds']:.1f} s"
-            )
-        if key and stale > tc.patience:
-            progress(
-                f"early stop at epoch {epoch}: no validation improvement for {tc.patience} epochs"
-            )
-            break
-    model.load_state_dict(best_state)
-    model.eval()
+    at_init = int(best["epoch"]) == 0
+    if at_init and early_stop:
+        progress(
+            f"falls back to the prior layer: no epoch beat the untrained head (epoch 0) on the "
+            f"{len(val)} validation planets (prior scales at step {kept})"
+        )
     info = {
         "best_epoch": int(best["epoch"]),
+        "at_initialisation": at_init,
+        "early_stopped": early_stop,
+        "prior_step": int(kept),
         "epochs_run": int(history[-1]["epoch"]),
         "n_fit": len(fit),
         "n_val": len(val),
         "fit_planets": [int(i) for i in fit.planet_ids],
         "val_planets": [int(i) for i in val.planet_ids],
-        "naive_mean": naive[0],
-        "naive_sigma": naive[1],
+        "naive_mean": run.naive[0],
+        "naive_sigma": run.naive[1],
         "device": str(device),
         "seconds": time.perf_counter() - t_start,
         **{k: float(v) for k, v in best.items() if k != "epoch"},
     }
-    return TrainResult(model=model, history=pd.DataFrame(history), info=info)
+    return TrainResult(model=run.model, history=pd.DataFrame(history), info=info)

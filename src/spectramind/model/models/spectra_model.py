@@ -5,9 +5,16 @@
     fgs  (n, V, T', Cf) --normalise--> MambaEncoder (per visit) --> fgs tokens / pooled
     airs (n, V, T, Wb, Ca) --bin time, normalise--> AirsCNNEncoder | AirsGNNEncoder --> airs tokens / pooled
     aux (n, Fa), phys (n, Fp) --normalise--> MLP --> extra
-    fusion (concat | cross_attention) per visit, mean over real visits --> emb (n, d_fusion)
+    fusion (concat | cross_attention) per visit, mean over real visits
+        --> emb (n, d_fusion) and wavelength tokens (n, Wb, d_fusion)
     emb --> modulations (n, 4) --> SpectralPriorLayer(physics depth, sigma, baseline) --> post mean/var
-    emb --> HeteroscedasticHead(post mean/var) --> mu, sigma (n, 283)
+    tokens + group physics residuals --> WavelengthHead --> per-bin shift / log-sigma (n, 283)
+    emb, per-bin parts --> HeteroscedasticHead(post mean/var) --> mu, sigma (n, 283)
+
+The wavelength tokens let the encoders correct each wavelength group's bins (the embedding
+alone, pooled over wavelength, can only move the spectrum along the prior's few shapes or by
+one 32-d linear map); ``wavelength_head=False`` drops them (the format-1 architecture). Every
+output layer is zero-initialised: the untrained model is the prior layer's posterior.
 
 Without physics inputs (``use_physics=False``) the physics channels and features are zeroed
 and the prior layer returns the prior itself (the encoders must find the depth); without
@@ -43,6 +50,7 @@ from spectramind.model.modules.spectral_head import (
     N_MODULATIONS,
     HeteroscedasticHead,
     SpectralPriorLayer,
+    WavelengthHead,
 )
 from spectramind.model.prior import SpectralPrior
 
@@ -79,6 +87,7 @@ class ModelConfig:
     spectral_rank: int
     noise_modes: int
     sigma_floor: float
+    wavelength_head: bool
     n_bins: int = N_BINS
 
     @classmethod
@@ -115,6 +124,58 @@ def _normalise(x: Tensor, mean: Tensor, std: Tensor, zero: Tensor) -> Tensor:
     """(x - mean) / std along the last axis, NaN -> 0, channels in ``zero`` forced to 0."""
     z = torch.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
     return z * (~zero).to(z.dtype)
+
+
+def _airs_encoder(cfg: ModelConfig, channels: int, fk: dict[str, Any]) -> nn.Module:
+    """The AIRS encoder the config names (``cnn`` or ``gnn``)."""
+    if cfg.airs_encoder == "cnn":
+        return AirsCNNEncoder(
+            in_channels=channels, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers, **fk
+        )
+    if cfg.airs_encoder == "gnn":
+        return AirsGNNEncoder(
+            in_channels=channels,
+            hidden=cfg.airs_hidden,
+            n_layers=cfg.airs_layers,
+            radius=cfg.gnn_radius,
+            **fk,
+        )
+    raise ValueError(f"airs_encoder must be 'cnn' or 'gnn', got {cfg.airs_encoder!r}")
+
+
+def _fusion(cfg: ModelConfig, fk: dict[str, Any]) -> nn.Module:
+    """The fusion the config names (``concat`` or ``cross_attention``)."""
+    d_fgs_pooled = 2 * cfg.d_model
+    if cfg.fusion == "concat":
+        return ConcatFusion(
+            d_fgs=d_fgs_pooled,
+            d_airs=cfg.airs_hidden,
+            d_extra=cfg.d_fusion,
+            d_out=cfg.d_fusion,
+            dropout=cfg.dropout,
+            wavelength_tokens=cfg.wavelength_head,
+            **fk,
+        )
+    if cfg.fusion == "cross_attention":
+        return CrossAttentionFusion(
+            d_fgs=cfg.d_model,
+            d_fgs_pooled=d_fgs_pooled,
+            d_airs=cfg.airs_hidden,
+            d_extra=cfg.d_fusion,
+            d_out=cfg.d_fusion,
+            n_heads=cfg.n_heads,
+            dropout=cfg.dropout,
+            wavelength_tokens=cfg.wavelength_head,
+            **fk,
+        )
+    raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {cfg.fusion!r}")
+
+
+def _visit_mean(x: Tensor, rows: Tensor, n: int, v: int, mask: Tensor) -> Tensor:
+    """Mean over each planet's real visits of per-visit rows ``x`` (m, ...) -> (n, ...)."""
+    full = x.new_zeros(n * v, *x.shape[1:]).index_put((rows,), x).reshape(n, v, *x.shape[1:])
+    w = mask.to(x.dtype).reshape(n, v, *([1] * (x.dim() - 1)))
+    return (full * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
 class SpectraModel(nn.Module):
@@ -175,44 +236,9 @@ class SpectraModel(nn.Module):
             pooling="mean_last",
             **fk,
         )
-        if cfg.airs_encoder == "cnn":
-            self.airs_encoder: nn.Module = AirsCNNEncoder(
-                in_channels=ca, hidden=cfg.airs_hidden, n_layers=cfg.airs_layers, **fk
-            )
-        elif cfg.airs_encoder == "gnn":
-            self.airs_encoder = AirsGNNEncoder(
-                in_channels=ca,
-                hidden=cfg.airs_hidden,
-                n_layers=cfg.airs_layers,
-                radius=cfg.gnn_radius,
-                **fk,
-            )
-        else:
-            raise ValueError(f"airs_encoder must be 'cnn' or 'gnn', got {cfg.airs_encoder!r}")
+        self.airs_encoder = _airs_encoder(cfg, ca, fk)
         self.extra_mlp = nn.Sequential(nn.Linear(fa + fp, cfg.d_fusion, **fk), nn.GELU())
-        d_fgs_pooled = 2 * cfg.d_model
-        if cfg.fusion == "concat":
-            self.fusion: nn.Module = ConcatFusion(
-                d_fgs=d_fgs_pooled,
-                d_airs=cfg.airs_hidden,
-                d_extra=cfg.d_fusion,
-                d_out=cfg.d_fusion,
-                dropout=cfg.dropout,
-                **fk,
-            )
-        elif cfg.fusion == "cross_attention":
-            self.fusion = CrossAttentionFusion(
-                d_fgs=cfg.d_model,
-                d_fgs_pooled=d_fgs_pooled,
-                d_airs=cfg.airs_hidden,
-                d_extra=cfg.d_fusion,
-                d_out=cfg.d_fusion,
-                n_heads=cfg.n_heads,
-                dropout=cfg.dropout,
-                **fk,
-            )
-        else:
-            raise ValueError(f"fusion must be 'concat' or 'cross_attention', got {cfg.fusion!r}")
+        self.fusion = _fusion(cfg, fk)
         self.modulation = nn.Linear(cfg.d_fusion, N_MODULATIONS, **fk)
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
@@ -225,6 +251,16 @@ class SpectraModel(nn.Module):
             rank=cfg.spectral_rank,
             sigma_floor=cfg.sigma_floor,
             **fk,
+        )
+        self.wavelength_head = (
+            WavelengthHead(
+                d_in=cfg.d_fusion,
+                n_bins=cfg.n_bins,
+                n_groups=cfg.airs_wavelength_bins,
+                device=device,
+            )
+            if cfg.wavelength_head
+            else None
         )
 
     # ------------------------------------------------------------------ training-split state
@@ -250,48 +286,50 @@ class SpectraModel(nn.Module):
             dim=-1,
         )
 
-    def embed(self, batch: dict[str, Tensor], *, use_encoders: bool | None = None) -> Tensor:
-        """Fused embedding (n, d_fusion) from the light curves and per-planet features (zeros
-        without encoders; ``use_encoders`` overrides the config, e.g. to fit the prior scales)."""
-        fgs, airs, mask = batch["fgs"], batch["airs"], batch["visit_mask"]
-        n, v = mask.shape
-        if not (self.config.use_encoders if use_encoders is None else use_encoders):
-            return fgs.new_zeros(n, self.config.d_fusion)
-        rows = mask.flatten().nonzero().squeeze(1)  # real visits only: padding costs nothing
+    def _sequences(self, batch: dict[str, Tensor], rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised FGS1 (m, T', Cf) and time-binned AIRS (m, T, Wb, Ca) of the real visits."""
         fgs = _normalise(
-            fgs.flatten(0, 1)[rows], self.fgs_mean, self.fgs_std, self.fgs_zero
-        )  # (m, T', Cf)
-        airs = airs.flatten(0, 1)[rows]  # (m, T, Wb, Ca)
+            batch["fgs"].flatten(0, 1)[rows], self.fgs_mean, self.fgs_std, self.fgs_zero
+        )
+        airs = batch["airs"].flatten(0, 1)[rows]
         if self.config.airs_time_bin > 1:
             k = self.config.airs_time_bin
             t_used = airs.shape[1] // k * k
             airs = airs[:, :t_used].unflatten(1, (-1, k)).nanmean(dim=2)
-        airs = _normalise(airs, self.airs_mean, self.airs_std, self.airs_zero)
-        extra = self.extra_mlp(self.planet_vector(batch)).repeat_interleave(v, dim=0)[
-            rows
-        ]  # (m, d_fusion)
+        return fgs, _normalise(airs, self.airs_mean, self.airs_std, self.airs_zero)
+
+    def embed(
+        self, batch: dict[str, Tensor], *, use_encoders: bool | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Fused embedding (n, d_fusion) and wavelength tokens (n, Wb, d_fusion), each the mean
+        over real visits, from the light curves and per-planet features (zeros and None
+        without encoders; ``use_encoders`` overrides the config, e.g. to fit the prior scales;
+        tokens None without ``wavelength_head``)."""
+        mask = batch["visit_mask"]
+        n, v = mask.shape
+        if not (self.config.use_encoders if use_encoders is None else use_encoders):
+            return batch["fgs"].new_zeros(n, self.config.d_fusion), None
+        rows = mask.flatten().nonzero().squeeze(1)  # real visits only: padding costs nothing
+        fgs, airs = self._sequences(batch, rows)
+        extra = self.extra_mlp(self.planet_vector(batch)).repeat_interleave(v, dim=0)[rows]
         fgs_tokens = self.fgs_encoder.forward_sequence(fgs)  # (m, T', d_model)
         fgs_pooled = torch.cat([fgs_tokens.mean(dim=1), fgs_tokens[:, -1]], dim=-1)
         airs_tokens, airs_pooled = self.airs_encoder(airs.permute(0, 3, 1, 2))
-        emb_rows = self.fusion(
+        emb_rows, tok_rows = self.fusion(
             fgs_tokens=fgs_tokens,
             fgs_pooled=fgs_pooled,
             airs_tokens=airs_tokens,
             airs_pooled=airs_pooled,
             extra=extra,
-        )  # (m, d_fusion)
-        emb = (
-            emb_rows.new_zeros(n * v, emb_rows.shape[1])
-            .index_put((rows,), emb_rows)
-            .reshape(n, v, -1)
-        )
-        w = mask.to(emb.dtype).unsqueeze(-1)
-        return (emb * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+        )  # (m, d_fusion), (m, Wb, d_fusion) | None
+        emb = _visit_mean(emb_rows, rows, n, v, mask)
+        tokens = _visit_mean(tok_rows, rows, n, v, mask) if tok_rows is not None else None
+        return emb, tokens
 
     def forward(
         self, batch: dict[str, Tensor], *, use_encoders: bool | None = None
     ) -> dict[str, Tensor]:
-        emb = self.embed(batch, use_encoders=use_encoders)
+        emb, tokens = self.embed(batch, use_encoders=use_encoders)
         mods = self.modulation(emb)
         if self.config.use_physics:
             post_mean, post_var, tau2 = self.prior(
@@ -304,7 +342,17 @@ class SpectraModel(nn.Module):
             )
         else:
             post_mean, post_var, tau2 = self.prior(amp=batch["amp_star"], mods=mods)
-        mu, sigma, delta = self.head(emb, post_mean, post_var, self.prior.ortho)
+        tok = None
+        if tokens is not None and self.wavelength_head is not None:
+            phys = self.config.use_physics
+            feats = self.wavelength_head.group_features(
+                post_mean,
+                post_var,
+                batch["depth"] if phys else None,
+                batch["sigma"] if phys else None,
+            )
+            tok = self.wavelength_head(tokens, feats)
+        mu, sigma, delta = self.head(emb, post_mean, post_var, self.prior.ortho, tok)
         return {
             "mu": mu,
             "sigma": sigma,

@@ -4,7 +4,9 @@
 as buffers plus a few learnable noise/prior scales, and turns the physics fit's depths and
 uncertainties into a posterior mean and variance (``ops.spectral.lowrank_posterior``).
 :class:`HeteroscedasticHead` adds the learned, planet-specific correction to that posterior:
-``mu`` and a positive ``sigma`` for every bin. All spectral arithmetic is float64.
+``mu`` and a positive ``sigma`` for every bin; :class:`WavelengthHead` maps the fusion's
+AIRS wavelength tokens to a per-bin part of that correction. All spectral arithmetic is
+float64.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spectramind.model.data import wavelength_groups
 from spectramind.model.ops.spectral import lowrank_posterior
 from spectramind.model.prior import SpectralPrior
 
-__all__ = ["N_MODULATIONS", "HeteroscedasticHead", "SpectralPriorLayer"]
+__all__ = ["N_MODULATIONS", "HeteroscedasticHead", "SpectralPriorLayer", "WavelengthHead"]
 
 #: per-planet modulations of the prior layer: log scales of the shape prior (bounded, either
 #: way), of the FGS1 noise, the AIRS noise and the AIRS offset (inflation mostly: >= -log 2)
@@ -205,16 +208,20 @@ class SpectralPriorLayer(nn.Module):
 class HeteroscedasticHead(nn.Module):
     """``mu`` and positive ``sigma`` per bin from the embedding and the prior posterior.
 
-    With ``s`` the planet's mean AIRS posterior std (detached)::
+    With ``s`` the planet's mean AIRS posterior std and ``sd`` the bin's posterior std (both
+    detached)::
 
-        mu    = post_mean + s * (ortho @ coef + delta)
-        sigma = sqrt(post_var + floor^2) * exp(log_sigma_scale[instrument] + inflation(log_sigma))
+        mu    = post_mean + s * (ortho @ coef + delta) + sd * tok_delta
+        sigma = sqrt(post_var + floor^2)
+                * exp(log_sigma_scale[instrument] + inflation(log_sigma + tok_log_sigma))
 
     ``coef`` (R), ``delta`` (W) and ``log_sigma`` (W) are linear in the embedding and zero at
-    initialisation, so an untrained head returns the prior posterior. The per-planet
-    ``inflation`` is at least -log 2: only the global scale, fitted on all training planets,
-    can make sigma much smaller than the posterior's. ``delta`` is the
-    free per-bin part that the symbolic losses regularise.
+    initialisation; ``tok_delta`` / ``tok_log_sigma`` (W) come from the wavelength tokens
+    (:class:`WavelengthHead`, also zero at initialisation, None without it), so an untrained
+    head returns the prior posterior. The per-planet ``inflation`` is at least -log 2: only
+    the global scale, fitted on all training planets, can make sigma much smaller than the
+    posterior's. The returned ``delta`` is the free per-bin part (both sources, in depth
+    units) that the symbolic losses regularise.
     emb (n, d), post_mean/post_var (n, W), ortho (W, R) -> (mu, sigma, delta) each (n, W).
     """
 
@@ -236,15 +243,90 @@ class HeteroscedasticHead(nn.Module):
         self.log_sigma_scale = nn.Parameter(torch.zeros(2, device=device, dtype=_F64))
 
     def forward(
-        self, emb: Tensor, post_mean: Tensor, post_var: Tensor, ortho: Tensor
+        self,
+        emb: Tensor,
+        post_mean: Tensor,
+        post_var: Tensor,
+        ortho: Tensor,
+        tok: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         out = self.proj(emb).to(_F64)
         r = self.rank + 1
         coef, delta, log_sigma = out[:, :r], out[:, r : r + self.n_bins], out[:, r + self.n_bins :]
         scale = post_var[:, 1:].mean(dim=1, keepdim=True).sqrt().detach()
-        mu = post_mean + scale * (coef @ ortho.T + delta)
+        shift = scale * delta
+        if tok is not None:
+            shift = shift + post_var.sqrt().detach() * tok[0]
+            log_sigma = log_sigma + tok[1]
+        mu = post_mean + scale * (coef @ ortho.T) + shift
         inst = torch.ones(self.n_bins, dtype=torch.long, device=emb.device)
         inst[0] = 0
         log_s = _bounded(self.log_sigma_scale[inst]) + _inflation(log_sigma)
         sigma = torch.sqrt(post_var + self.sigma_floor**2) * torch.exp(log_s)
-        return mu, sigma, scale * delta
+        return mu, sigma, shift
+
+
+class WavelengthHead(nn.Module):
+    """Per-bin corrections from the AIRS wavelength tokens: token ``g`` (of
+    :func:`~spectramind.model.data.wavelength_groups` group ``g``) and two features of its
+    group -- the mean physics residual ``(depth - post_mean) / post_sd`` and the mean
+    ``log(sigma / post_sd)``, detached; 0 without physics inputs -- map, through one linear
+    layer, to a mean shift (units of the bin's posterior std) and a log-sigma inflation for
+    each bin of the group. Zero-initialised: an untrained head changes nothing.
+    tokens (n, Wb, d_in) -> (tok_delta, tok_log_sigma) each (n, W) float64, 0 at the FGS1 bin.
+    """
+
+    index: Tensor
+    average: Tensor
+
+    N_GROUP_FEATURES = 2
+
+    def __init__(
+        self,
+        *,
+        d_in: int,
+        n_bins: int,
+        n_groups: int,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        groups = wavelength_groups(n_bins - 1, n_groups)
+        self.width = width = max(len(g) for g in groups)
+        index = np.concatenate([gi * width + np.arange(len(g)) for gi, g in enumerate(groups)])
+        average = np.zeros((n_bins - 1, n_groups))
+        for gi, g in enumerate(groups):
+            average[g, gi] = 1.0 / len(g)
+        self.register_buffer("index", torch.as_tensor(index, device=device), persistent=False)
+        self.register_buffer(
+            "average", torch.as_tensor(average, dtype=_F64, device=device), persistent=False
+        )
+        self.proj = nn.Linear(d_in + self.N_GROUP_FEATURES, 2 * width, device=device)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def group_features(
+        self,
+        post_mean: Tensor,
+        post_var: Tensor,
+        depth: Tensor | None = None,
+        sigma: Tensor | None = None,
+    ) -> Tensor:
+        """(n, Wb, 2) group means of the physics residual and log sigma ratio (zeros without
+        physics inputs; NaN bins count as 0)."""
+        n = post_mean.shape[0]
+        if depth is None or sigma is None:
+            return post_mean.new_zeros(n, self.average.shape[1], self.N_GROUP_FEATURES)
+        sd = post_var.detach().sqrt()
+        z = (depth.to(_F64) - post_mean.detach()) / sd
+        ratio = torch.log(sigma.to(_F64).clamp_min(1e-12) / sd)
+        feats = torch.stack([z[:, 1:], ratio[:, 1:]], dim=-1).nan_to_num(0.0, 0.0, 0.0)
+        return torch.einsum("nbf,bg->ngf", feats.clamp(-10.0, 10.0), self.average)
+
+    def forward(self, tokens: Tensor, group_feats: Tensor) -> tuple[Tensor, Tensor]:
+        x = torch.cat([tokens, group_feats.to(tokens.dtype)], dim=-1)
+        out = self.proj(x).to(_F64)  # (n, Wb, 2 width)
+        w = self.width
+        delta = out[..., :w].flatten(1)[:, self.index]
+        log_sigma = out[..., w:].flatten(1)[:, self.index]
+        pad = delta.new_zeros(delta.shape[0], 1)
+        return torch.cat([pad, delta], dim=1), torch.cat([pad, log_sigma], dim=1)
