@@ -24,7 +24,8 @@ import xarray as xr
 
 from spectramind import io
 from spectramind.calibration import phase
-from spectramind.physics.fit import FitConfig, fit_white
+from spectramind.physics.common import FitConfig
+from spectramind.physics.whitelight import fit_white
 
 CONTACT_TOL_H = 0.1  # 6 minutes: three 2-minute time bins of the default cube
 Z_MAX = 3.0

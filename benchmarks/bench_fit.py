@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from spectramind.physics import fit as pf
+from spectramind.physics.common import FitConfig
+from spectramind.physics.spectral import fit_spectrum
+from spectramind.physics.whitelight import fit_white
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,11 +34,11 @@ def load_factory():
     return module.synthetic_cube
 
 
-def time_planet(cube, star, cfg: pf.FitConfig) -> tuple[float, float, str]:
+def time_planet(cube, star, cfg: FitConfig) -> tuple[float, float, str]:
     t0 = time.perf_counter()
-    white = pf.fit_white(cube, star, cfg)
+    white = fit_white(cube, star, cfg)
     t1 = time.perf_counter()
-    pf.fit_spectrum(cube, star, white, cfg)
+    fit_spectrum(cube, star, white, cfg)
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, "ok" if white.success else "white-light fit did not converge"
 
@@ -56,7 +58,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     synthetic_cube = load_factory()
-    cfg = pf.FitConfig()
+    cfg = FitConfig()
     synthetic_cube(seed=0)  # warm-up: imports, torch thread pool
     print(f"torch threads: {torch.get_num_threads()}, repeats: {args.repeats}")
     print(f"{'visits':>6}  {'white-light s':>22}  {'spectrum s':>22}  {'total s':>8}  notes")

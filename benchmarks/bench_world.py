@@ -28,7 +28,8 @@ import yaml
 from spectramind import io, metric, sim
 from spectramind.calibration.pipeline import CalibrationConfig, build_cube
 from spectramind.calibration.products import calibrate_planet
-from spectramind.physics.fit import FitConfig, fit_planet
+from spectramind.physics.common import FitConfig
+from spectramind.physics.products import fit_planet
 from spectramind.predict import fit_recalibration
 
 REPO = Path(__file__).resolve().parents[1]

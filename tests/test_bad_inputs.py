@@ -40,7 +40,8 @@ from spectramind.calibration.products import calibrate_planet, series_dataset, w
 from spectramind.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from spectramind.model.models.spectra_model import SpectraModel
 from spectramind.model.pipeline import predict_from_products
-from spectramind.physics.fit import FitConfig, fit_planet
+from spectramind.physics.common import FitConfig
+from spectramind.physics.products import fit_planet
 from spectramind.workflow_io import labels_array, truth_for
 from tiny import TINY
 

@@ -20,7 +20,8 @@ import xarray as xr
 from spectramind import conventions, io
 from spectramind.calibration.pipeline import CalibrationConfig, VisitSeries, build_cube
 from spectramind.calibration.products import write_netcdf
-from spectramind.physics import fit as pf
+from spectramind.physics.products import PlanetFit, fit_dataset
+from spectramind.physics.whitelight import WhiteFit
 
 GLOBAL_KEYS = ("Conventions", "title", "institution", "source", "history", "references")
 N_PAIRS = 900  # 30 s pairs over the 7.5 h visit
@@ -156,7 +157,7 @@ def products(tmp_path_factory: pytest.TempPathFactory) -> tuple[xr.Dataset, xr.D
     visits, star, wl = synthetic_series()
     cube = build_cube(7, visits, star, wl, CalibrationConfig())
     nv, nt = cube.sizes["visit"], cube.sizes["time"]
-    white = pf.WhiteFit(
+    white = WhiteFit(
         t0_h=np.array([3.6]),
         a_rs=9.0,
         inc_deg=89.0,
@@ -169,10 +170,10 @@ def products(tmp_path_factory: pytest.TempPathFactory) -> tuple[xr.Dataset, xr.D
         success=True,
     )
     n = io.N_BINS
-    fit = pf.PlanetFit(np.full(n, 0.015), np.full(n, 1e-4), np.ones(n), "ok", white)
+    fit = PlanetFit(np.full(n, 0.015), np.full(n, 1e-4), np.ones(n), "ok", white)
     d = tmp_path_factory.mktemp("cf")
     write_netcdf(cube, d / "cube.nc")
-    write_netcdf(pf.fit_dataset(7, cube, fit), d / "physics.nc")
+    write_netcdf(fit_dataset(7, cube, fit), d / "physics.nc")
     with xr.open_dataset(d / "cube.nc") as c, xr.open_dataset(d / "physics.nc") as p:
         return c.load(), p.load()
 

@@ -15,7 +15,7 @@ from spectramind.calibration.pipeline import CalibrationConfig
 from spectramind.model.losses import LossConfig
 from spectramind.model.models.spectra_model import ModelConfig
 from spectramind.model.train import TrainConfig
-from spectramind.physics.fit import FitConfig
+from spectramind.physics.common import FitConfig
 from spectramind.recalibration import RecalibrationConfig
 from spectramind.sim import World
 

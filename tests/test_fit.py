@@ -1,10 +1,11 @@
-"""Tests for :mod:`spectramind.physics.fit` on synthetic cubes with a known answer.
+"""Tests for the physics fit (:mod:`spectramind.physics.whitelight`, ``.spectral``,
+``.products``) on synthetic cubes with a known answer.
 
 ``synthetic_cube`` builds the per-planet cube of ``calibration.pipeline.build_cube`` (same
 variables, dims and units) from the fit's own model: an exact quadratic-limb-darkened
 transit per bin (limb darkening from the law the fit uses as its prior), a chromatic
 multiplicative drift ``1 + A p_t(t) p_w(lambda)`` of random 5th-order polynomials (the
-simulator's gain drift, which the fit's degree-5 time basis spans exactly), additive jitter
+simulator's gain drift, which the fit's Legendre drift basis of order <= 6 spans), additive jitter
 terms on the cube's regressors, and white Gaussian noise of known sigma per time bin. The
 transit window (ingress, egress, observed flags, S/N) comes from the pipeline's own
 detector, as in ``build_cube``.
@@ -29,7 +30,7 @@ from hypothesis.extra.numpy import arrays
 from spectramind import io
 from spectramind.calibration import phase
 from spectramind.calibration.products import write_netcdf
-from spectramind.physics import fit as pf
+from spectramind.physics import common, products, spectral, whitelight
 from spectramind.physics.limb_darkening import limb_darkening
 
 WAVELENGTHS = io.read_wavelengths(
@@ -122,7 +123,7 @@ def synthetic_cube(
     for v in range(n_visits):
         tr = np.ones((N_TIME, N_BINS))
         if transit:
-            tr = pf.transit(
+            tr = common.transit(
                 TIME_H,
                 t0_h=t0[v],
                 period_d=float(star["P"]),
@@ -194,7 +195,7 @@ def unit_depth_floor(
     baseline, everything else known: sigma / sqrt(sum (s - mean s)^2), s the unit-depth shape."""
     u1, u2 = limb_darkening(WAVELENGTHS, float(star["Ts"]))
     k = np.sqrt(TRUE_DEPTH)
-    tr = pf.transit(
+    tr = common.transit(
         TIME_H,
         t0_h=t0_h,
         period_d=float(star["P"]),
@@ -216,36 +217,36 @@ def make_cube():
     return synthetic_cube
 
 
-CFG = pf.FitConfig()
+CFG = common.FitConfig()
 COVERAGE_SEEDS = (0, 1, 2, 3)
 
 
 @pytest.fixture(scope="module")
-def exact_fits() -> list[tuple[Synthetic, pf.PlanetFit]]:
+def exact_fits() -> list[tuple[Synthetic, products.PlanetFit]]:
     """fit_planet on exact-model cubes of several noise/drift seeds (shared: ~4 s a fit)."""
     out = []
     for seed in COVERAGE_SEEDS:
         syn = synthetic_cube(seed=seed)
-        out.append((syn, pf.fit_planet(syn.cube, syn.star, CFG)))
+        out.append((syn, products.fit_planet(syn.cube, syn.star, CFG)))
     return out
 
 
 # --------------------------------------------------------------------------- small pieces
 def test_fit_config_from_dict_rejects_unknown_keys():
-    assert pf.FitConfig.from_dict({"min_snr": 3.0}).min_snr == 3.0
+    assert common.FitConfig.from_dict({"min_snr": 3.0}).min_snr == 3.0
     with pytest.raises(ValueError, match="unknown physics config keys"):
-        pf.FitConfig.from_dict({"min_snr": 3.0, "min_snnr": 3.0})
+        common.FitConfig.from_dict({"min_snr": 3.0, "min_snnr": 3.0})
 
 
-def test_time_basis_is_increasing_powers_of_scaled_time():
-    b = pf.time_basis(np.array([0.0, 3.75, 7.5]), 3)
-    np.testing.assert_array_equal(b, [[1, -1, 1, -1], [1, 0, 0, 0], [1, 1, 1, 1]])
+def test_legendre_basis_is_p0_to_pn_of_the_time_scaled_to_the_visit():
+    b = whitelight.legendre_basis(np.array([0.0, 3.75, 7.5]), 3)
+    np.testing.assert_allclose(b, [[1, -1, 1, -1], [1, 0, -0.5, 0], [1, 1, 1, 1]], atol=1e-15)
 
 
 @settings(max_examples=40, deadline=None)
 @given(arrays(np.float64, (30, 3), elements=st.floats(-1e6, 1e6)))
 def test_standardise_gives_zero_mean_unit_std_or_zero(x):
-    z = pf.standardise(x)
+    z = common.standardise(x)
     assert z.shape == x.shape and np.all(np.isfinite(z))
     for j in range(x.shape[1]):
         if np.std(x[:, j]) > 1e-6 * max(np.abs(x[:, j]).max(), 1.0):  # numerically non-constant
@@ -255,14 +256,14 @@ def test_standardise_gives_zero_mean_unit_std_or_zero(x):
 
 def test_standardise_nan_and_constant_columns_become_zero():
     x = np.array([[1.0, 5.0], [np.nan, 5.0], [3.0, 5.0]])
-    np.testing.assert_array_equal(pf.standardise(x), [[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(common.standardise(x), [[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
 
 
 def test_weighted_lstsq_exact_coefficients_and_covariance():
     rng = np.random.default_rng(1)
     design = np.column_stack([np.ones(50), np.linspace(-1, 1, 50)])
     var = rng.uniform(0.5, 2.0, 50)
-    coef, cov, chi2 = pf.weighted_lstsq(design, design @ [2.0, -3.0], var)
+    coef, cov, chi2 = common.weighted_lstsq(design, design @ [2.0, -3.0], var)
     np.testing.assert_allclose(coef, [2.0, -3.0], rtol=1e-12)
     np.testing.assert_allclose(cov, np.linalg.inv(design.T @ (design / var[:, None])), rtol=1e-10)
     assert chi2 < 1e-20
@@ -273,7 +274,7 @@ def test_weighted_lstsq_reduced_chi2_of_correct_variances_is_one():
     n = 20000
     design = np.column_stack([np.ones(n), rng.normal(size=n)])
     var = rng.uniform(0.1, 3.0, n)
-    _, _, chi2 = pf.weighted_lstsq(
+    _, _, chi2 = common.weighted_lstsq(
         design, design @ [1.0, 0.5] + rng.normal(size=n) * np.sqrt(var), var
     )
     assert chi2 == pytest.approx(1.0, abs=5 * np.sqrt(2 / n))  # chi2_red has sd sqrt(2 / dof)
@@ -281,9 +282,11 @@ def test_weighted_lstsq_reduced_chi2_of_correct_variances_is_one():
 
 def test_transit_scalar_and_batched_agree_and_uniform_disc_depth_is_k_squared():
     k = np.array([0.05, 0.1])
-    batch = pf.transit(TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=k, u1=0.0, u2=0.0)
+    batch = common.transit(
+        TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=k, u1=0.0, u2=0.0
+    )
     assert batch.shape == (2, N_TIME)
-    single = pf.transit(
+    single = common.transit(
         TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=0.1, u1=0.0, u2=0.0
     )
     assert single.shape == (N_TIME,)
@@ -308,7 +311,7 @@ def test_white_light_is_the_oot_level_weighted_mean_of_finite_airs_bins():
             "oot_level": (("visit", "wavelength"), [[9.0, 1.0, 1.0, 2.0]]),
         }
     )
-    curves = pf.white_light(cube)
+    curves = common.white_light(cube)
     np.testing.assert_array_equal(curves["FGS1"][0], [[0.5, 0.6]])
     # weights 1, 1, 2 -> (1 + 2 + 8) / 4; the NaN bin drops out: (2 + 8) / 3
     np.testing.assert_allclose(curves["AIRS-CH0"][0], [[11 / 4, 10 / 3]], rtol=1e-15)
@@ -320,11 +323,11 @@ def test_white_light_is_the_oot_level_weighted_mean_of_finite_airs_bins():
 def _linear_problem(seed: int, nb: int = 6, noise: float = 0.0):
     """y_j = c_j (1 - D_j s_j) + c_j g_j f + beta_j x with known everything."""
     rng = np.random.default_rng(seed)
-    tr = pf.transit(
+    tr = common.transit(
         TIME_H, t0_h=T0_H, period_d=3.5, a_rs=9.0, inc_deg=88.5, k=np.full(nb, 0.1), u1=0.3, u2=0.2
     )
     shape = ((1 - tr) / 0.01).T
-    basis = pf.time_basis(TIME_H, 5)
+    basis = whitelight.legendre_basis(TIME_H, 5)
     f = basis @ rng.normal(size=6)
     f /= np.sqrt(np.mean(f**2))
     regs = rng.normal(size=(N_TIME, 2))
@@ -348,7 +351,7 @@ def test_fit_bins_recovers_noiseless_parameters_and_marks_short_bins_nan():
     y, var, shape, _, f, regs, (c, d, g, beta) = _linear_problem(3)
     y[:100, 2] = np.nan  # bin 2 keeps 125 samples (>= 10, in and out of transit): still fitted
     y[9:, 4] = np.nan  # bin 4 keeps 9 samples: NaN
-    c_f, d_f, vd, g_f, chi2, beta_f = pf._fit_bins(y, var, shape, f, regs)
+    c_f, d_f, vd, g_f, chi2, beta_f = spectral.fit_bins(y, var, shape, f, regs)
     keep = np.array([0, 1, 2, 3, 5])
     np.testing.assert_allclose(c_f[keep], c[keep], rtol=1e-9)
     np.testing.assert_allclose(d_f[keep], d[keep], rtol=1e-7)
@@ -361,7 +364,7 @@ def test_fit_bins_recovers_noiseless_parameters_and_marks_short_bins_nan():
 def test_fit_bins_variance_matches_scatter_of_noisy_fits():
     """var(D) of the batched solve is the sampling variance: 400 independent noisy bins."""
     y, var, shape, _, f, regs, (_, d, _, _) = _linear_problem(4, nb=400, noise=2e-4)
-    _, d_f, vd, *_ = pf._fit_bins(y, var, shape, f, regs)
+    _, d_f, vd, *_ = spectral.fit_bins(y, var, shape, f, regs)
     z = (d_f - d) / np.sqrt(vd)
     assert np.std(z) == pytest.approx(1.0, abs=0.15)  # the sd of the sd of 400 z is 0.035
 
@@ -369,19 +372,19 @@ def test_fit_bins_variance_matches_scatter_of_noisy_fits():
 def test_drift_step_recovers_the_drift_given_every_bin_parameter():
     y, var, shape, basis, f, regs, (c, d, g, beta) = _linear_problem(5)
     np.testing.assert_allclose(
-        pf.drift_step(y, var, shape, (c, d, c * g, beta), regs, basis), f, atol=1e-9
+        spectral.drift_step(y, var, shape, (c, d, c * g, beta), regs, basis), f, atol=1e-9
     )
 
 
 def test_chromatic_drift_finds_the_common_time_shape():
     rng = np.random.default_rng(6)
-    basis = pf.time_basis(TIME_H, 5)
+    basis = whitelight.legendre_basis(TIME_H, 5)
     f = basis @ rng.normal(size=6)
     g = rng.normal(size=50)
     resid = (
         1e-3 * f[:, None] * g + 1e-6 * rng.normal(size=(N_TIME, 50)) + rng.normal(size=50)
     )  # + per-bin offsets
-    est = pf.chromatic_drift(resid, np.ones_like(resid), basis)
+    est = spectral.chromatic_drift(resid, np.ones_like(resid), basis)
     assert np.sqrt(np.mean(est**2)) == pytest.approx(1.0)
     f_c = f - f.mean()
     corr = abs(np.corrcoef(est, f_c)[0, 1])
@@ -392,17 +395,17 @@ def test_joint_drift_fit_is_exact_on_noiseless_data_and_widens_the_per_bin_varia
     """As fit_spectrum calls it: the current drift among each bin's columns, gains c_j g_j,
     the shared correction B a. Exact data: a = 0 (the min-norm solution) and D exact."""
     y, var, shape, basis, f, regs, (c, d, g, beta) = _linear_problem(7, nb=40)
-    _, d_j, _, _, correction = pf.joint_drift_fit(
+    _, d_j, _, _, correction = spectral.joint_drift_fit(
         y, var, shape, c * g, basis, np.column_stack([f, regs])
     )
     np.testing.assert_allclose(d_j, d, rtol=1e-8)
     np.testing.assert_allclose(correction, 0.0, atol=1e-9)
     # with noise: sharing (and fitting) the drift only adds variance to the known-drift fit
     y, var, shape, basis, f, regs, (c, d, g, beta) = _linear_problem(7, nb=40, noise=2e-4)
-    _, _, vd_joint, _, _ = pf.joint_drift_fit(
+    _, _, vd_joint, _, _ = spectral.joint_drift_fit(
         y, var, shape, c * g, basis, np.column_stack([f, regs])
     )
-    _, _, vd_known, *_ = pf._fit_bins(y, var, shape, f, regs)
+    _, _, vd_known, *_ = spectral.fit_bins(y, var, shape, f, regs)
     ratio = vd_joint / vd_known
     assert np.all(ratio > 0.99) and np.median(ratio) > 1.0  # the chi2 scalings differ by < 1 %
 
@@ -489,7 +492,7 @@ FEATURE_TOL = 0.15
 def test_fit_planet_recovers_the_spectral_feature(exact_fits):
     design = np.column_stack([np.ones(N_BINS - 1), 2 * FEATURE_PPM * 1e-6 * feature_template()[1:]])
     for _, res in exact_fits:
-        coef, _, _ = pf.weighted_lstsq(design, res.depth[1:], res.sigma[1:] ** 2)
+        coef, _, _ = common.weighted_lstsq(design, res.depth[1:], res.sigma[1:] ** 2)
         assert coef[1] == pytest.approx(1.0, abs=FEATURE_TOL)
         assert coef[0] == pytest.approx(BASE_DEPTH - FEATURE_PPM * 1e-6, abs=50e-6)
 
@@ -530,12 +533,12 @@ def test_partial_transit_is_flagged_with_wider_sigma(make_cube):
     syn = make_cube(seed=0, t0_h=6.6)  # egress at 8.2 h, after the 7.5 h visit
     cube = syn.cube
     assert cube["ingress_observed"].values.all() and not cube["egress_observed"].values.any()
-    res = pf.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG)
     assert res.flag == "partial"
     assert abs(res.white.t0_h[0] - 6.6) < T0_TOL_H
     assert np.all(np.isfinite(res.depth)) and np.all(np.isfinite(res.sigma))
     # widened: partial_sigma_scale x the spectral fit's own sigma (same geometry)
-    depth, sigma, _ = pf.fit_spectrum(cube, syn.star, res.white, CFG)
+    depth, sigma, _ = spectral.fit_spectrum(cube, syn.star, res.white, CFG)
     np.testing.assert_allclose(res.depth, depth, rtol=1e-12)
     np.testing.assert_allclose(res.sigma, CFG.partial_sigma_scale * sigma, rtol=1e-12)
     # half the transit still measures every depth (unwidened sigma covers the error)
@@ -548,7 +551,7 @@ def test_all_nan_cube_fails_with_the_fallback_values(make_cube):
     cube = syn.cube.copy(deep=True)
     cube["flux"][:] = np.nan
     cube["variance"][:] = np.nan
-    res = pf.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG)
     assert res.flag == "failed"
     np.testing.assert_array_equal(res.depth, np.full(N_BINS, CFG.fallback_depth))
     np.testing.assert_array_equal(res.sigma, np.full(N_BINS, CFG.fallback_sigma))
@@ -560,7 +563,7 @@ def test_cube_without_a_transit_is_flagged_not_raised(make_cube):
     the white-light optimiser gives up, failed) with finite, non-negative values."""
     syn = make_cube(seed=5, transit=False, depth=np.zeros(N_BINS))
     assert float(syn.cube["transit_snr"][0]) < CFG.min_snr  # the detector finds nothing
-    res = pf.fit_planet(syn.cube, syn.star, CFG)
+    res = products.fit_planet(syn.cube, syn.star, CFG)
     assert res.flag in ("failed", "low_snr")
     assert (
         np.all(np.isfinite(res.depth)) and np.all(np.isfinite(res.sigma)) and np.all(res.sigma > 0)
@@ -576,7 +579,7 @@ def test_cube_without_a_transit_is_flagged_not_raised(make_cube):
 
 def test_fit_dataset_round_trips_through_netcdf(exact_fits, tmp_path):
     syn, res = exact_fits[0]
-    ds = pf.fit_dataset(1234, syn.cube, res)
+    ds = products.fit_dataset(1234, syn.cube, res)
     path = tmp_path / "physics" / "1234.nc"
     write_netcdf(ds, path)
     with xr.open_dataset(path) as back:
@@ -593,11 +596,11 @@ def test_fit_dataset_round_trips_through_netcdf(exact_fits, tmp_path):
 
 
 def test_fit_dataset_of_a_failed_fit_round_trips(tmp_path):
-    fit = pf.PlanetFit(
+    fit = products.PlanetFit(
         np.full(N_BINS, 0.0147), np.full(N_BINS, 0.011), np.full(N_BINS, np.nan), "failed", None
     )
     cube = synthetic_cube(seed=0).cube
-    ds = pf.fit_dataset(7, cube, fit)
+    ds = products.fit_dataset(7, cube, fit)
     write_netcdf(ds, tmp_path / "7.nc")
     with xr.open_dataset(tmp_path / "7.nc") as back:
         assert back.attrs["flag"] == "failed" and "t0" not in back
@@ -607,7 +610,7 @@ def test_fit_dataset_of_a_failed_fit_round_trips(tmp_path):
 def test_two_visits_are_combined_by_inverse_variance(make_cube):
     """Two visits (own drifts and t0) shrink sigma ~ 1/sqrt(2) vs one; errors stay covered."""
     syn = make_cube(seed=5, n_visits=2, t0_h=(3.6, 3.9))
-    res = pf.fit_planet(syn.cube, syn.star, CFG)
+    res = products.fit_planet(syn.cube, syn.star, CFG)
     assert res.flag == "ok"
     np.testing.assert_allclose(res.white.t0_h, syn.t0_h, atol=T0_TOL_H)
     assert np.abs((res.depth - syn.depth) / res.sigma).max() < DEPTH_Z_MAX
@@ -624,7 +627,7 @@ def test_one_dead_bin_keeps_the_planet_and_widens_only_that_bin(make_cube):
     dead = 150
     cube["flux"][:, :, dead] = np.nan
     cube["variance"][:, :, dead] = np.nan
-    res = pf.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG)
     assert res.flag == "ok"
     assert res.sigma[dead] == CFG.fallback_sigma
     assert (
@@ -651,10 +654,10 @@ def test_out_of_range_geometry_fails_with_its_reason_never_ok(make_cube, key, va
     syn = make_cube(seed=1)
     star = syn.star.copy()
     star[key] = value
-    res = pf.fit_planet(syn.cube, star, CFG)
+    res = products.fit_planet(syn.cube, star, CFG)
     assert (res.flag, res.reason) == ("failed", reason)
     np.testing.assert_array_equal(res.depth, np.full(N_BINS, CFG.fallback_depth))
-    ds = pf.fit_dataset(7, syn.cube, res)
+    ds = products.fit_dataset(7, syn.cube, res)
     assert ds.attrs["flag"] == "failed" and ds.attrs["failure_reason"] == reason
 
 
@@ -662,7 +665,7 @@ def test_a_fit_that_raises_records_the_exception(make_cube):
     syn = make_cube(seed=1)
     cube = syn.cube.copy(deep=True)
     cube["flux"][:] = np.nan
-    res = pf.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG)
     assert res.flag == "failed"
     assert res.reason == "the fit raised ValueError: no finite white-light flux"
 
@@ -670,4 +673,4 @@ def test_a_fit_that_raises_records_the_exception(make_cube):
 def test_a_good_fit_has_no_failure_reason(exact_fits):
     for _, res in exact_fits:
         assert res.flag == "ok" and res.reason == ""
-        assert "failure_reason" not in pf.fit_dataset(1, exact_fits[0][0].cube, res).attrs
+        assert "failure_reason" not in products.fit_dataset(1, exact_fits[0][0].cube, res).attrs

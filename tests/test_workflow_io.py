@@ -11,7 +11,7 @@ import xarray as xr
 
 from spectramind import io, metric
 from spectramind.calibration.products import write_netcdf
-from spectramind.physics.fit import PlanetFit, fit_dataset
+from spectramind.physics.products import PlanetFit, fit_dataset
 from spectramind.predict import constant_baseline, submission_frame, write_submission
 from spectramind.workflow_io import (
     labels_array,

@@ -102,8 +102,9 @@ MIN_BINS = 8
 #: AIRS bins averaged into one column of the residual map (282 / 6 = 47 columns).
 MAP_GROUP = 6
 #: Degree of each bin's own polynomial drift in time removed in the residual map (the physics
-#: fit's default ``physics.time_degree``; the rule passes the configured one).
-MAP_DRIFT_DEGREE = 5
+#: fit's default largest drift order ``physics.drift_max_order``; the rule passes the
+#: configured one).
+MAP_DRIFT_DEGREE = 6
 
 
 # --------------------------------------------------------------------------- numbers
@@ -239,7 +240,7 @@ def bin_transits(fit: xr.Dataset, cube: xr.Dataset, visit: int) -> np.ndarray:
     white-light geometry (t0, a/Rs, inclination), Rp/Rs = sqrt(depth_j), and the
     limb-darkening law at the bin's wavelength and the star's temperature shifted by the
     white-light AIRS offset, as the physics fit models each bin; at the AIRS sample times."""
-    from spectramind.physics.fit import sample_times, transit
+    from spectramind.physics.common import sample_times, transit
     from spectramind.physics.limb_darkening import limb_darkening
 
     wl = cube["wavelength"].values[1:]

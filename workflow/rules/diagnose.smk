@@ -63,7 +63,7 @@ rule diagnose_planet:
         root=str(DATA_ROOT),
         split=lambda wc: split_of(wc.planet),
         methods=diagnostic_methods(),
-        time_degree=lookup(dpath="physics/time_degree", within=config),
+        drift_max_order=lookup(dpath="physics/drift_max_order", within=config),
     script:
         "../scripts/diagnose_planet.py"
 

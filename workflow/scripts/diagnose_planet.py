@@ -21,5 +21,5 @@ diagnose_planet(
     out_noise=snakemake.output.noise,
     out_residual_map=snakemake.output.residual_map,
     out_calibration_qa=snakemake.output.calibration_qa,
-    drift_degree=snakemake.params.time_degree,
+    drift_degree=snakemake.params.drift_max_order,
 )

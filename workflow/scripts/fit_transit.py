@@ -7,7 +7,8 @@ import xarray as xr
 
 from spectramind import io
 from spectramind.calibration.products import write_netcdf
-from spectramind.physics.fit import FitConfig, fit_dataset, fit_planet
+from spectramind.physics.common import FitConfig
+from spectramind.physics.products import fit_dataset, fit_planet
 from spectramind.rulelog import log_to
 
 log_to(snakemake.log[0])
