@@ -595,6 +595,34 @@ def test_fit_dataset_round_trips_through_netcdf(exact_fits, tmp_path):
     xr.testing.assert_identical(back, ds)
 
 
+def test_fit_dataset_carries_the_cube_provenance_and_its_own(exact_fits):
+    from spectramind import provenance
+
+    syn, res = exact_fits[0]
+    cube = syn.cube.copy()
+    ref = provenance.RefFile("train/1/AIRS-CH0_calibration_0/dark.parquet", "ab" * 32)
+    cube.attrs.update(
+        provenance.attributes(
+            section="calibration",
+            section_config={"time_bin_s": 120.0},
+            stages=[{"adc": "COMPLETE", "phase": "COMPLETE"}, {"adc": "SKIPPED"}],
+            reference_files=[ref],
+        )
+    )
+    whole = {"physics": {"min_snr": 5.0}, "calibration": {"time_bin_s": 120.0}}
+    attrs = products.fit_dataset(1234, cube, res, CFG, config=whole).attrs
+    stages = provenance.stages_from_attrs(attrs)
+    assert stages == ({"adc": "COMPLETE", "phase": "COMPLETE", "fit": "COMPLETE"},
+                      {"adc": "SKIPPED", "fit": "COMPLETE"})  # fmt: skip
+    assert provenance.reference_files_from_attrs(attrs) == (ref,)
+    assert attrs["calibration_config_sha256"] == cube.attrs["calibration_config_sha256"]
+    assert attrs["physics_config_sha256"] == provenance.section_sha256(CFG)
+    assert attrs["physics_config_sha256"] != attrs["calibration_config_sha256"]
+    assert attrs["config_sha256"] != attrs["physics_config_sha256"]
+    assert attrs["software"].startswith("spectramind ")
+    assert "stages" not in products.fit_dataset(1234, syn.cube, res).attrs  # no cfg: none
+
+
 def test_fit_dataset_of_a_failed_fit_round_trips(tmp_path):
     fit = products.PlanetFit(
         np.full(N_BINS, 0.0147), np.full(N_BINS, 0.011), np.full(N_BINS, np.nan), "failed", None

@@ -139,7 +139,7 @@ def simulate(
         raise _error("simulate: takes no Snakemake arguments (nothing after --)")
     from spectramind.sim import DEVIATIONS, World, simulate_dataset
 
-    world = World()
+    world = World.from_mapping(None)
     for name in without or []:
         if name not in DEVIATIONS:
             raise _error(f"simulate: --without {name!r}: choose from {', '.join(DEVIATIONS)}")

@@ -2,7 +2,7 @@ rule fit_transit:
     """Physics fit of one planet: white light, then the depth of every bin."""
     input:
         cube="results/cubes/{planet}.nc",
-        raw=raw_inputs,
+        stars=star_file,
     output:
         "results/physics/{planet}.nc",
     log:
@@ -16,8 +16,6 @@ rule fit_transit:
         mem_mb=1000,
         runtime=10,
     params:
-        root=str(DATA_ROOT),
-        split=lambda wc: split_of(wc.planet),
         physics=lookup(dpath="physics", within=config),
     script:
         "../scripts/fit_transit.py"

@@ -12,16 +12,13 @@ from spectramind.physics.products import fit_dataset, fit_planet
 from spectramind.rulelog import log_to
 
 log_to(snakemake.log[0])
-planet, root, split = (
-    int(snakemake.wildcards.planet),
-    Path(snakemake.params.root),
-    snakemake.params.split,
-)
-stars_file = root / f"{split}_star_info.csv"
+planet = int(snakemake.wildcards.planet)
+stars_file = Path(snakemake.input.stars)  # declared input (common.smk star_file)
 star = io.star_row(io.read_star_info(stars_file), planet, stars_file)
 with xr.open_dataset(snakemake.input.cube) as ds:
     cube = ds.load()
-fit = fit_planet(cube, star, FitConfig.from_dict(snakemake.params.physics))
+cfg = FitConfig.from_dict(snakemake.params.physics)
+fit = fit_planet(cube, star, cfg)
 logging.info(
     "planet %s: flag %s, white-light depth FGS1 %.6f AIRS-mean %.6f",
     planet,
@@ -31,4 +28,4 @@ logging.info(
 )
 if fit.reason:
     logging.warning("planet %s: fit failed (%s): fallback depth and sigma", planet, fit.reason)
-write_netcdf(fit_dataset(planet, cube, fit), snakemake.output[0])
+write_netcdf(fit_dataset(planet, cube, fit, cfg, config=snakemake.config), snakemake.output[0])

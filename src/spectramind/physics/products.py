@@ -3,13 +3,15 @@ and its NetCDF dataset ``results/physics/{planet}.nc``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from spectramind import conventions
+from spectramind import conventions, provenance
 from spectramind.physics.common import (
     INSTRUMENTS,
     FitConfig,
@@ -169,8 +171,20 @@ def white_variables(cube: xr.Dataset, w: WhiteFit) -> tuple[dict, dict]:
     return data, attrs
 
 
-def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
-    """The physics product ``results/physics/{planet}.nc`` (CF-1.10 attributes)."""
+def fit_dataset(
+    planet_id: int,
+    cube: xr.Dataset,
+    fit: PlanetFit,
+    cfg: FitConfig | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """The physics product ``results/physics/{planet}.nc`` (CF-1.10 attributes).
+
+    With ``cfg`` (the fit's config) the product carries the provenance of
+    :mod:`spectramind.provenance`: the cube's per-visit stages plus ``fit``, its reference
+    files, its ``calibration_config_sha256``, this fit's ``physics_config_sha256`` and, given
+    the run's ``config``, the whole-config ``config_sha256``."""
     data: dict[str, tuple] = {
         "depth": _var(("wavelength",), fit.depth, "1", "transit depth (Rp/Rs)^2"),
         "depth_sigma": _var(("wavelength",), fit.sigma, "1", "1-sigma uncertainty of depth"),
@@ -193,6 +207,12 @@ def fit_dataset(planet_id: int, cube: xr.Dataset, fit: PlanetFit) -> xr.Dataset:
     }
     if fit.reason:
         attrs["failure_reason"] = fit.reason
+    if cfg is not None:
+        attrs.update(
+            provenance.inherit(
+                cube.attrs, stage="fit", section="physics", section_config=cfg, config=config
+            )
+        )
     if fit.white is not None:
         w_data, w_attrs = white_variables(cube, fit.white)
         data.update(w_data)

@@ -29,6 +29,8 @@ white-light fit: every bin moves with it). Visits are combined by inverse varian
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -259,7 +261,7 @@ def fit_fgs_bin(
 def fit_airs_bins(
     y: np.ndarray,
     var: np.ndarray,
-    shapes,
+    shapes: Callable[[np.ndarray], np.ndarray],
     k_start: np.ndarray,
     basis: np.ndarray,
     regs: np.ndarray,
@@ -316,6 +318,8 @@ def fit_visit(
     )
     t_fgs, t_airs = sample_times(cube, "time_fgs")[v], sample_times(cube, "time_airs")[v]
     depth, vd, chi2 = (np.full(len(wl), np.nan) for _ in range(3))
+    if white.basis is None:
+        raise ValueError("fit_visit: the white-light fit carries no drift bases")
     # FGS1: its own drift basis and regressors, the shape iterated to D = k^2
     k_f = white.k["FGS1"]
     regs_f = instrument_regressors(cube, "FGS1", v, cfg.use_regressors)

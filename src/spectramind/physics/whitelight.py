@@ -39,7 +39,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 
 from spectramind.constants import VISIT_HOURS
 from spectramind.physics.common import (
@@ -329,7 +329,7 @@ def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
 
 
 def white_result(
-    prob: WhiteProblem, bases: dict, choice: dict[str, list[DriftChoice]], sol
+    prob: WhiteProblem, bases: dict, choice: dict[str, list[DriftChoice]], sol: OptimizeResult
 ) -> WhiteFit:
     """The WhiteFit of a finished least-squares solution (errors from its Jacobian)."""
     nv = prob.n_visits

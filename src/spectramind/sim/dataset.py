@@ -86,7 +86,7 @@ def simulate_dataset(
     """
     if time_scale < 1:
         raise ValueError(f"time_scale must be >= 1, got {time_scale}")
-    world = World() if world is None else world
+    world = World.from_mapping(None) if world is None else world
     world.validate()
     spectra_file = spectra
     plan = plan_dataset(

@@ -126,7 +126,7 @@ def simulate_visit(
     planet (None: drawn here around the star row); ``brightness`` relative to the reference
     star (None: drawn from Rs and a random magnitude offset).
     """
-    world = World() if world is None else world
+    world = World.from_mapping(None) if world is None else world
     rng = np.random.default_rng(np.random.SeedSequence(list(seed)))
     k = 1.0 / np.sqrt(time_scale)
     t0_h = scene.draw_t0(rng)
