@@ -83,6 +83,12 @@ def test_reference_file_is_named_from_the_root_and_hashed(tmp_path):
     assert ref.sha256 == hashlib.sha256(b"abc").hexdigest()
     with pytest.raises(ValueError, match="not inside the data root"):
         provenance.reference_file(f, tmp_path / "elsewhere")
+    # a root whose planet folder links to another disk (a Kaggle input) names files in itself
+    linked = tmp_path / "root"
+    (linked / "train").mkdir(parents=True)
+    (linked / "train" / "7").symlink_to(tmp_path / "train" / "7")
+    via = provenance.reference_file(linked / "train/7/FGS1_calibration_0/dark.parquet", linked)
+    assert via == ref
 
 
 def test_reference_files_are_unique_sorted_and_consistent():
@@ -164,7 +170,11 @@ def two_visit_products(tiny_dataset, tmp_path_factory):
         warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
         _run_script(
             "phase.py",
-            input=SimpleNamespace(series=str(series)),
+            input=SimpleNamespace(
+                series=str(series),
+                stars=str(root / "train_star_info.csv"),
+                wavelengths=str(root / "wavelengths.csv"),
+            ),
             output=[str(cube)],
             log=[str(out / "p.log")],
             **common,

@@ -27,6 +27,7 @@ of one config write identical products.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
@@ -67,14 +68,16 @@ class RefFile:
 def reference_file(path: str | Path, root: str | Path) -> RefFile:
     """:class:`RefFile` of ``path`` (inside ``root``), hashing its bytes now.
 
-    Raises ValueError for a path outside ``root``: its name would depend on the machine.
+    The name is lexical (absolute paths, links NOT followed): a data root whose planet folders
+    are links into another disk (a Kaggle input, a staged copy) still names its files
+    relative to itself. Raises ValueError for a path outside ``root``: its name would depend
+    on the machine.
     """
     path, root = Path(path), Path(root)
-    try:
-        name = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise ValueError(f"reference file {path} is not inside the data root {root}") from None
-    return RefFile(name, sha256_file(path))
+    rel = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
+    if rel.parts[:1] == ("..",) or rel.is_absolute():
+        raise ValueError(f"reference file {path} is not inside the data root {root}")
+    return RefFile(rel.as_posix(), sha256_file(path))
 
 
 def stage_record(done: Iterable[str], skipped: Iterable[str] = ()) -> dict[str, str]:
