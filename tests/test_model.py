@@ -781,7 +781,13 @@ def test_train_then_predict_on_another_data_root(tmp_path: Path) -> None:
     # default folds 5, capped at 6 // 2 = 3 members, each with epoch 0 + 2 rows
     history = pd.read_csv(ck / "history.csv")
     assert len(history) == 9 and list(history["member"].unique()) == [0, 1, 2]
-    assert json.loads((ck / "model_config.json").read_text())["members"] == 3
+    doc = json.loads((ck / "model_config.json").read_text())
+    assert doc["members"] == 3
+    from spectramind import provenance
+
+    prov = doc["provenance"]  # the model section's hash; no whole-config hash outside a run
+    assert prov["model_config_sha256"] == provenance.section_sha256({"model": params, "loss": {}})
+    assert json.loads(prov["stages"]) == [{"train": "COMPLETE"}] and "config_sha256" not in prov
     cubes2, fits2 = _write_products(test_root, 3, seed=2, with_labels=False)
     out = tmp_path / "pred.csv"
     ids, mu, sigma = predict_from_products(

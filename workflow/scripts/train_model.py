@@ -14,4 +14,5 @@ train_from_products(
     out_model=snakemake.output.model,
     out_config=snakemake.output.config,
     out_history=snakemake.output.history,
+    config=snakemake.config,
 )

@@ -76,8 +76,10 @@ def save_checkpoint(
     config_path: str | Path,
     *,
     info: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, str] | None = None,
 ) -> None:
-    """Write ``model.state_dict()`` and the JSON config (both atomically)."""
+    """Write ``model.state_dict()`` and the JSON config (both atomically); ``provenance``:
+    the attributes of :func:`spectramind.provenance.attributes`, kept under ``provenance``."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     members = len(model.members) if isinstance(model, SpectraEnsemble) else 1
     stats: dict[str, Any] | list[dict[str, Any]] = (
@@ -94,6 +96,8 @@ def save_checkpoint(
         "training": dict(info or {}),
         "tensors": {k: list(v.shape) for k, v in state.items()},
     }
+    if provenance is not None:
+        doc["provenance"] = dict(provenance)
     atomic_write(model_path, lambda p: torch.save(state, p))
     atomic_write(
         Path(config_path), lambda p: p.write_text(json.dumps(doc, indent=2, default=float))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spectramind import provenance
 from spectramind.atomic import atomic_write
 from spectramind.model.checkpoint import load_checkpoint, save_checkpoint
 from spectramind.model.data import load_planets
@@ -77,8 +78,12 @@ def train_from_products(
     out_model: str | Path,
     out_config: str | Path,
     out_history: str | Path,
+    config: Mapping[str, Any] | None = None,
 ) -> TrainResult:
-    """Train on the train split's cubes + physics fits + labels; write the checkpoint and history."""
+    """Train on the train split's cubes + physics fits + labels; write the checkpoint and history.
+
+    ``config``: the run's whole config (``snakemake.config``), hashed into the checkpoint's
+    provenance beside the ``model`` section's hash."""
     arch, tc, lc = configs_from_params(model_params, loss_params, threads=threads)
     t0 = time.perf_counter()
     feats = load_planets(
@@ -101,7 +106,13 @@ def train_from_products(
         result.info["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     result.info["loss"] = lc.weights()
     result.info["train_config"] = {k: getattr(tc, k) for k in tc.__dataclass_fields__}
-    save_checkpoint(result.model, out_model, out_config, info=result.info)
+    prov = provenance.attributes(
+        section="model",
+        section_config={"model": dict(model_params), "loss": dict(loss_params)},
+        stages=[{"train": provenance.COMPLETE}],
+        config=config,
+    )
+    save_checkpoint(result.model, out_model, out_config, info=result.info, provenance=prov)
     atomic_write(out_history, lambda tmp: result.history.to_csv(tmp, index=False))
     log.info(
         "%s; %.1f s, peak RSS %.0f MB",
