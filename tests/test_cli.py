@@ -398,7 +398,7 @@ def test_runs_from_any_folder_with_the_workflow_config(
     rc = cli.main(["calibrate", "-n", "-d", str(tmp_path / "new"), "-C", "simulation.n_train=1"])
     out, err = capfd.readouterr()
     assert rc == 0, out + err
-    assert "rule simulate_dataset:" in out + err and "rule phase:" in out + err
+    assert "rule simulate_dataset:" in out + err and "rule calibrate:" in out + err
     assert str(REPO / "config" / "config.yaml") in out + err
 
 

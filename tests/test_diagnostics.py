@@ -175,10 +175,10 @@ def test_spectral_residuals_vanish_for_the_model_and_find_an_injected_bump() -> 
     chromatic = 1 + np.outer(tau**2 - tau**3, np.linspace(-3e-3, 3e-3, 20))  # per-bin cubic
     flux = (1 - depth[None, :] * (1 - transit[:, None]) / k**2) * drift[:, None] * chromatic
     bins = 1 - depth[None, :] * (1 - transit[:, None]) / k**2
-    np.testing.assert_allclose(dg.spectral_residuals(flux, drift, bins), 0, atol=1e-12)
+    np.testing.assert_allclose(dg.spectral_residuals(flux, drift, bins, 3), 0, atol=1e-12)
     bumped = flux.copy()
     bumped[40:42, 7] *= 1 + 5e-3  # 5000 ppm in one bin for 2 time bins
-    r = dg.spectral_residuals(bumped, drift, bins)
+    r = dg.spectral_residuals(bumped, drift, bins, 3)  # the cubic the chromatic drift is
     # the cubic of bin 7 absorbs a little of the bump (2 of 90 points): within 10 %
     np.testing.assert_allclose(r[40:42, 7], 5e-3, rtol=0.1)
     np.testing.assert_allclose(np.delete(r, 7, axis=1), 0, atol=1e-12)
