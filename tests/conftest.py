@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -167,24 +169,90 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wd
 
 
-@pytest.fixture(scope="session")
-def job_rules() -> list:
-    """The rules of the parsed workflow that run a job (target rules such as ``all`` have
-    none), through the Snakemake API (the Workflow object itself is private API)."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
+@dataclass(frozen=True)
+class RuleFacts:
+    """What the tests check of a rule, read from its (snakefmt-formatted) rule file."""
 
-    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        wf = api.workflow(
-            resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(),
-            storage_settings=StorageSettings(),
-            snakefile=REPO / "Snakefile",
-            workdir=REPO,
-        )
-        return [r for r in wf._workflow.rules if not r.norun]
+    name: str
+    benchmark: str | None
+    conda_env: str | None
+    script: str | None
+    runtime: int | None
+    runs: (
+        bool | None
+    )  # a job-running rule (script:, shell: or run:), not a target rule like ``all``
+
+
+def _directive_values(block: list[str]) -> dict[str, list[str]]:
+    """``{directive: [value lines]}`` of one rule block (directives at 4 spaces, values at 8)."""
+    out: dict[str, list[str]] = {}
+    key = None
+    for line in block:
+        head = re.match(r"^    (\w+):\s*(.*)$", line)
+        if head:
+            key = head.group(1)
+            out[key] = [head.group(2)] if head.group(2) else []
+        elif key and line.startswith("        ") and line.strip():
+            out[key].append(line.strip())
+    return out
+
+
+def parse_rules(rule_files: list[Path]) -> list[RuleFacts]:
+    """Every ``rule NAME:`` and ``use rule BASE as NAME with:`` of ``rule_files`` with its
+    benchmark, conda env, script and runtime (string literals as written; snakefmt keeps one
+    directive per line; a ``use rule`` inherits what it does not override)."""
+    head = re.compile(r"^(?:rule (\w+)|use rule (\w+) as (\w+) with):")
+    rules: dict[str, RuleFacts] = {}
+    for path in rule_files:
+        lines = path.read_text().splitlines()
+        starts = [k for k, line in enumerate(lines) if head.match(line)]
+        for a, b in zip(starts, [*starts[1:], len(lines)][: len(starts)], strict=True):
+            m = head.match(lines[a])
+            assert m is not None
+            name, base = (m.group(1), None) if m.group(1) else (m.group(3), m.group(2))
+            d = _directive_values(lines[a + 1 : b])
+            runtime = next(
+                (
+                    int(v.split("=")[1].rstrip(","))
+                    for v in d.get("resources", [])
+                    if v.startswith("runtime=")
+                ),
+                None,
+            )
+            facts = {
+                "benchmark": _literal(d, "benchmark"),
+                "conda_env": _literal(d, "conda"),
+                "script": _literal(d, "script"),
+                "runtime": runtime,
+                "runs": any(k in d for k in ("script", "shell", "run")) or None,
+            }
+            inherited = rules[base].__dict__ if base else {}
+            rules[name] = RuleFacts(
+                name=name,
+                **{k: v if v is not None else inherited.get(k) for k, v in facts.items()},
+            )
+    return [replace(r, runs=bool(r.runs)) for r in rules.values()]
+
+
+def _literal(d: dict[str, list[str]], key: str) -> str | None:
+    vals = d.get(key) or []
+    return vals[0].strip('",') if vals else None
+
+
+@pytest.fixture(scope="session")
+def job_rules() -> list[RuleFacts]:
+    """The rules of the workflow that run a job, read from ``workflow/rules/*.smk`` and the
+    Snakefile, checked against ``snakemake --list-rules`` (the public CLI): a rule the parse
+    missed fails here rather than escaping the checks."""
+    files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    rules = parse_rules(files)
+    listed = subprocess.run(
+        snakemake_command(REPO, "--list-rules", configfile=None),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    listed = [line.split()[0] for line in listed if line and not line[0].isspace()]
+    assert sorted(r.name for r in rules) == sorted(listed), "rule files and --list-rules differ"
+    return [r for r in rules if r.runs]

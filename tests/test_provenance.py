@@ -235,3 +235,57 @@ def test_cube_quality_is_the_dq_bitmask(two_visit_products):
     # the simulator has dead and hot pixels on the AIRS trace: some bins carry their bits
     airs_bits = int(dq.reduce_or(q.values[:, :, 1:], axis=(0, 1, 2)))
     assert airs_bits & (dq.DEAD | dq.HOT)
+
+
+# --------------------------------------------------------------------------- predictions
+def test_prediction_record_names_and_hashes_every_input(tmp_path):
+    a, b = tmp_path / "fits" / "2.nc", tmp_path / "fits" / "1.nc"
+    a.parent.mkdir()
+    a.write_bytes(b"second")
+    b.write_bytes(b"first")
+    whole = {"recalibration": {"sigma": True}, "physics": {"drift_max_order": 3}}
+    rec = provenance.prediction_record(
+        method="physics",
+        split="test",
+        section="recalibration",
+        section_config=whole["recalibration"],
+        config=whole,
+        inputs=[a, b, a],
+    )
+    assert rec["method"] == "physics" and rec["split"] == "test"
+    assert rec["software"] == f"spectramind {__version__}"
+    assert rec["config_sha256"] == lineage.config_sha256(whole)
+    assert rec["recalibration_config_sha256"] == provenance.section_sha256({"sigma": True})
+    assert provenance.stages_from_attrs(rec) == ({"predict": "COMPLETE"},)
+    inputs = json.loads(rec["inputs"])
+    assert [i["name"] for i in inputs] == [b.as_posix(), a.as_posix()]  # sorted, once
+    assert inputs[1]["sha256"] == hashlib.sha256(b"second").hexdigest()
+
+    path = tmp_path / "test.provenance.json"
+    provenance.write_record(rec, path)
+    assert provenance.read_record(path) == rec
+    sub = tmp_path / "submission.csv"
+    sub.write_bytes(b"planet_id\n")
+    done = provenance.submitted_record(rec, sub)
+    assert provenance.stages_from_attrs(done) == ({"predict": "COMPLETE", "submit": "COMPLETE"},)
+    assert json.loads(done["inputs"])[-1] == {
+        "name": sub.as_posix(),
+        "sha256": hashlib.sha256(b"planet_id\n").hexdigest(),
+    }
+    assert done["config_sha256"] == rec["config_sha256"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("not json", "not a provenance record"),
+        ('["a"]', "JSON object of strings"),
+        ('{"software": "x"}', "no per-visit 'stages'"),
+    ],
+)
+def test_read_record_names_the_file_and_the_problem(tmp_path, text, problem):
+    path = tmp_path / "bad.provenance.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=problem) as exc:
+        provenance.read_record(path)
+    assert str(path) in str(exc.value) or problem == "no per-visit 'stages'"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conftest import REPO, link_workflow, snakemake_command
+from conftest import REPO, link_workflow, parse_rules, snakemake_command
 
 BASE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 
@@ -37,3 +37,46 @@ def test_link_workflow_links_the_checkout_once(tmp_path: Path) -> None:
     assert links == {
         n: REPO / n for n in ("config", "schemas", "workflow", "resources", "profiles")
     }
+
+
+def test_parse_rules_reads_directives_and_use_rule_inheritance(tmp_path: Path) -> None:
+    f = tmp_path / "x.smk"
+    f.write_text(
+        "rule a:\n"
+        "    input:\n"
+        '        "in",\n'
+        "    benchmark:\n"
+        '        "results/benchmarks/a/{p}.tsv"\n'
+        "    conda:\n"
+        '        "../../envs/x.yaml"\n'
+        "    resources:\n"
+        "        mem_mb=10,\n"
+        "        runtime=7,\n"
+        "    script:\n"
+        '        "../scripts/a.py"\n'
+        "\n\n"
+        "use rule a as b with:\n"
+        "    benchmark:\n"
+        '        "results/benchmarks/b/{p}.tsv"\n'
+        "\n\n"
+        "rule all:\n"
+        "    input:\n"
+        '        "out",\n'
+    )
+    a, b, target = parse_rules([f])
+    assert (a.name, a.benchmark, a.conda_env, a.script, a.runtime, a.runs) == (
+        "a",
+        "results/benchmarks/a/{p}.tsv",
+        "../../envs/x.yaml",
+        "../scripts/a.py",
+        7,
+        True,
+    )
+    assert (b.name, b.benchmark, b.script, b.runtime, b.runs) == (
+        "b",
+        "results/benchmarks/b/{p}.tsv",
+        "../scripts/a.py",
+        7,
+        True,
+    )
+    assert (target.name, target.runs, target.benchmark) == ("all", False, None)

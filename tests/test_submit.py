@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spectramind import io
+from spectramind import io, lineage, provenance
 from spectramind.submission import (
     SubmissionError,
     submission_document,
@@ -139,3 +139,29 @@ def test_submit_rule_writes_the_configured_predictions(small_run: Path) -> None:
     assert sorted(df["planet_id"]) == sorted(test_ids)
     log = (small_run / "results" / "logs" / "submit" / "submit.log").read_text()
     assert f"model predictions of the test split: {len(test_ids)} planets, valid" in log
+
+
+@pytest.mark.slow
+def test_submission_and_predictions_carry_their_provenance(small_run: Path) -> None:
+    """Every prediction file has a {split}.provenance.json sidecar naming the whole-config hash
+    of the run's manifest and every input product with its sha256; the submission's record is
+    the submitted method's plus stage submit and the predictions file."""
+    results = small_run / "results"
+    manifest = json.loads((results / "manifest.json").read_text())
+    for method, section in (
+        ("constant", "constant"),
+        ("physics", "recalibration"),
+        ("model", "model"),
+    ):
+        rec = provenance.read_record(results / "predictions" / method / "test.provenance.json")
+        assert (rec["method"], rec["split"]) == (method, "test")
+        assert rec["config_sha256"] == manifest["config_sha256"]
+        assert f"{section}_config_sha256" in rec
+        for item in json.loads(rec["inputs"]):
+            assert lineage.sha256_file(small_run / item["name"]) == item["sha256"], item
+    model_inputs = {i["name"] for i in json.loads(rec["inputs"])}
+    assert {"results/model/model.pt", "results/model/model_config.json"} <= model_inputs
+    assert any(n.startswith("results/cubes/") for n in model_inputs)
+    sub = provenance.read_record(results / "submission.provenance.json")
+    assert provenance.stages_from_attrs(sub) == ({"predict": "COMPLETE", "submit": "COMPLETE"},)
+    assert json.loads(sub["inputs"])[-1]["name"] == "results/predictions/model/test.csv"

@@ -474,32 +474,10 @@ def build_bundle(
         f"{len(deps)} dependencies the image lacks: "
         + ", ".join(f"{n}=={d['version']}" for n, d in deps.items())
     )
-    wheels = download_wheels(
-        {n: d["version"] for n, d in deps.items()},
-        pythons,
-        out / "wheels",
-        wheelhouse=wheelhouse,
-        log=log,
-    )
-    (out / "wheels" / "requirements.txt").write_text(
-        "# The bundle's dependencies that the Kaggle image lacks (kaggle-boot.sh installs them\n"
-        "# with pip --no-index --no-deps from this folder, skipping any the image has).\n"
-        + "".join(f"{n}=={d['version']}\n" for n, d in deps.items())
-    )
+    wheels = _write_dependency_wheels(deps, pythons, out / "wheels", wheelhouse, log)
     (out / FALLBACK_FILE).write_text(json.dumps(fallback_constant(train_labels), indent=2) + "\n")
-    if checkpoint:
-        (out / "checkpoint").mkdir(exist_ok=True)
-        shutil.copy2(checkpoint["model"], out / "checkpoint" / "model.pt")
-        shutil.copy2(checkpoint["model_config"], out / "checkpoint" / "model_config.json")
-    for item in WORKFLOW_ITEMS:
-        p = project / item
-        if not p.exists():
-            raise BundleError(f"{p}: missing (part of the workflow)")
-        if p.is_dir():
-            shutil.copytree(p, out / "workflow" / item, ignore=_IGNORE)
-        else:
-            (out / "workflow").mkdir(exist_ok=True)
-            shutil.copy2(p, out / "workflow" / item)
+    _copy_checkpoint(checkpoint, out / "checkpoint")
+    _copy_workflow(project, out / "workflow")
     (out / "config.yaml").write_text(
         "# Config of the Kaggle bundle: the run's config for the test split (kaggle-boot.sh sets\n"
         "# data.root to the input folder and model.checkpoint to checkpoint/).\n"
@@ -508,7 +486,6 @@ def build_bundle(
     boot = out / "kaggle-boot.sh"
     shutil.copy2(boot_script, boot)
     boot.chmod(0o755)
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "bundle.json")
     meta: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "format_version": 1,
@@ -525,15 +502,65 @@ def build_bundle(
         "requirement_changes": dict(BUNDLE_REQUIREMENTS),
         "dependencies": [{"name": n, **d} for n, d in deps.items()],
         "dependency_wheels": [w.name for w in wheels],
-        "files": [
-            {"path": str(p.relative_to(out)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-            for p in files
-        ],
+        "files": _file_records(out),
     }
     atomic_write_text(out / "bundle.json", json.dumps(meta, indent=2) + "\n")
     for f in meta["files"]:
         log(f"  {f['bytes']:>10d}  {f['path']}")
     log(
-        f"bundle {out}: {len(files)} files, {sum(f['bytes'] for f in meta['files']) / 2**20:.1f} MiB"
+        f"bundle {out}: {len(meta['files'])} files, "
+        f"{sum(f['bytes'] for f in meta['files']) / 2**20:.1f} MiB"
     )
     return meta
+
+
+def _write_dependency_wheels(
+    deps: Mapping[str, Mapping[str, str]],
+    pythons: Sequence[str],
+    folder: Path,
+    wheelhouse: Path,
+    log: Callable[[str], object],
+) -> list[Path]:
+    """The wheels of ``deps`` for every Python and platform, and their requirements.txt."""
+    wheels = download_wheels(
+        {n: d["version"] for n, d in deps.items()},
+        pythons,
+        folder,
+        wheelhouse=wheelhouse,
+        log=log,
+    )
+    (folder / "requirements.txt").write_text(
+        "# The bundle's dependencies that the Kaggle image lacks (kaggle-boot.sh installs them\n"
+        "# with pip --no-index --no-deps from this folder, skipping any the image has).\n"
+        + "".join(f"{n}=={d['version']}\n" for n, d in deps.items())
+    )
+    return wheels
+
+
+def _copy_checkpoint(checkpoint: Mapping[str, str | Path] | None, folder: Path) -> None:
+    if checkpoint:
+        folder.mkdir(exist_ok=True)
+        shutil.copy2(checkpoint["model"], folder / "model.pt")
+        shutil.copy2(checkpoint["model_config"], folder / "model_config.json")
+
+
+def _copy_workflow(project: Path, folder: Path) -> None:
+    """The workflow items of ``project`` (Snakefile, rules, scripts, config, schemas...)."""
+    for item in WORKFLOW_ITEMS:
+        p = project / item
+        if not p.exists():
+            raise BundleError(f"{p}: missing (part of the workflow)")
+        if p.is_dir():
+            shutil.copytree(p, folder / item, ignore=_IGNORE)
+        else:
+            folder.mkdir(exist_ok=True)
+            shutil.copy2(p, folder / item)
+
+
+def _file_records(out: Path) -> list[dict[str, Any]]:
+    """path (relative), sha256 and size of every file of the bundle but bundle.json."""
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "bundle.json")
+    return [
+        {"path": str(p.relative_to(out)), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in files
+    ]

@@ -45,6 +45,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from spectramind.atomic import atomic_write, atomic_write_text
+
 log = logging.getLogger("spectramind.kaggle")
 
 __all__ = [
@@ -59,7 +61,9 @@ __all__ = [
 ]
 
 #: Per-planet rules whose benchmark files give a planet's recorded time (seconds).
-PLANET_RULES = ("calibrate", "phase", "fit_transit")
+#: A cube is made by ``calibrate`` (one job) or by ``calibrate_series`` then ``phase``; the sum
+#: covers both; ``fit_transit`` is last (its benchmark file marks a planet done).
+PLANET_RULES = ("calibrate_series", "calibrate", "phase", "fit_transit")
 FENCE_FILE = "fence.json"
 FALLBACK_FILE = "fallback.json"
 POLL_S = 2.0
@@ -297,144 +301,212 @@ def run_bundle(
     """Run the bundle's pipeline under the fence; write ``output/submission.csv`` and
     ``output/fence.json``; return the fence record. See the module docstring."""
     from spectramind import io
-    from spectramind.predict import submission_frame
-    from spectramind.submission import validate_submission
 
     started = time.time() if started is None else started
     cfg = yaml.safe_load((bundle / "config.yaml").read_text())
     limit_h = float(cfg["kaggle"]["wall_limit_h"] if wall_limit_h is None else wall_limit_h)
-    limit_s = limit_h * 3600.0
     fallback = json.loads((bundle / FALLBACK_FILE).read_text())
     planets = io.list_planets(input_dir, "test")
-    run = work / "run"
-    view = work / "input"
-    for d in (run, view):
-        if d.exists():
-            shutil.rmtree(d)
-    shutil.copytree(bundle / "workflow", run)
-    _input_view(input_dir, view, planets)
-    overrides = {"data": {"root": str(view)}}
-    if (bundle / "checkpoint").is_dir():
-        overrides["model"] = {"checkpoint": str(bundle / "checkpoint")}
-    (work / "overrides.yaml").write_text(yaml.safe_dump(overrides))
-    configs = [bundle / "config.yaml", work / "overrides.yaml"]
-    benchmarks = run / "results" / "benchmarks"
-
-    def finished() -> list[int]:
-        return [p for p in planets if (run / "results" / "physics" / f"{p}.nc").is_file()]
-
-    record: dict[int, float] = {}
-    status = fence_status(time.time() - started, 0, len(planets), 0.0, limit_s)
-    tripped = status.trip
-    failed = False
-    if not tripped:
+    run, view, configs = _prepare_run(bundle, input_dir, work, planets)
+    log.info(
+        "fence: %d planets, limit %.3f h from the boot's start, cores %s (%d here)",
+        len(planets),
+        limit_h,
+        cores,
+        os.cpu_count() or 0,
+    )
+    fenced = _FencedRun(run, planets, started, limit_h * 3600.0, poll_s)
+    if not fenced.tripped:
         targets = [f"results/physics/{p}.nc" for p in planets]
-        cmd = _snakemake(run, configs, cores, *targets, "--keep-going")
-        log.info(
-            "fence: %d planets, limit %.3f h from the boot's start, cores %s (%d here)",
-            len(planets),
-            limit_h,
-            cores,
-            os.cpu_count() or 0,
-        )
-        proc = subprocess.Popen(cmd, start_new_session=True)
-        while True:
-            rc = proc.poll()
-            for p in finished():
-                # recorded once its last benchmark file is written (after its output)
-                if p not in record and (benchmarks / PLANET_RULES[-1] / f"{p}.tsv").is_file():
-                    record[p] = benchmark_seconds(benchmarks, p)
-                    log.info(
-                        "fence: planet %d done, %.1f s recorded (%d/%d)",
-                        p,
-                        record[p],
-                        len(record),
-                        len(planets),
-                    )
-            status = fence_status(
-                time.time() - started,
-                len(record),
-                len(planets) - len(record),
-                max(record.values(), default=0.0),
-                limit_s,
-            )
-            if rc is not None:
-                failed = rc != 0
-                for p in finished():  # the last ones, once Snakemake has written everything
-                    record.setdefault(p, benchmark_seconds(benchmarks, p))
-                break
-            if status.trip:
-                tripped = True
-                log.warning(
-                    "fence: projected %.3f h > limit %.3f h at %.3f h with %d planets left: "
-                    "stopping, the remaining planets fall back",
-                    status.projected_s / 3600,
-                    limit_h,
-                    status.elapsed_s / 3600,
-                    status.remaining,
-                )
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(timeout=120)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                break
-            time.sleep(poll_s)
-    full = finished()
-    reason = "fence" if tripped else "failed"
+        fenced.watch(_snakemake(run, configs, cores, *targets, "--keep-going"))
+    full = fenced.finished()
+    reason = "fence" if fenced.tripped else "failed"
     fell_back = [p for p in planets if p not in full]
     for p in fell_back:
         log.warning("fence: planet %d falls back to the train constant (%s)", p, reason)
-    sub_frames = []
+    frames = []
     if full:
         _input_view(input_dir, view, full)
-        res = subprocess.run(_snakemake(run, configs, cores, "submit"), check=False)
-        if res.returncode != 0:
-            raise RuntimeError(f"snakemake submit failed ({res.returncode}) in {run}")
-        sub_frames.append(
-            validate_submission(run / "results" / "submission.csv", _schema(run), planets=full)
-        )
+        frames.append(_submit_finished(run, configs, cores, full))
     if fell_back:
-        mu = np.tile(np.asarray(fallback["mu"], dtype=float), (len(fell_back), 1))
-        sigma = np.tile(np.asarray(fallback["sigma"], dtype=float), (len(fell_back), 1))
-        sub_frames.append(submission_frame(np.asarray(fell_back), mu, sigma))
-    sub = pd.concat(sub_frames, ignore_index=True).set_index("planet_id").loc[planets].reset_index()
-    output.mkdir(parents=True, exist_ok=True)
-    tmp = output / "submission.csv.part"
-    sub.to_csv(tmp, index=False, float_format="%.17g")
-    validate_submission(tmp, _schema(run), planets=planets)
-    os.replace(tmp, output / "submission.csv")
-    elapsed = time.time() - started
-    fence = {
-        "wall_limit_h": limit_h,
-        "elapsed_h": elapsed / 3600,
-        "tripped": tripped,
-        "method": cfg["submission"]["method"],
-        "fallback": fallback["method"],
-        "planets": [
-            {
-                "planet_id": p,
-                "path": "fallback" if p in fell_back else cfg["submission"]["method"],
-                "reason": reason if p in fell_back else None,
-                "seconds": record.get(p),
-            }
-            for p in planets
-        ],
-    }
-    (output / FENCE_FILE).write_text(json.dumps(fence, indent=2) + "\n")
+        frames.append(_fallback_frame(fallback, fell_back))
+    _write_merged(frames, planets, output, _schema(run))
+    fence = _fence_record(
+        cfg, limit_h, started, fenced, planets, fell_back, reason, fallback["method"]
+    )
+    atomic_write_text(output / FENCE_FILE, json.dumps(fence, indent=2) + "\n")
     log.info(
         "fence: %d planets by %s, %d fallback (%s); %.3f h of %.3f h",
         len(full),
         fence["method"],
         len(fell_back),
         ", ".join(map(str, fell_back)) or "none",
-        elapsed / 3600,
+        fence["elapsed_h"],
         limit_h,
     )
-    if failed and not tripped:
+    if fenced.failed and not fenced.tripped:
         log.warning("fence: snakemake reported failed planets (see its log above)")
     return fence
+
+
+def _prepare_run(
+    bundle: Path, input_dir: Path, work: Path, planets: Sequence[int]
+) -> tuple[Path, Path, list[Path]]:
+    """A fresh copy of the bundle's workflow (``work/run``), the input view of ``planets``
+    (``work/input``) and the config files (the bundle's, then the overrides pointing at the
+    view and the shipped checkpoint)."""
+    run, view = work / "run", work / "input"
+    for d in (run, view):
+        if d.exists():
+            shutil.rmtree(d)
+    shutil.copytree(bundle / "workflow", run)
+    _input_view(input_dir, view, planets)
+    overrides: dict[str, Any] = {"data": {"root": str(view)}}
+    if (bundle / "checkpoint").is_dir():
+        overrides["model"] = {"checkpoint": str(bundle / "checkpoint")}
+    (work / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    return run, view, [bundle / "config.yaml", work / "overrides.yaml"]
+
+
+class _FencedRun:
+    """The per-planet chains of one Snakemake process under the fence: records each finished
+    planet's time, projects the finish and interrupts Snakemake when the fence trips."""
+
+    def __init__(
+        self, run: Path, planets: Sequence[int], started: float, limit_s: float, poll_s: float
+    ) -> None:
+        self.run, self.planets, self.started = run, list(planets), started
+        self.limit_s, self.poll_s = limit_s, poll_s
+        self.benchmarks = run / "results" / "benchmarks"
+        self.record: dict[int, float] = {}
+        self.failed = False
+        self.tripped = self.status().trip  # already past the limit: nothing is started
+
+    def finished(self) -> list[int]:
+        return [p for p in self.planets if (self.run / "results" / "physics" / f"{p}.nc").is_file()]
+
+    def status(self) -> FenceStatus:
+        return fence_status(
+            time.time() - self.started,
+            len(self.record),
+            len(self.planets) - len(self.record),
+            max(self.record.values(), default=0.0),
+            self.limit_s,
+        )
+
+    def _note_finished(self) -> None:
+        for p in self.finished():
+            # recorded once its last benchmark file is written (after its output)
+            if p not in self.record and (self.benchmarks / PLANET_RULES[-1] / f"{p}.tsv").is_file():
+                self.record[p] = benchmark_seconds(self.benchmarks, p)
+                log.info(
+                    "fence: planet %d done, %.1f s recorded (%d/%d)",
+                    p,
+                    self.record[p],
+                    len(self.record),
+                    len(self.planets),
+                )
+
+    def watch(self, cmd: Sequence[str]) -> None:
+        """Run ``cmd`` and poll it until it ends or the fence trips (then SIGINT, SIGKILL after
+        two minutes)."""
+        proc = subprocess.Popen(cmd, start_new_session=True)
+        while True:
+            rc = proc.poll()
+            self._note_finished()
+            status = self.status()
+            if rc is not None:
+                self.failed = rc != 0
+                for p in self.finished():  # the last ones, once Snakemake has written everything
+                    self.record.setdefault(p, benchmark_seconds(self.benchmarks, p))
+                return
+            if status.trip:
+                self.tripped = True
+                log.warning(
+                    "fence: projected %.3f h > limit %.3f h at %.3f h with %d planets left: "
+                    "stopping, the remaining planets fall back",
+                    status.projected_s / 3600,
+                    self.limit_s / 3600,
+                    status.elapsed_s / 3600,
+                    status.remaining,
+                )
+                _interrupt(proc)
+                return
+            time.sleep(self.poll_s)
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _submit_finished(run: Path, configs: Sequence[Path], cores: str, full: Sequence[int]) -> Any:
+    """The submitted method's validated predictions of the finished planets (rule submit)."""
+    from spectramind.submission import validate_submission
+
+    res = subprocess.run(_snakemake(run, configs, cores, "submit"), check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"snakemake submit failed ({res.returncode}) in {run}")
+    return validate_submission(run / "results" / "submission.csv", _schema(run), planets=full)
+
+
+def _fallback_frame(fallback: Mapping[str, Any], planets: Sequence[int]) -> pd.DataFrame:
+    """The train constant of the bundle's ``fallback.json`` for ``planets``."""
+    from spectramind.predict import submission_frame
+
+    mu = np.tile(np.asarray(fallback["mu"], dtype=float), (len(planets), 1))
+    sigma = np.tile(np.asarray(fallback["sigma"], dtype=float), (len(planets), 1))
+    return submission_frame(np.asarray(planets), mu, sigma)
+
+
+def _write_merged(
+    frames: Sequence[pd.DataFrame], planets: Sequence[int], output: Path, schema: Path
+) -> None:
+    """``output/submission.csv``: the frames in the order of ``planets``, validated against the
+    schema and the full planet list before it takes the final name."""
+    from spectramind.submission import validate_submission
+
+    sub = pd.concat(frames, ignore_index=True).set_index("planet_id").loc[planets].reset_index()
+    output.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        sub.to_csv(tmp, index=False, float_format="%.17g")
+        validate_submission(tmp, schema, planets=planets)
+
+    atomic_write(output / "submission.csv", write)
+
+
+def _fence_record(
+    cfg: Mapping[str, Any],
+    limit_h: float,
+    started: float,
+    fenced: _FencedRun,
+    planets: Sequence[int],
+    fell_back: Sequence[int],
+    reason: str,
+    fallback_method: str,
+) -> dict[str, Any]:
+    method = cfg["submission"]["method"]
+    return {
+        "wall_limit_h": limit_h,
+        "elapsed_h": (time.time() - started) / 3600,
+        "tripped": fenced.tripped,
+        "method": method,
+        "fallback": fallback_method,
+        "planets": [
+            {
+                "planet_id": p,
+                "path": "fallback" if p in fell_back else method,
+                "reason": reason if p in fell_back else None,
+                "seconds": fenced.record.get(p),
+            }
+            for p in planets
+        ],
+    }
 
 
 def _schema(run: Path) -> Path:

@@ -19,6 +19,11 @@ config through the same call) carries, as global attributes:
     (calibration maps, ADC and axis tables, wavelength grid: JWST's ``meta.ref_file``); names
     are relative to the data root, so a product does not depend on where the data lie.
 
+Predictions (CSV, which has no attributes) carry the same record in a JSON sidecar,
+``{split}.provenance.json`` (:func:`prediction_record`, :func:`write_record`): the attributes
+above plus ``method``, ``split`` and ``inputs``, the name and sha256 of every product the
+predictions were made from (fits, cubes, checkpoint, recalibration).
+
 Attribute values are strings (NetCDF attributes cannot nest): :func:`stages_from_attrs` and
 :func:`reference_files_from_attrs` read them back. Nothing here has a wall-clock time: two runs
 of one config write identical products.
@@ -34,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from spectramind import __version__
+from spectramind.atomic import atomic_write_text
 from spectramind.lineage import config_sha256, jsonable, sha256_file
 
 __all__ = [
@@ -42,12 +48,16 @@ __all__ = [
     "RefFile",
     "attributes",
     "inherit",
+    "prediction_record",
+    "read_record",
     "reference_file",
     "reference_files_from_attrs",
     "section_sha256",
     "stage_record",
     "stages_from_attrs",
+    "submitted_record",
     "with_stage",
+    "write_record",
 ]
 
 COMPLETE = "COMPLETE"
@@ -199,3 +209,58 @@ def inherit(
             reference_files=[*reference_files_from_attrs(parent_attrs), *reference_files],
         ),
     }
+
+
+def prediction_record(
+    *,
+    method: str,
+    split: str,
+    section: str,
+    section_config: Mapping[str, Any] | Any,
+    config: Mapping[str, Any] | None,
+    inputs: Iterable[str | Path],
+    stage: str = "predict",
+) -> dict[str, str]:
+    """The provenance record of a split's predictions (module docstring): :func:`attributes`
+    with one ``{stage: COMPLETE}`` record, plus ``method``, ``split`` and ``inputs``, the JSON
+    list of ``{"name", "sha256"}`` of every input product (names as given: paths relative to
+    the run's working folder; duplicates once, sorted)."""
+    files = sorted({Path(p).as_posix() for p in inputs})
+    return {
+        **attributes(
+            section=section,
+            section_config=section_config,
+            stages=[{stage: COMPLETE}],
+            config=config,
+        ),
+        "method": method,
+        "split": split,
+        "inputs": json.dumps([{"name": f, "sha256": sha256_file(f)} for f in files]),
+    }
+
+
+def write_record(record: Mapping[str, str], path: str | Path) -> None:
+    """Write a provenance record as JSON, atomically."""
+    atomic_write_text(path, json.dumps(dict(record), indent=1, sort_keys=True) + "\n")
+
+
+def read_record(path: str | Path) -> dict[str, str]:
+    """A provenance record written by :func:`write_record`; ValueError naming the file when it
+    is not one (not JSON, not an object of strings, no ``stages``)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a provenance record: {exc}") from None
+    if not isinstance(record, dict) or not all(isinstance(v, str) for v in record.values()):
+        raise ValueError(f"{path}: a provenance record is a JSON object of strings")
+    stages_from_attrs(record)
+    return record
+
+
+def submitted_record(record: Mapping[str, str], predictions: str | Path) -> dict[str, str]:
+    """The record of a submission made from predictions with provenance ``record``: the same
+    record with stage ``submit`` COMPLETE and the predictions file (name, sha256) as input."""
+    stages = with_stage(stages_from_attrs(record), "submit")
+    inputs = [*json.loads(record.get("inputs", "[]"))]
+    inputs.append({"name": Path(predictions).as_posix(), "sha256": sha256_file(predictions)})
+    return {**record, "stages": json.dumps([dict(s) for s in stages]), "inputs": json.dumps(inputs)}

@@ -240,7 +240,8 @@ def submission_predictions(wildcards):
             f"submission.split {s['split']!r} is not one of data.splits {config['data']['splits']}"
         )
     if s["method"] != "auto":
-        return {"predictions": f"results/predictions/{s['method']}/{s['split']}.csv"}
+        stem = f"results/predictions/{s['method']}/{s['split']}"
+        return {"predictions": f"{stem}.csv", "provenance": f"{stem}.provenance.json"}
     if not has_truth("train"):
         raise WorkflowError(
             "submission.method auto chooses by out-of-fold train scores, but the train split "
@@ -248,7 +249,10 @@ def submission_predictions(wildcards):
             "set submission.method to constant, physics or model"
         )
     files = {m: f"results/predictions/{m}/{s['split']}.csv" for m in METHODS}
-    return {**files, "choice": METHOD_CHOICE}
+    records = {
+        f"{m}_provenance": f"results/predictions/{m}/{s['split']}.provenance.json" for m in METHODS
+    }
+    return {**files, **records, "choice": METHOD_CHOICE}
 
 
 def bundle_checkpoint(wildcards):

@@ -32,7 +32,8 @@ rule predict_model:
         cubes=lambda wc: cube_files_of(wc.split),
         fits=lambda wc: physics_files(wc.split),
     output:
-        "results/predictions/model/{split}.csv",
+        predictions="results/predictions/model/{split}.csv",
+        provenance="results/predictions/model/{split}.provenance.json",
     log:
         "results/logs/predict_model/{split}.log",
     benchmark:

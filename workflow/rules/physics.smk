@@ -52,7 +52,8 @@ rule predict_physics:
         fits=lambda wc: physics_files(wc.split),
         recalibration=recalibration_input,
     output:
-        "results/predictions/physics/{split}.csv",
+        predictions="results/predictions/physics/{split}.csv",
+        provenance="results/predictions/physics/{split}.provenance.json",
     log:
         "results/logs/predict_physics/{split}.log",
     benchmark:
@@ -73,7 +74,8 @@ rule predict_constant:
         labels=labels_file("train"),
         raw=lambda wc: split_inputs(wc.split),
     output:
-        "results/predictions/constant/{split}.csv",
+        predictions="results/predictions/constant/{split}.csv",
+        provenance="results/predictions/constant/{split}.provenance.json",
     log:
         "results/logs/predict_constant/{split}.log",
     benchmark:

@@ -32,7 +32,8 @@ rule submit:
         unpack(submission_predictions),
         schema=schema_file("submission.schema.json"),
     output:
-        "results/submission.csv",
+        submission="results/submission.csv",
+        provenance="results/submission.provenance.json",
     log:
         "results/logs/submit/submit.log",
     benchmark:

@@ -1,5 +1,6 @@
 """Rule predict_model: a split's predictions from a checkpoint, in submission format."""
 
+from spectramind import provenance
 from spectramind.model.pipeline import predict_from_products
 from spectramind.rulelog import log_to
 
@@ -10,6 +11,20 @@ predict_from_products(
     model_path=snakemake.input.model,
     config_path=snakemake.input.model_config,
     device=snakemake.params.device,
-    out=snakemake.output[0],
+    out=snakemake.output.predictions,
     threads=snakemake.threads,
 )
+record = provenance.prediction_record(
+    method="model",
+    split=snakemake.wildcards.split,
+    section="model",
+    section_config=snakemake.config["model"],
+    config=snakemake.config,
+    inputs=[
+        snakemake.input.model,
+        snakemake.input.model_config,
+        *snakemake.input.cubes,
+        *snakemake.input.fits,
+    ],
+)
+provenance.write_record(record, snakemake.output.provenance)

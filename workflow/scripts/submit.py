@@ -3,6 +3,7 @@
 import json
 import logging
 
+from spectramind import provenance
 from spectramind.rulelog import log_to
 from spectramind.submission import write_validated
 
@@ -13,11 +14,14 @@ if sub["method"] == "auto":
         choice = json.load(fh)
     sub["method"] = choice["method"]
     logging.info("submission.method auto: %s (%s)", choice["method"], choice["reason"])
+auto = "choice" in snakemake.input.keys()
+predictions = snakemake.input[sub["method"]] if auto else snakemake.input.predictions
+record = provenance.read_record(
+    snakemake.input[f"{sub['method']}_provenance"] if auto else snakemake.input.provenance
+)
 df = write_validated(
-    snakemake.input[sub["method"]]
-    if "choice" in snakemake.input.keys()
-    else snakemake.input.predictions,
-    snakemake.output[0],
+    predictions,
+    snakemake.output.submission,
     snakemake.input.schema,
     planets=snakemake.params.planets,
 )
@@ -27,5 +31,8 @@ logging.info(
     sub["split"],
     len(df),
     snakemake.input.schema,
-    snakemake.output[0],
+    snakemake.output.submission,
+)
+provenance.write_record(
+    provenance.submitted_record(record, predictions), snakemake.output.provenance
 )

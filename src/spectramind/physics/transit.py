@@ -40,7 +40,7 @@ forward 0.38 s, forward + backward 0.49 s. Out-of-transit points cost almost not
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -227,15 +227,34 @@ def _occultation_integrals(
     return out[:3], out[3:]
 
 
-def _active_integrals(bb: Tensor, rr: Tensor, need_grad: bool) -> list[Tensor]:
-    """``[o0, o1, o2]`` (+ 6 derivatives if ``need_grad``) for occulting points only.
+class _Geometry(NamedTuple):
+    """The shared terms of the occultation integrals at (b, r) (see :func:`_geometry`)."""
 
-    Requires ``r > 0`` and ``r - 1 < b < 1 + r`` (the discs overlap and the star is not
-    entirely hidden).
-    """
-    pi = math.pi
+    bb: Tensor
+    rr: Tensor
+    b2: Tensor
+    r2: Tensor
+    br: Tensor
+    bmr: Tensor
+    bpr: Tensor
+    onembmr2: Tensor
+    onembpr2: Tensor
+    partial: Tensor
+    contact: Tensor
+    equal: Tensor
+    generic: Tensor
+    r_gt_b: Tensor
+    one: Tensor
+    br_safe: Tensor
+    b_safe: Tensor
+    sqrt_br: Tensor
+    sign_bmr: Tensor
+
+
+def _geometry(bb: Tensor, rr: Tensor) -> _Geometry:
+    """The products, case masks (partial / contact / equal / generic) and safe divisors that
+    the three integrals and their derivatives share."""
     tol = _special_tolerance(bb.dtype)
-
     b2 = bb * bb
     r2 = rr * rr
     br = bb * rr
@@ -255,6 +274,34 @@ def _active_integrals(bb: Tensor, rr: Tensor, need_grad: bool) -> list[Tensor]:
     sqrt_br = torch.sqrt(br_safe)
     sign_bmr = torch.where(bmr >= 0, one, -one)
 
+    return _Geometry(
+        bb=bb,
+        rr=rr,
+        b2=b2,
+        r2=r2,
+        br=br,
+        bmr=bmr,
+        bpr=bpr,
+        onembmr2=onembmr2,
+        onembpr2=onembpr2,
+        partial=partial,
+        contact=contact,
+        equal=equal,
+        generic=generic,
+        r_gt_b=r_gt_b,
+        one=one,
+        br_safe=br_safe,
+        b_safe=b_safe,
+        sqrt_br=sqrt_br,
+        sign_bmr=sign_bmr,
+    )
+
+
+def _uniform_quadratic(g: _Geometry) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(o0, o2, kite2, kap0)``: the uniform and quadratic integrals in closed form, and the
+    kite area and angle their derivatives reuse."""
+    pi = math.pi
+    bb, rr, b2, r2, partial = g.bb, g.rr, g.b2, g.r2, g.partial
     # ---- uniform (o0) and quadratic (eta) terms: closed form --------------------------
     # twice the kite area (star centre, planet centre, two limb intersections), Kahan's
     # stable Heron formula with the sides (1, b, r) sorted decreasingly
@@ -278,6 +325,17 @@ def _active_integrals(bb: Tensor, rr: Tensor, need_grad: bool) -> list[Tensor]:
     )
     o2_v = 2.0 * o0_v - four_pi_eta
 
+    return o0_v, o2_v, kite2, kap0
+
+
+def _linear(g: _Geometry) -> tuple[Tensor, Tensor, Tensor]:
+    """``(o1, E, (E - (1 - m) K) / m)``: the linear integral from complete elliptic integrals
+    (Agol, Luger & Foreman-Mackey 2020) with its special cases b = r and b = 1 - r."""
+    pi = math.pi
+    bb, rr, b2, r2, br = g.bb, g.rr, g.b2, g.r2, g.br
+    bmr, bpr, onembmr2, onembpr2, partial = g.bmr, g.bpr, g.onembmr2, g.onembpr2, g.partial
+    contact, equal, generic, r_gt_b, one = g.contact, g.equal, g.generic, g.r_gt_b, g.one
+    br_safe, sqrt_br, sign_bmr = g.br_safe, g.sqrt_br, g.sign_bmr
     # ---- linear term (o1): complete elliptic integrals --------------------------------
     # partial (k^2 < 1): modulus k^2 = (1 - (b-r)^2) / (4 b r)
     # inside  (k^2 > 1): modulus 1/k^2 = 4 b r / (1 - (b-r)^2)
@@ -333,8 +391,16 @@ def _active_integrals(bb: Tensor, rr: Tensor, need_grad: bool) -> list[Tensor]:
     ) * torch.sqrt(rc * (1.0 - rc))
     o1_v = torch.where(contact, lam_contact / 3.0, o1_v)
 
-    if not need_grad:
-        return [o0_v, o1_v, o2_v]
+    return o1_v, e_k, em1mk_dm
+
+
+def _derivatives(
+    g: _Geometry, kite2: Tensor, kap0: Tensor, e_k: Tensor, em1mk_dm: Tensor
+) -> list[Tensor]:
+    """``[do0/db, do0/dr, do1/db, do1/dr, do2/db, do2/dr]`` in closed form."""
+    pi = math.pi
+    bb, rr, b2, r2, onembmr2 = g.bb, g.rr, g.b2, g.r2, g.onembmr2
+    partial, b_safe, sqrt_br = g.partial, g.b_safe, g.sqrt_br
     sq_1mbmr2 = torch.sqrt(onembmr2)
     # d o0
     do0_db = torch.where(partial, -kite2 / b_safe, 0.0)
@@ -363,7 +429,21 @@ def _active_integrals(bb: Tensor, rr: Tensor, need_grad: bool) -> list[Tensor]:
     )
     do2_db = 2.0 * do0_db - deta_db
     do2_dr = 2.0 * do0_dr - deta_dr
-    return [o0_v, o1_v, o2_v, do0_db, do0_dr, do1_db, do1_dr, do2_db, do2_dr]
+    return [do0_db, do0_dr, do1_db, do1_dr, do2_db, do2_dr]
+
+
+def _active_integrals(bb: Tensor, rr: Tensor, need_grad: bool) -> list[Tensor]:
+    """``[o0, o1, o2]`` (+ 6 derivatives if ``need_grad``) for occulting points only.
+
+    Requires ``r > 0`` and ``r - 1 < b < 1 + r`` (the discs overlap and the star is not
+    entirely hidden).
+    """
+    g = _geometry(bb, rr)
+    o0_v, o2_v, kite2, kap0 = _uniform_quadratic(g)
+    o1_v, e_k, em1mk_dm = _linear(g)
+    if not need_grad:
+        return [o0_v, o1_v, o2_v]
+    return [o0_v, o1_v, o2_v, *_derivatives(g, kite2, kap0, e_k, em1mk_dm)]
 
 
 class _OccultedIntegrals(torch.autograd.Function):
