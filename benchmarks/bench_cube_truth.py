@@ -52,7 +52,8 @@ def main() -> int:
         star, y = stars.loc[pid], labels.loc[pid].to_numpy()
         w = np.nan_to_num(cube["oot_level"].values[0, 1:])
         true_airs = float(np.sum(w * y[1:]) / np.sum(w))
-        white = fit_white(cube, star, FitConfig())
+        cfg = FitConfig()
+        white = fit_white(cube, star, cfg, cfg.broad_prior())
         t14, _ = phase.transit_durations(
             star["P"], star["sma"], star["i"], float(np.sqrt(true_airs))
         )

@@ -36,7 +36,7 @@ def load_factory():
 
 def time_planet(cube, star, cfg: FitConfig) -> tuple[float, float, str]:
     t0 = time.perf_counter()
-    white = fit_white(cube, star, cfg)
+    white = fit_white(cube, star, cfg, cfg.broad_prior())
     t1 = time.perf_counter()
     fit_spectrum(cube, star, white, cfg)
     t2 = time.perf_counter()

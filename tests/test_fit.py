@@ -30,7 +30,7 @@ from hypothesis.extra.numpy import arrays
 from spectramind import io
 from spectramind.calibration import phase
 from spectramind.calibration.products import write_netcdf
-from spectramind.physics import common, products, spectral, whitelight
+from spectramind.physics import common, population, products, spectral, whitelight
 from spectramind.physics.limb_darkening import limb_darkening
 
 WAVELENGTHS = io.read_wavelengths(
@@ -218,6 +218,20 @@ def make_cube():
 
 
 CFG = common.FitConfig()
+# the prior these tests' world was made from (a/Rs and i on the star row, limb darkening on
+# the law): what the population learned on train would be; widths as a real population's
+PRIOR = population.FitPrior(
+    mean=dict.fromkeys(population.PRIOR_KEYS, 0.0),
+    sd={
+        "ln_sma_ratio": 0.03,
+        "d_inc_deg": 0.3,
+        "airs_dt_h": 0.01,
+        **{k: 0.1 for k in population.PRIOR_KEYS if k.startswith("ld_")},
+    },
+    source="train",
+    fallback_mu=np.linspace(0.010, 0.012, N_BINS),
+    fallback_sigma=np.linspace(0.004, 0.005, N_BINS),
+)
 COVERAGE_SEEDS = (0, 1, 2, 3)
 
 
@@ -227,7 +241,7 @@ def exact_fits() -> list[tuple[Synthetic, products.PlanetFit]]:
     out = []
     for seed in COVERAGE_SEEDS:
         syn = synthetic_cube(seed=seed)
-        out.append((syn, products.fit_planet(syn.cube, syn.star, CFG)))
+        out.append((syn, products.fit_planet(syn.cube, syn.star, CFG, PRIOR)))
     return out
 
 
@@ -508,7 +522,7 @@ def test_fit_planet_sigma_is_calibrated_on_exact_model_data(exact_fits):
 
 
 # White-light geometry: t0 is pinned by ingress/egress to a small fraction of a bin; a/Rs and
-# i have Gaussian priors centred on the truth here (prior_sma_frac 3 %, prior_inc_deg 0.3),
+# i have Gaussian priors centred on the truth here (PRIOR: 3 % in a/Rs, 0.3 deg in i),
 # and the data only narrow them, so the estimates must sit within one prior sd.
 T0_TOL_H = BIN_H
 
@@ -518,8 +532,8 @@ def test_white_light_geometry(exact_fits):
         w = res.white
         assert w is not None and w.success
         assert abs(w.t0_h[0] - syn.t0_h[0]) < T0_TOL_H
-        assert abs(w.a_rs - STAR["sma"]) < CFG.prior_sma_frac * STAR["sma"]
-        assert abs(w.inc_deg - STAR["i"]) < CFG.prior_inc_deg
+        assert abs(np.log(w.a_rs / STAR["sma"])) < PRIOR.sd["ln_sma_ratio"]
+        assert abs(w.inc_deg - STAR["i"]) < PRIOR.sd["d_inc_deg"]
         # the white-light depths: FGS1 = wl_1, AIRS ~ the flux-weighted mean depth
         assert w.k["FGS1"] ** 2 == pytest.approx(
             syn.depth[0], abs=5 * 2 * w.k["FGS1"] * w.k_err["FGS1"]
@@ -533,7 +547,7 @@ def test_partial_transit_is_flagged_with_wider_sigma(make_cube):
     syn = make_cube(seed=0, t0_h=6.6)  # egress at 8.2 h, after the 7.5 h visit
     cube = syn.cube
     assert cube["ingress_observed"].values.all() and not cube["egress_observed"].values.any()
-    res = products.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG, PRIOR)
     assert res.flag == "partial"
     assert abs(res.white.t0_h[0] - 6.6) < T0_TOL_H
     assert np.all(np.isfinite(res.depth)) and np.all(np.isfinite(res.sigma))
@@ -551,10 +565,10 @@ def test_all_nan_cube_fails_with_the_fallback_values(make_cube):
     cube = syn.cube.copy(deep=True)
     cube["flux"][:] = np.nan
     cube["variance"][:] = np.nan
-    res = products.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG, PRIOR)
     assert res.flag == "failed"
-    np.testing.assert_array_equal(res.depth, np.full(N_BINS, CFG.fallback_depth))
-    np.testing.assert_array_equal(res.sigma, np.full(N_BINS, CFG.fallback_sigma))
+    np.testing.assert_array_equal(res.depth, PRIOR.fallback_mu)
+    np.testing.assert_array_equal(res.sigma, PRIOR.fallback_sigma)
     assert np.all(np.isnan(res.chi2_red))
 
 
@@ -563,15 +577,15 @@ def test_cube_without_a_transit_is_flagged_not_raised(make_cube):
     the white-light optimiser gives up, failed) with finite, non-negative values."""
     syn = make_cube(seed=5, transit=False, depth=np.zeros(N_BINS))
     assert float(syn.cube["transit_snr"][0]) < CFG.min_snr  # the detector finds nothing
-    res = products.fit_planet(syn.cube, syn.star, CFG)
+    res = products.fit_planet(syn.cube, syn.star, CFG, PRIOR)
     assert res.flag in ("failed", "low_snr")
     assert (
         np.all(np.isfinite(res.depth)) and np.all(np.isfinite(res.sigma)) and np.all(res.sigma > 0)
     )
     assert np.all(res.depth >= 0)  # a submission refuses negative depths
     if res.flag == "failed":
-        np.testing.assert_array_equal(res.depth, CFG.fallback_depth)
-        np.testing.assert_array_equal(res.sigma, CFG.fallback_sigma)
+        np.testing.assert_array_equal(res.depth, PRIOR.fallback_mu)
+        np.testing.assert_array_equal(res.sigma, PRIOR.fallback_sigma)
     else:  # widened to at least half the depth; the truth (no planet) well inside it
         assert np.all(res.sigma >= 0.5 * res.depth)
         assert np.abs(res.depth / res.sigma).max() < DEPTH_Z_MAX
@@ -638,7 +652,7 @@ def test_fit_dataset_of_a_failed_fit_round_trips(tmp_path):
 def test_two_visits_are_combined_by_inverse_variance(make_cube):
     """Two visits (own drifts and t0) shrink sigma ~ 1/sqrt(2) vs one; errors stay covered."""
     syn = make_cube(seed=5, n_visits=2, t0_h=(3.6, 3.9))
-    res = products.fit_planet(syn.cube, syn.star, CFG)
+    res = products.fit_planet(syn.cube, syn.star, CFG, PRIOR)
     assert res.flag == "ok"
     np.testing.assert_allclose(res.white.t0_h, syn.t0_h, atol=T0_TOL_H)
     assert np.abs((res.depth - syn.depth) / res.sigma).max() < DEPTH_Z_MAX
@@ -655,9 +669,9 @@ def test_one_dead_bin_keeps_the_planet_and_widens_only_that_bin(make_cube):
     dead = 150
     cube["flux"][:, :, dead] = np.nan
     cube["variance"][:, :, dead] = np.nan
-    res = products.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG, PRIOR)
     assert res.flag == "ok"
-    assert res.sigma[dead] == CFG.fallback_sigma
+    assert res.sigma[dead] == PRIOR.fallback_sigma[dead]
     assert (
         min(res.depth[dead - 1], res.depth[dead + 1])
         <= res.depth[dead]
@@ -682,9 +696,9 @@ def test_out_of_range_geometry_fails_with_its_reason_never_ok(make_cube, key, va
     syn = make_cube(seed=1)
     star = syn.star.copy()
     star[key] = value
-    res = products.fit_planet(syn.cube, star, CFG)
+    res = products.fit_planet(syn.cube, star, CFG, PRIOR)
     assert (res.flag, res.reason) == ("failed", reason)
-    np.testing.assert_array_equal(res.depth, np.full(N_BINS, CFG.fallback_depth))
+    np.testing.assert_array_equal(res.depth, PRIOR.fallback_mu)
     ds = products.fit_dataset(7, syn.cube, res)
     assert ds.attrs["flag"] == "failed" and ds.attrs["failure_reason"] == reason
 
@@ -693,7 +707,7 @@ def test_a_fit_that_raises_records_the_exception(make_cube):
     syn = make_cube(seed=1)
     cube = syn.cube.copy(deep=True)
     cube["flux"][:] = np.nan
-    res = products.fit_planet(cube, syn.star, CFG)
+    res = products.fit_planet(cube, syn.star, CFG, PRIOR)
     assert res.flag == "failed"
     assert res.reason == "the fit raised ValueError: no finite white-light flux"
 
@@ -702,3 +716,56 @@ def test_a_good_fit_has_no_failure_reason(exact_fits):
     for _, res in exact_fits:
         assert res.flag == "ok" and res.reason == ""
         assert "failure_reason" not in products.fit_dataset(1, exact_fits[0][0].cube, res).attrs
+
+
+# --------------------------------------------------------------------------- learned priors
+def test_the_data_only_measurement_does_not_depend_on_the_prior(make_cube):
+    """What a fit reports for the population (the prior divided out of the posterior) is the
+    same under a broad and a twice narrower prior, and the measurement covers the truth
+    (a/Rs and i on the star row, limb darkening on the law in this world)."""
+    syn = make_cube(seed=3)
+    got = []
+    for width in (1.0, 0.5):
+        prior = population.broad_prior(0.2 * width, 2.0 * width, 0.3 * width, 0.05 * width)
+        w = products.fit_planet(syn.cube, syn.star, CFG, prior).white
+        assert w is not None and w.measurements
+        got.append(w.measurements)
+    for k in ("ln_sma_ratio", "d_inc_deg", "ld_fgs1_u1", "ld_airs_u1"):
+        (v1, s1), (v2, s2) = got[0][k], got[1][k]
+        assert abs(v1 - v2) < 0.3 * s1, k
+        assert s2 == pytest.approx(s1, rel=0.3), k
+        assert abs(v1) < 4 * s1, k  # the truth is 0
+
+
+def test_a_fit_under_the_broad_prior_fails_to_nan_and_the_product_records_its_prior(make_cube):
+    syn = make_cube(seed=1)
+    cube = syn.cube.copy(deep=True)
+    cube["flux"][:] = np.nan
+    res = products.fit_planet(cube, syn.star, CFG)  # no prior: the broad one, no labels known
+    assert res.flag == "failed" and np.isnan(res.depth).all() and np.isnan(res.sigma).all()
+    ok = products.fit_planet(syn.cube, syn.star, CFG, PRIOR)
+    attrs = products.fit_dataset(3, syn.cube, ok, prior=PRIOR).attrs
+    assert attrs["prior_source"] == "train" and attrs["prior_d_inc_deg_sd"] == 0.3
+    measured = products.prior_measurements(products.fit_dataset(3, syn.cube, ok))
+    assert set(measured) <= set(population.PRIOR_KEYS) and "ln_sma_ratio" in measured
+    assert products.prior_measurements(products.fit_dataset(3, cube, res)) == {}  # failed
+    with pytest.raises(ValueError, match="fallback spectrum has 283 bins, the cube 5"):
+        products.fallback_of(PRIOR, 5)
+
+
+def test_an_airs_clock_offset_is_fitted_per_visit(make_cube):
+    """AIRS sample times shifted by +0.03 h against FGS1 (the flux unchanged: AIRS's clock
+    reads 0.03 h late, so on it the transit is at t0 + 0.03 h): the white-light fit finds
+    dt = +0.03 h in each visit and the FGS1 t0 does not move; the depths stay covered."""
+    syn = make_cube(seed=5, n_visits=2, t0_h=(3.6, 3.9))
+    cube = syn.cube.copy(deep=True)
+    centres = np.broadcast_to(cube["time"].values, cube["flux"].shape[:2])
+    shift = np.array([0.03, 0.03])[:, None]
+    cube["time_airs"] = (("visit", "time"), centres + shift)
+    res = products.fit_planet(cube, syn.star, CFG, CFG.broad_prior())
+    assert res.flag == "ok"
+    np.testing.assert_allclose(res.white.airs_dt_h, shift[:, 0], atol=0.3 * BIN_H)
+    np.testing.assert_allclose(res.white.t0_h, syn.t0_h, atol=T0_TOL_H)
+    assert np.abs((res.depth - syn.depth) / res.sigma).max() < DEPTH_Z_MAX
+    ds = products.fit_dataset(9, cube, res)
+    np.testing.assert_array_equal(ds["airs_dt"].values, res.white.airs_dt_h)

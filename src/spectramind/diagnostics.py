@@ -250,7 +250,8 @@ def bin_transits(fit: xr.Dataset, cube: xr.Dataset, visit: int) -> np.ndarray:
     k = np.sqrt(np.clip(np.nan_to_num(fit["depth"].values[1:], nan=1e-6), 1e-6, 0.25))
     tr = transit(
         sample_times(cube, "time_airs")[visit],
-        t0_h=float(fit["t0"].values[visit]),
+        t0_h=float(fit["t0"].values[visit])
+        + (float(fit["airs_dt"].values[visit]) if "airs_dt" in fit else 0.0),
         period_d=float(cube.attrs["star_P"]),
         a_rs=float(fit.attrs["a_rs"]),
         inc_deg=float(fit.attrs["inc_deg"]),

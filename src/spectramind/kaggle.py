@@ -9,6 +9,7 @@ Layout of ``results/kaggle/`` (:func:`build_bundle`)::
     workflow/                              Snakefile, workflow/, schemas/, config/, envs/ (the pipeline)
     wheels/*.whl, wheels/requirements.txt  every dependency the Kaggle image lacks (name==version)
     fallback.json                          the fence's fallback: the train constant (mu, sigma)
+    population.json                        the physics fit's prior, learned on train
     bundle.json                            contents (sha256 of every file), method, split, git commit,
                                            the dependency wheels and the image they were resolved against
 
@@ -56,6 +57,7 @@ from spectramind import __version__
 from spectramind.atomic import atomic_write_text
 from spectramind.kaggle_run import (
     FALLBACK_FILE,
+    POPULATION_FILE,
     Dist,
     installed_distributions,
     requirement_closure,
@@ -445,10 +447,14 @@ def build_bundle(
     pythons: Sequence[str] = ("3.11", "3.12"),
     wheelhouse: str | Path | None = None,
     checkpoint: Mapping[str, str | Path] | None = None,
+    population: str | Path | None = None,
     dists: Mapping[str, Dist] | None = None,
     log: Callable[[str], object] = lambda msg: None,
 ) -> dict[str, Any]:
     """Write the bundle folder ``out`` (see the module docstring); return ``bundle.json``.
+
+    ``population``: the physics prior learned on train (``population.json``), shipped as
+    ``population.json``: the bundle's test-only run has no train split to learn it from.
 
     ``train_labels``: (n_train, 283), for the fence's fallback. ``image_packages``: the
     image's ``name==version`` list; ``pythons``: the image's possible Pythons; ``wheelhouse``:
@@ -477,6 +483,8 @@ def build_bundle(
     wheels = _write_dependency_wheels(deps, pythons, out / "wheels", wheelhouse, log)
     (out / FALLBACK_FILE).write_text(json.dumps(fallback_constant(train_labels), indent=2) + "\n")
     _copy_checkpoint(checkpoint, out / "checkpoint")
+    if population is not None:
+        shutil.copy2(population, out / POPULATION_FILE)
     _copy_workflow(project, out / "workflow")
     (out / "config.yaml").write_text(
         "# Config of the Kaggle bundle: the run's config for the test split (kaggle-boot.sh sets\n"
@@ -495,6 +503,7 @@ def build_bundle(
         "method": method,
         "split": split,
         "checkpoint": bool(checkpoint),
+        "population": population is not None,
         "git": git_info(project),
         "python": list(pythons),
         "platforms": list(PLATFORMS),

@@ -66,6 +66,7 @@ __all__ = [
 PLANET_RULES = ("calibrate_series", "calibrate", "phase", "fit_transit")
 FENCE_FILE = "fence.json"
 FALLBACK_FILE = "fallback.json"
+POPULATION_FILE = "population.json"
 POLL_S = 2.0
 
 
@@ -364,6 +365,8 @@ def _prepare_run(
     overrides: dict[str, Any] = {"data": {"root": str(view)}}
     if (bundle / "checkpoint").is_dir():
         overrides["model"] = {"checkpoint": str(bundle / "checkpoint")}
+    if (bundle / POPULATION_FILE).is_file():
+        overrides["physics"] = {"population": str(bundle / POPULATION_FILE)}
     (work / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     return run, view, [bundle / "config.yaml", work / "overrides.yaml"]
 

@@ -147,6 +147,25 @@ def physics_files(split):
     return [f"results/physics/{pid}.nc" for pid in planets_of(split)]
 
 
+POPULATION = "results/physics/population.json"
+
+
+def population_input(wildcards):
+    """The physics prior the predicted fits use: config physics.population, else the one
+    learned on the train split (rule physics_population)."""
+    given = config["physics"]["population"]
+    if given:
+        return given
+    if not has_truth("train"):
+        raise WorkflowError(
+            "the physics fit's prior is learned on the train split, which this run does not "
+            f"use or which has no labels (data.splits {config['data']['splits']}): set "
+            "physics.population to a population.json (results/physics/population.json of a "
+            "run with train labels; the Kaggle bundle ships one)"
+        )
+    return POPULATION
+
+
 def truth_path(split):
     """Labels of a split: train.csv, or test_truth.csv (simulated data only)."""
     return str(DATA_ROOT / ("train.csv" if split == "train" else "test_truth.csv"))

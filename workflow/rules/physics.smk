@@ -1,8 +1,57 @@
-rule fit_transit:
-    """Physics fit of one planet: white light, then the depth of every bin."""
+rule fit_transit_broad:
+    """The physics fit of one train planet under the broad prior of the config: what the
+    population prior (rule physics_population) is learned from."""
     input:
         cube="results/cubes/{planet}.nc",
         stars=star_file,
+    output:
+        "results/physics/broad/{planet}.nc",
+    log:
+        "results/logs/fit_transit_broad/{planet}.log",
+    benchmark:
+        "results/benchmarks/fit_transit_broad/{planet}.tsv"
+    conda:
+        "../../envs/physics.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        physics=lookup(dpath="physics", within=config),
+    script:
+        "../scripts/fit_transit.py"
+
+
+rule physics_population:
+    """The fit's priors learned on train: maximum likelihood over the broad fits of
+    ln(a/Rs / star sma), inclination - star i and the limb-darkening offsets (each fit's own
+    error deconvolved), and the failed-fit spectrum from the train labels."""
+    input:
+        fits=lambda wc: [f"results/physics/broad/{p}.nc" for p in planets_of("train")],
+        labels=labels_file("train"),
+    output:
+        POPULATION,
+    log:
+        "results/logs/physics_population/physics_population.log",
+    benchmark:
+        "results/benchmarks/physics_population/physics_population.tsv"
+    conda:
+        "../../envs/physics.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/physics_population.py"
+
+
+rule fit_transit:
+    """Physics fit of one planet: white light, then the depth of every bin, under the
+    population prior learned on train (or config physics.population)."""
+    input:
+        cube="results/cubes/{planet}.nc",
+        stars=star_file,
+        population=population_input,
     output:
         "results/physics/{planet}.nc",
     log:

@@ -53,11 +53,13 @@ rule submit:
 
 rule kaggle_bundle:
     """Offline Kaggle bundle: project wheel, the dependency wheels the Kaggle image lacks, checkpoint,
-    config, workflow, the fence's fallback (train constant), kaggle-boot.sh."""
+    the physics prior learned on train, config, workflow, the fence's fallback (train constant),
+    kaggle-boot.sh."""
     input:
         unpack(bundle_checkpoint),
         unpack(project_files),
         labels=labels_file("train"),
+        population=population_input,
     output:
         directory("results/kaggle"),
     log:

@@ -29,5 +29,6 @@ build_bundle(
     pythons=kaggle["python"],
     wheelhouse=kaggle["wheelhouse"],
     checkpoint=checkpoint,
+    population=snakemake.input.population,
     log=logging.info,
 )

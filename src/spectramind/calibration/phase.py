@@ -268,8 +268,8 @@ class PhasedVisit:
 def locate_transit(
     planet_id: int, t: np.ndarray, white: np.ndarray, star: pd.Series, cfg: CalibrationConfig
 ) -> TransitWindow:
-    """The transit window of a white-light curve: matched filter with the durations of
-    ``calibration.transit_depth_guess``, then again with those of the measured depth."""
+    """The transit window of a white-light curve: matched filter with the durations of a
+    point-like planet (no depth assumed), then again with those of the measured depth."""
 
     def detect(depth: float) -> TransitWindow:
         k = float(np.sqrt(min(max(depth, 1e-5), 0.25)))
@@ -280,7 +280,7 @@ def locate_transit(
             t, white, t14_h=t14, t23_h=t23, baseline_degree=cfg.transit_baseline_degree
         )
 
-    win = detect(cfg.transit_depth_guess)
+    win = detect(0.0)
     return detect(win.depth) if win.depth > 0 else win
 
 

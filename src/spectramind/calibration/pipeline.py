@@ -45,7 +45,6 @@ class CalibrationConfig:
     fgs_annulus: tuple[float, float]
     time_bin_s: float
     transit_baseline_degree: int
-    transit_depth_guess: float
     oot_margin_h: float
     engine: str
 

@@ -10,7 +10,9 @@ wavelength groups)::
     depth      (283,)         physics fit depths        \\
     sigma      (283,)         physics fit uncertainties  | physics inputs, used only when
     phys       (Fp,)          physics fit summaries     /  the model has ``use_physics``
-    amp_physics, amp_star     expected feature amplitude at the physics depth / at 0.0147
+    amp_physics, amp_star     expected feature amplitude at the physics depth (NaN without
+                              one) / at unit depth (the model scales it to the mean training
+                              depth: amplitudes go as depth^1.5)
     star       (8,)           the star row (Rs, Ms, Ts, Mp, e, P, sma, i)
     baseline_h ()             out-of-transit time (h) of the visit with the least of it
     level_err  ()             the physics white-light AIRS depth uncertainty 2 k dk (physics
@@ -91,8 +93,6 @@ PHYS_FEATURES = (
 #: physics-only channels, zeroed (after normalisation) in a model without physics inputs
 FGS_PHYSICS_CHANNELS = ("white_model", "white_residual")
 AIRS_PHYSICS_CHANNELS = ("white_model",)
-#: depth used for the star-only feature amplitude (the challenge's mean training depth)
-DEFAULT_DEPTH = 0.0147
 STAR_KEYS = ("Rs", "Ms", "Ts", "Mp", "e", "P", "sma", "i")
 _FLAGS = ("ok", "partial", "low_snr", "failed")
 
@@ -246,14 +246,14 @@ def _aux_features(cube: xr.Dataset, star: dict[str, float]) -> list[float]:
 
 def _physics_features(fit: xr.Dataset | None, n_bins: int) -> dict[str, Any]:
     """Depth, sigma, ``PHYS_FEATURES``, the AIRS mean depth and the level error of one physics
-    fit (None: NaN depths, zero features, ``DEFAULT_DEPTH``)."""
+    fit (None: NaN depths and AIRS mean depth, zero features)."""
     if fit is None:
         nan = np.full(n_bins, np.nan)
         return {
             "depth": nan,
             "sigma": nan,
             "phys": [0.0] * len(PHYS_FEATURES),
-            "d_airs": DEFAULT_DEPTH,
+            "d_airs": np.nan,
             "level_err": np.nan,
         }
     depth, sigma = fit["depth"].values.astype(float), fit["depth_sigma"].values.astype(float)
@@ -296,7 +296,7 @@ def planet_features(
     if len(phys["phys"]) != len(PHYS_FEATURES) or len(aux) != len(AUX_FEATURES):
         raise AssertionError("feature lists out of sync with PHYS_FEATURES / AUX_FEATURES")
     star_df = pd.DataFrame([star])
-    d_airs = phys["d_airs"] if np.isfinite(phys["d_airs"]) else DEFAULT_DEPTH
+    d_airs = phys["d_airs"]
     before, after = _baseline_hours(cube)
     return {
         "planet_id": int(cube.attrs["planet_id"]),
@@ -306,8 +306,10 @@ def planet_features(
         "depth": np.asarray(phys["depth"], dtype=float),
         "sigma": np.asarray(phys["sigma"], dtype=float),
         "phys": np.asarray(phys["phys"], dtype=float),
-        "amp_physics": float(feature_amplitude(star_df, np.array([d_airs]))[0]),
-        "amp_star": float(feature_amplitude(star_df, np.array([DEFAULT_DEPTH]))[0]),
+        "amp_physics": float(feature_amplitude(star_df, np.array([d_airs]))[0])
+        if np.isfinite(d_airs)
+        else np.nan,
+        "amp_star": float(feature_amplitude(star_df, np.array([1.0]))[0]),
         "star": np.asarray([star[k] for k in STAR_KEYS], dtype=float),
         "baseline_h": float(np.min(before + after)),
         "level_err": float(phys["level_err"]),

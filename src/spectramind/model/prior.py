@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "MIN_DEPTH",
     "STAT_FLOOR",
     "SpectralPrior",
     "feature_amplitude",
@@ -34,7 +35,7 @@ _R_SUN, _M_JUP = 6.957e8, 1.898e27
 #: mean molecular weight (in hydrogen masses) of a hydrogen-dominated atmosphere
 _MU_ATM = 2.3
 #: smallest depth used for the amplitude (a non-physical or missing depth must not give 0)
-_MIN_DEPTH = 1e-4
+MIN_DEPTH = 1e-4  # feature amplitudes are evaluated at no shallower depth
 #: floor of the loss normalisers (depth units): the metric's AIRS sigma_true, 10 ppm; smaller
 #: deviations do not matter to the score and must not make a symbolic term stiff
 STAT_FLOOR = 1e-5
@@ -46,7 +47,7 @@ def scale_height_rs(star: pd.DataFrame, depth: np.ndarray) -> np.ndarray:
     ``star``: columns Rs (R_sun), Ts (K), Mp (M_jup), sma (a/Rs); ``depth``: (n,) (Rp/Rs)^2.
     ``T_eq = Ts sqrt(1 / (2 a/Rs))``, ``g = G Mp / Rp^2`` with ``Rp = sqrt(depth) Rs``.
     """
-    depth = np.clip(np.asarray(depth, dtype=float), _MIN_DEPTH, None)
+    depth = np.clip(np.asarray(depth, dtype=float), MIN_DEPTH, None)
     rs = star["Rs"].to_numpy(dtype=float) * _R_SUN
     t_eq = star["Ts"].to_numpy(dtype=float) * np.sqrt(
         1.0 / (2.0 * star["sma"].to_numpy(dtype=float))
@@ -61,7 +62,7 @@ def feature_amplitude(star: pd.DataFrame, depth: np.ndarray) -> np.ndarray:
 
     Transmission features scale with the annulus ``2 Rp H / Rs^2`` ~ ``sqrt(depth) H``.
     """
-    depth = np.clip(np.asarray(depth, dtype=float), _MIN_DEPTH, None)
+    depth = np.clip(np.asarray(depth, dtype=float), MIN_DEPTH, None)
     return np.sqrt(depth) * scale_height_rs(star, depth)
 
 

@@ -11,6 +11,7 @@ import torch
 import xarray as xr
 
 from spectramind.defaults import schema_defaults
+from spectramind.physics.population import FitPrior, broad_prior
 from spectramind.physics.transit import transit_light_curve
 
 AIRS_REGRESSORS = ("airs_trace_y", "airs_trace_width", "fgs_centroid_y", "fgs_centroid_x")
@@ -27,13 +28,17 @@ class FitConfig:
     ramp_tau_h: tuple[float, ...]
     wavelength_degree: int | None  # None: g free per bin
     use_regressors: bool
-    prior_sma_frac: float
-    prior_inc_deg: float
-    prior_ld: float
+    broad_sma_frac: float
+    broad_inc_deg: float
+    broad_ld: float
+    broad_dt_h: float
+    population: str | None  # the workflow's prior file (None: learned on train)
     min_snr: float
     partial_sigma_scale: float
-    fallback_depth: float
-    fallback_sigma: float
+
+    def broad_prior(self) -> FitPrior:
+        """The broad prior of these widths (:func:`~spectramind.physics.population.broad_prior`)."""
+        return broad_prior(self.broad_sma_frac, self.broad_inc_deg, self.broad_ld, self.broad_dt_h)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> FitConfig:

@@ -336,10 +336,12 @@ def fit_visit(
     ya, va = y[:, 1:] / m, var[:, 1:] / m**2
     regs_a = instrument_regressors(cube, "AIRS-CH0", v, cfg.use_regressors)
     basis_a = white.basis["AIRS-CH0"][v]
+    dt = 0.0 if white.airs_dt_h is None else float(white.airs_dt_h[v])
+    geo_a = {**geo, "t0_h": geo["t0_h"] + dt}  # AIRS sees the transit at t0 + its offset
     d, vda, g, c2, shape, drift = fit_airs_bins(
         ya,
         va,
-        lambda k: unit_shapes(t_airs, geo, k, u1[1:], u2[1:]),
+        lambda k: unit_shapes(t_airs, geo_a, k, u1[1:], u2[1:]),
         np.full(len(wl) - 1, white.k["AIRS-CH0"]),
         basis_a,
         regs_a,

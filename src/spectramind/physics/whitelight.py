@@ -5,14 +5,20 @@ Model of the white light curve of instrument i (FGS1, or the flux-weighted AIRS 
     W_iv(t) = T(t; t0_v, a/Rs, inc, k_i, u_i) * (B_iv(t) a_iv) + sum_r beta_ivr x_ivr(t)
 
 * T: the exact quadratic-limb-darkened transit; t0 per visit, a/Rs and inc shared, radius
-  ratio k and limb darkening (u1, u2) per instrument; the AIRS curve is modelled as the
+  ratio k and limb darkening (u1, u2) per instrument, and a per-visit AIRS-CH0 time offset
+  dt_v from FGS1 (the two instruments' clocks need not agree: AIRS sees the transit at
+  t0_v + dt_v); the AIRS curve is modelled as the
   flux-weighted sum of ``WHITE_LD_GROUPS`` wavelength groups, each with the limb-darkening law
   shifted by the fitted AIRS offset;
 * B_iv: the multiplicative drift basis of that instrument and visit (below), its coefficients
   a_iv and the jitter coefficients beta_iv profiled out by weighted least squares at every
   step of the non-linear fit (variable projection);
-* Gaussian priors on a/Rs, inc (the star row, widths ``prior_sma_frac``, ``prior_inc_deg``)
-  and on u (the limb-darkening law, width ``prior_ld``).
+* Gaussian priors (:class:`~spectramind.physics.population.FitPrior`) on ln(a/Rs / star
+  sma), inc - star i and the limb-darkening offsets u - law of each instrument: learned on the
+  train split by maximum likelihood over its fits (``results/physics/population.json``), or
+  the weak broad prior of the config for the train fits that population is learned from.
+  Every fit reports its data-only measurement of these quantities (the prior divided out of
+  the linearised posterior, :func:`data_measurements`), which is what the population learns.
 
 Drift chosen from the data, per instrument and per visit, by model selection (BIC): B is the
 Legendre polynomials P_0..P_n of the time scaled to [-1, 1] over the visit, n in
@@ -52,7 +58,10 @@ from spectramind.physics.common import (
     white_light,
 )
 from spectramind.physics.limb_darkening import limb_darkening
+from spectramind.physics.population import PRIOR_KEYS, FitPrior
 
+N_GLOBAL = 8  # a/Rs, inc, k_FGS1, k_AIRS, u1/u2 FGS1, u1/u2 AIRS (after the per-visit t0)
+MAX_AIRS_DT_H = 0.25  # bound of the AIRS-CH0 time offset (h): far beyond any clock error
 WHITE_LD_GROUPS = 12  # wavelength groups of the AIRS white-light model (LD varies within < 0.01)
 SELECTION_ROUNDS = 2  # choose the drift, refit; this many times
 
@@ -133,6 +142,11 @@ class WhiteFit:
     chi2_red: float
     success: bool
     ld_offset_airs: tuple[float, float] = (0.0, 0.0)  # fitted (u1, u2) minus the law, AIRS
+    ld_offset_fgs1: tuple[float, float] = (0.0, 0.0)  # fitted (u1, u2) minus the law, FGS1
+    airs_dt_h: np.ndarray | None = None  # (n_visits,) AIRS-CH0 time offset from FGS1 (h)
+    # PRIOR_KEYS -> (value, data-only sd): what this fit measured of the prior's quantities
+    # (absent where the data constrain it less than a tenth of the prior does)
+    measurements: dict[str, tuple[float, float]] | None = None
     choice: dict[str, list[DriftChoice]] | None = None  # instrument -> per-visit drift choice
     basis: dict[str, list[np.ndarray]] | None = None  # instrument -> per-visit (n_time, p)
 
@@ -149,9 +163,12 @@ class WhiteProblem:
     group_u: tuple[np.ndarray, np.ndarray]  # (n_groups,) law u1, u2 of the AIRS groups
     star: pd.Series
     n_visits: int
+    prior: FitPrior
 
 
-def prepare_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteProblem:
+def prepare_white(
+    cube: xr.Dataset, star: pd.Series, cfg: FitConfig, prior: FitPrior
+) -> WhiteProblem:
     """The white light curves, sample times, regressors and limb-darkening priors."""
     wl = cube["wavelength"].values
     lvl = np.nan_to_num(cube["oot_level"].values[0])
@@ -178,30 +195,50 @@ def prepare_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhitePro
         group_u=limb_darkening(np.array([wl[g].mean() for g in groups]), float(star["Ts"])),
         star=star,
         n_visits=nv,
+        prior=prior,
     )
 
 
 def start_and_bounds(
     cube: xr.Dataset, prob: WhiteProblem
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start vector and bounds of x = (t0_v..., a/Rs, inc, k_FGS1, k_AIRS, u_FGS1, u_AIRS)."""
-    star = prob.star
+    """Start vector and bounds of x = (t0_v..., a/Rs, inc, k_FGS1, k_AIRS, u_FGS1, u_AIRS,
+    dt_v...)."""
+    star, m = prob.star, prob.prior.mean
     airs = prob.curves["AIRS-CH0"][0]
     k0 = np.sqrt(max(float(1 - np.nanmin(airs)), 1e-4))
     t0_guess = 0.5 * (cube["ingress"].values + cube["egress"].values)
     x0 = np.r_[
-        t0_guess, star["sma"], star["i"], k0, k0, prob.u_prior["FGS1"], prob.u_prior["AIRS-CH0"]
+        t0_guess,
+        star["sma"] * np.exp(m["ln_sma_ratio"]),
+        star["i"] + m["d_inc_deg"],
+        k0,
+        k0,
+        np.r_[prob.u_prior["FGS1"]] + [m["ld_fgs1_u1"], m["ld_fgs1_u2"]],
+        np.r_[prob.u_prior["AIRS-CH0"]] + [m["ld_airs_u1"], m["ld_airs_u2"]],
+        np.full(prob.n_visits, m["airs_dt_h"]),
     ]
+    dt_max = np.full(prob.n_visits, MAX_AIRS_DT_H)
     lo = np.r_[
-        t0_guess - 1.0, 0.5 * star["sma"], max(star["i"] - 10, 0), 1e-3, 1e-3, -1, -1, -1, -1
+        t0_guess - 1.0,
+        0.5 * star["sma"],
+        max(star["i"] - 10, 0),
+        1e-3,
+        1e-3,
+        -1,
+        -1,
+        -1,
+        -1,
+        -dt_max,
     ]
-    hi = np.r_[t0_guess + 1.0, 2.0 * star["sma"], 90.0, 0.5, 0.5, 2, 2, 2, 2]
+    hi = np.r_[t0_guess + 1.0, 2.0 * star["sma"], 90.0, 0.5, 0.5, 2, 2, 2, 2, dt_max]
     return np.clip(x0, lo + 1e-9, hi - 1e-9), lo, hi
 
 
 def unpack(x: np.ndarray, nv: int) -> tuple[np.ndarray, float, float, dict, dict]:
-    """(t0 per visit, a/Rs, inc, k per instrument, (u1, u2) per instrument) of x."""
-    a_rs, inc, kf, ka, u1f, u2f, u1a, u2a = x[nv:]
+    """(t0 per visit, a/Rs, inc, k per instrument, (u1, u2) per instrument) of x (the AIRS
+    time offsets: :func:`airs_offsets`)."""
+    a_rs, inc, kf, ka, u1f, u2f, u1a, u2a = x[nv : nv + N_GLOBAL]
     return (
         x[:nv],
         a_rs,
@@ -211,13 +248,20 @@ def unpack(x: np.ndarray, nv: int) -> tuple[np.ndarray, float, float, dict, dict
     )
 
 
+def airs_offsets(x: np.ndarray, nv: int) -> np.ndarray:
+    """The per-visit AIRS-CH0 time offsets dt_v (h) of x."""
+    return np.asarray(x[nv + N_GLOBAL : nv + N_GLOBAL + nv], dtype=float)
+
+
 def white_transit(prob: WhiteProblem, inst: str, v: int, x: np.ndarray) -> np.ndarray:
     """The transit of instrument ``inst``, visit ``v`` at parameters x (n_time,)."""
     t0, a_rs, inc, k, u = unpack(x, prob.n_visits)
-    geo = dict(t0_h=float(t0[v]), period_d=float(prob.star["P"]), a_rs=a_rs, inc_deg=inc)
     tv = prob.times[inst][v]
     if inst == "FGS1":
+        geo = dict(t0_h=float(t0[v]), period_d=float(prob.star["P"]), a_rs=a_rs, inc_deg=inc)
         return transit(tv, **geo, k=k[inst], u1=u[inst][0], u2=u[inst][1])
+    t0_airs = float(t0[v] + airs_offsets(x, prob.n_visits)[v])
+    geo = dict(t0_h=t0_airs, period_d=float(prob.star["P"]), a_rs=a_rs, inc_deg=inc)
     g_u1, g_u2 = prob.group_u
     du1, du2 = (u[inst][m] - prob.u_prior[inst][m] for m in (0, 1))
     tr = transit(tv, **geo, k=np.full(len(g_u1), k[inst]), u1=g_u1 + du1, u2=g_u2 + du2)
@@ -250,19 +294,64 @@ def white_residuals(
         for v, (_, _, model, ok) in enumerate(rows):
             y, var = prob.curves[i][0][v], prob.curves[i][1][v]
             res.append(((y - model) / np.sqrt(var))[ok])
-    _, a_rs, inc, _, u = unpack(x, prob.n_visits)
-    star = prob.star
-    res.append(
-        np.array(
-            [
-                (a_rs - star["sma"]) / (cfg.prior_sma_frac * star["sma"]),
-                (inc - star["i"]) / cfg.prior_inc_deg,
-            ]
-        )
-    )
-    u_fit = np.r_[u["FGS1"], u["AIRS-CH0"]]
-    res.append((u_fit - np.r_[prob.u_prior["FGS1"], prob.u_prior["AIRS-CH0"]]) / cfg.prior_ld)
+    q = prior_quantities(prob, x)
+    p = prob.prior
+    res.append(np.array([(q[k] - p.mean[k]) / p.sd[k] for k in PRIOR_KEYS]))
+    later = airs_offsets(x, prob.n_visits)[1:]  # visit 0's offset is in q
+    res.append((later - p.mean["airs_dt_h"]) / p.sd["airs_dt_h"])
     return np.concatenate(res)
+
+
+def prior_quantities(prob: WhiteProblem, x: np.ndarray) -> dict[str, float]:
+    """The prior's quantities (:data:`PRIOR_KEYS`) at parameters x."""
+    _, a_rs, inc, _, u = unpack(x, prob.n_visits)
+    law_f, law_a = prob.u_prior["FGS1"], prob.u_prior["AIRS-CH0"]
+    return {
+        "ln_sma_ratio": float(np.log(max(a_rs, 1e-12) / prob.star["sma"])),
+        "d_inc_deg": float(inc - prob.star["i"]),
+        "ld_fgs1_u1": float(u["FGS1"][0] - law_f[0]),
+        "ld_fgs1_u2": float(u["FGS1"][1] - law_f[1]),
+        "ld_airs_u1": float(u["AIRS-CH0"][0] - law_a[0]),
+        "ld_airs_u2": float(u["AIRS-CH0"][1] - law_a[1]),
+        "airs_dt_h": float(airs_offsets(x, prob.n_visits)[0]),
+    }
+
+
+#: parameter index (after the per-visit t0) of each prior quantity and its derivative d q / d x
+_PRIOR_PARAM = {
+    "ln_sma_ratio": 0,
+    "d_inc_deg": 1,
+    "ld_fgs1_u1": 4,
+    "ld_fgs1_u2": 5,
+    "ld_airs_u1": 6,
+    "ld_airs_u2": 7,
+    "airs_dt_h": 8,  # visit 0's
+}
+
+
+def data_measurements(
+    prob: WhiteProblem, x: np.ndarray, cov: np.ndarray
+) -> dict[str, tuple[float, float]]:
+    """What the data alone measured of each prior quantity: the linearised posterior (value,
+    marginal variance) with the Gaussian prior divided out (precisions subtract; the value
+    is the precision-weighted difference). A quantity whose data precision is below a tenth
+    of the prior's is left out (the fit learned it from the prior, not the data)."""
+    q = prior_quantities(prob, x)
+    p, nv = prob.prior, prob.n_visits
+    a_rs = float(x[nv])
+    out = {}
+    for k, j in _PRIOR_PARAM.items():
+        scale = 1.0 / a_rs if k == "ln_sma_ratio" else 1.0  # d ln(a) / d a
+        var_post = float(cov[nv + j, nv + j]) * scale**2
+        if not (np.isfinite(var_post) and var_post > 0):
+            continue
+        prec_prior = 1.0 / p.sd[k] ** 2
+        prec_data = 1.0 / var_post - prec_prior
+        if prec_data < 0.1 * prec_prior:
+            continue
+        value = (q[k] / var_post - p.mean[k] * prec_prior) / prec_data
+        out[k] = (float(value), float(np.sqrt(1.0 / prec_data)))
+    return out
 
 
 def choose_bases(
@@ -294,9 +383,9 @@ def bases_of(prob: WhiteProblem, choice: dict[str, list[DriftChoice]]) -> dict:
     }
 
 
-def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig) -> WhiteFit:
+def fit_white(cube: xr.Dataset, star: pd.Series, cfg: FitConfig, prior: FitPrior) -> WhiteFit:
     """Step 1: the joint white-light fit with the drift chosen per instrument and visit."""
-    prob = prepare_white(cube, star, cfg)
+    prob = prepare_white(cube, star, cfg, prior)
     x, lo, hi = start_and_bounds(cube, prob)
     # the first fit at the largest order: a too flexible drift widens the errors, a too stiff
     # one moves the transit (a wrong start the choice could not recover from)
@@ -336,13 +425,16 @@ def white_result(
     n_data = sum(int(np.isfinite(prob.curves[i][0]).sum()) for i in INSTRUMENTS)
     chi2_red = float(2 * sol.cost / max(n_data - len(sol.x), 1))
     try:
+        # the residuals include the prior terms: this is the posterior covariance
         cov = np.linalg.pinv(sol.jac.T @ sol.jac) * chi2_red
         err = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
+        cov = np.full((len(sol.x), len(sol.x)), np.nan)
         err = np.full(len(sol.x), np.nan)
     t0, a_rs, inc, k, u = unpack(sol.x, nv)
     m = white_models(prob, bases, sol.x)
     u_air, u_law = u["AIRS-CH0"], prob.u_prior["AIRS-CH0"]
+    u_fgs, u_law_f = u["FGS1"], prob.u_prior["FGS1"]
     return WhiteFit(
         t0_h=np.asarray(t0, dtype=float),
         a_rs=float(a_rs),
@@ -355,6 +447,9 @@ def white_result(
         chi2_red=chi2_red,
         success=bool(sol.success) and bool(np.all(np.isfinite(sol.x))),
         ld_offset_airs=(float(u_air[0] - u_law[0]), float(u_air[1] - u_law[1])),
+        ld_offset_fgs1=(float(u_fgs[0] - u_law_f[0]), float(u_fgs[1] - u_law_f[1])),
+        airs_dt_h=airs_offsets(sol.x, nv),
+        measurements=data_measurements(prob, sol.x, cov),
         choice=choice,
         basis=bases,
     )

@@ -52,7 +52,7 @@ from spectramind.model.modules.spectral_head import (
     SpectralPriorLayer,
     WavelengthHead,
 )
-from spectramind.model.prior import SpectralPrior
+from spectramind.model.prior import MIN_DEPTH, SpectralPrior
 
 __all__ = ["ModelConfig", "SpectraModel", "to_tensors"]
 
@@ -331,9 +331,13 @@ class SpectraModel(nn.Module):
     ) -> dict[str, Tensor]:
         emb, tokens = self.embed(batch, use_encoders=use_encoders)
         mods = self.modulation(emb)
+        # the star-only amplitude is stored at unit depth (amp ~ depth^1.5): scaled here to the
+        # mean training depth of the prior; it stands in where a planet has no physics depth
+        amp_star = batch["amp_star"] * self.prior.level_mean.clamp_min(MIN_DEPTH) ** 1.5
         if self.config.use_physics:
+            amp_phys = batch["amp_physics"]
             post_mean, post_var, tau2 = self.prior(
-                amp=batch["amp_physics"],
+                amp=torch.where(torch.isfinite(amp_phys), amp_phys, amp_star),
                 mods=mods,
                 depth=batch["depth"],
                 sigma=batch["sigma"],
@@ -341,7 +345,7 @@ class SpectraModel(nn.Module):
                 level_err=batch["level_err"],
             )
         else:
-            post_mean, post_var, tau2 = self.prior(amp=batch["amp_star"], mods=mods)
+            post_mean, post_var, tau2 = self.prior(amp=amp_star, mods=mods)
         tok = None
         if tokens is not None and self.wavelength_head is not None:
             phys = self.config.use_physics
