@@ -90,7 +90,18 @@ def score_world(name: str, a: argparse.Namespace, cfg: dict, pool: ProcessPoolEx
     labels = {
         s: io.read_labels(root / f) for s, f in (("train", "train.csv"), ("test", "test_truth.csv"))
     }
-    prior = learn_prior(list(measured.values()), labels["train"].to_numpy()).to_dict()
+    learned = learn_prior(list(measured.values()), labels["train"].to_numpy())
+    print(
+        f"  {name}: learned prior "
+        + ", ".join(f"{k} {learned.mean[k]:+.4g} +- {learned.sd[k]:.3g}" for k in learned.mean),
+        flush=True,
+    )
+    if a.prior == "broad":
+        broad = FitConfig.from_dict(cfg["physics"]).broad_prior()
+        learned = FitPrior(
+            broad.mean, broad.sd, "broad", learned.fallback_mu, learned.fallback_sigma
+        )
+    prior = learned.to_dict()
     fits = {pid: (mu, s) for pid, mu, s in pool.map(fit_planet_with, [(*j, prior) for j in jobs])}
     arrays = {
         s: (
@@ -123,6 +134,12 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", default=str(REPO / "results" / "bench_world"))
     p.add_argument("--keep", action="store_true", help="keep the simulated datasets")
+    p.add_argument(
+        "--prior",
+        choices=("learned", "broad"),
+        default="learned",
+        help="fit every planet under the learned population prior (the workflow) or the broad one",
+    )
     a = p.parse_args()
     names = [n.strip() for n in a.worlds.split(",") if n.strip()]
     unknown = [n for n in names if n != "default" and n not in sim.DEVIATIONS]

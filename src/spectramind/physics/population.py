@@ -176,7 +176,10 @@ def learn_prior(
     ``measurements`` (per planet {key: (value, sd)}; a key a fit did not measure is left out)
     and the fallback spectrum from the train ``labels`` (n_planets, n_bins).
 
-    Each population sd is floored at ``SD_FLOOR_FRACTION`` of the median measurement sd."""
+    The prior's sd is that of the next planet's value (the posterior predictive):
+    sqrt(sd_pop^2 + se(mu)^2), the population spread plus the uncertainty of its mean, so a
+    small train split (or noisy measurements) gives a wide prior rather than an overconfident
+    one; it is floored at ``SD_FLOOR_FRACTION`` of the median measurement sd."""
     mean, sd, n = {}, {}, {}
     for k in PRIOR_KEYS:
         pairs = np.array([m[k] for m in measurements if k in m], dtype=float).reshape(-1, 2)
@@ -185,7 +188,9 @@ def learn_prior(
         if len(x) < 2:
             raise ValueError(f"prior {k!r}: {len(x)} train fits measured it, need at least 2")
         mu, s_pop = ml_population(x, s)
-        mean[k], sd[k], n[k] = mu, max(s_pop, SD_FLOOR_FRACTION * float(np.median(s))), len(x)
+        se_mu = float(np.sqrt(1.0 / np.sum(1.0 / (s_pop**2 + np.maximum(s, 1e-300) ** 2))))
+        predictive = float(np.hypot(s_pop, se_mu))
+        mean[k], sd[k], n[k] = mu, max(predictive, SD_FLOOR_FRACTION * float(np.median(s))), len(x)
     fb_mu, fb_sd = fallback_spectrum(labels)
     return FitPrior(
         mean=mean, sd=sd, source="train", fallback_mu=fb_mu, fallback_sigma=fb_sd, n_planets=n
