@@ -169,6 +169,13 @@ def test_bundle_contents(small_run: Path) -> None:
     fb = json.loads((b / "fallback.json").read_text())
     labels = io.read_labels(small_run / "results" / "simulated" / "train.csv").to_numpy(float)
     np.testing.assert_allclose(fb["mu"], labels.mean(), rtol=0, atol=1e-15)
+    # what the test-only run cannot learn: the physics prior and recalibration of train
+    assert meta["population"] is True and meta["recalibration"] is True
+    for shipped, learned in (
+        ("population.json", "physics/population.json"),
+        ("recalibration.json", "recalibration/physics.json"),
+    ):
+        assert (b / shipped).read_bytes() == (small_run / "results" / learned).read_bytes()
 
 
 def network_isolation() -> list[str]:

@@ -10,6 +10,7 @@ Layout of ``results/kaggle/`` (:func:`build_bundle`)::
     wheels/*.whl, wheels/requirements.txt  every dependency the Kaggle image lacks (name==version)
     fallback.json                          the fence's fallback: the train constant (mu, sigma)
     population.json                        the physics fit's prior, learned on train
+    recalibration.json                     the physics mu/sigma recalibration, learned on train
     bundle.json                            contents (sha256 of every file), method, split, git commit,
                                            the dependency wheels and the image they were resolved against
 
@@ -58,6 +59,7 @@ from spectramind.atomic import atomic_write_text
 from spectramind.kaggle_run import (
     FALLBACK_FILE,
     POPULATION_FILE,
+    RECALIBRATION_FILE,
     Dist,
     installed_distributions,
     requirement_closure,
@@ -448,13 +450,16 @@ def build_bundle(
     wheelhouse: str | Path | None = None,
     checkpoint: Mapping[str, str | Path] | None = None,
     population: str | Path | None = None,
+    recalibration: str | Path | None = None,
     dists: Mapping[str, Dist] | None = None,
     log: Callable[[str], object] = lambda msg: None,
 ) -> dict[str, Any]:
     """Write the bundle folder ``out`` (see the module docstring); return ``bundle.json``.
 
     ``population``: the physics prior learned on train (``population.json``), shipped as
-    ``population.json``: the bundle's test-only run has no train split to learn it from.
+    ``population.json``; ``recalibration``: the physics predictions' recalibration learned on
+    train, shipped as ``recalibration.json``: the bundle's test-only run has no train split
+    to learn either from.
 
     ``train_labels``: (n_train, 283), for the fence's fallback. ``image_packages``: the
     image's ``name==version`` list; ``pythons``: the image's possible Pythons; ``wheelhouse``:
@@ -485,6 +490,8 @@ def build_bundle(
     _copy_checkpoint(checkpoint, out / "checkpoint")
     if population is not None:
         shutil.copy2(population, out / POPULATION_FILE)
+    if recalibration is not None:
+        shutil.copy2(recalibration, out / RECALIBRATION_FILE)
     _copy_workflow(project, out / "workflow")
     (out / "config.yaml").write_text(
         "# Config of the Kaggle bundle: the run's config for the test split (kaggle-boot.sh sets\n"
@@ -504,6 +511,7 @@ def build_bundle(
         "split": split,
         "checkpoint": bool(checkpoint),
         "population": population is not None,
+        "recalibration": recalibration is not None,
         "git": git_info(project),
         "python": list(pythons),
         "platforms": list(PLATFORMS),

@@ -67,6 +67,7 @@ PLANET_RULES = ("calibrate_series", "calibrate", "phase", "fit_transit")
 FENCE_FILE = "fence.json"
 FALLBACK_FILE = "fallback.json"
 POPULATION_FILE = "population.json"
+RECALIBRATION_FILE = "recalibration.json"
 POLL_S = 2.0
 
 
@@ -367,6 +368,8 @@ def _prepare_run(
         overrides["model"] = {"checkpoint": str(bundle / "checkpoint")}
     if (bundle / POPULATION_FILE).is_file():
         overrides["physics"] = {"population": str(bundle / POPULATION_FILE)}
+    if (bundle / RECALIBRATION_FILE).is_file():
+        overrides["recalibration"] = {"file": str(bundle / RECALIBRATION_FILE)}
     (work / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     return run, view, [bundle / "config.yaml", work / "overrides.yaml"]
 

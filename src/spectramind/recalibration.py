@@ -73,6 +73,7 @@ class RecalibrationConfig:
     shrinkage: tuple[float, ...]
     min_planets: int
     seed: int
+    file: str | None  # the workflow's given recalibration (None: learned on train)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RecalibrationConfig:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,3 +137,27 @@ def score_table(files: Iterable[str | Path]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).sort_values(["split", "method"]).reset_index(drop=True)
+
+
+def write_prediction_provenance(
+    smk: Any,
+    *,
+    method: str,
+    section: str,
+    inputs: Iterable[str | Path],
+    section_config: Mapping[str, Any] | None = None,
+) -> None:
+    """The provenance sidecar (``output.provenance``) of a predict rule's ``{split}``
+    predictions: :func:`spectramind.provenance.prediction_record` of ``smk`` (the rule's
+    ``snakemake`` object) with the config section ``section`` (or ``section_config``)."""
+    from spectramind import provenance
+
+    record = provenance.prediction_record(
+        method=method,
+        split=smk.wildcards.split,
+        section=section,
+        section_config=smk.config[section] if section_config is None else section_config,
+        config=smk.config,
+        inputs=inputs,
+    )
+    provenance.write_record(record, smk.output.provenance)

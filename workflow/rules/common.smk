@@ -185,10 +185,17 @@ def split_inputs(split):
     return [data_file(f"{split}_star_info.csv")]
 
 
+RECALIBRATION = "results/recalibration/physics.json"
+
+
 def recalibration_input(wildcards):
+    """The physics predictions' recalibration: config recalibration.file, else the one
+    learned on train (rule recalibrate_physics), else none (no train labels)."""
     rc = config["recalibration"]
+    if rc["file"]:
+        return rc["file"]
     if (rc["sigma"] or rc["mean"]) and has_truth("train"):
-        return "results/recalibration/physics.json"
+        return RECALIBRATION
     return []
 
 

@@ -78,7 +78,7 @@ rule recalibrate_physics:
         fits=lambda wc: physics_files("train"),
         labels=labels_file("train"),
     output:
-        "results/recalibration/physics.json",
+        RECALIBRATION,
     log:
         "results/logs/recalibrate_physics/recalibrate_physics.log",
     benchmark:

@@ -53,13 +53,14 @@ rule submit:
 
 rule kaggle_bundle:
     """Offline Kaggle bundle: project wheel, the dependency wheels the Kaggle image lacks, checkpoint,
-    the physics prior learned on train, config, workflow, the fence's fallback (train constant),
+    the physics prior and recalibration learned on train, config, workflow, the fence's fallback (train constant),
     kaggle-boot.sh."""
     input:
         unpack(bundle_checkpoint),
         unpack(project_files),
         labels=labels_file("train"),
         population=population_input,
+        recalibration=recalibration_input,
     output:
         directory("results/kaggle"),
     log:

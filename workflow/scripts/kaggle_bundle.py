@@ -30,5 +30,6 @@ build_bundle(
     wheelhouse=kaggle["wheelhouse"],
     checkpoint=checkpoint,
     population=snakemake.input.population,
+    recalibration=snakemake.input.recalibration or None,  # none: no train labels or disabled
     log=logging.info,
 )

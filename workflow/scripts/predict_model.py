@@ -1,8 +1,8 @@
 """Rule predict_model: a split's predictions from a checkpoint, in submission format."""
 
-from spectramind import provenance
 from spectramind.model.pipeline import predict_from_products
 from spectramind.rulelog import log_to
+from spectramind.workflow_io import write_prediction_provenance
 
 log_to(snakemake.log[0])
 predict_from_products(
@@ -14,12 +14,10 @@ predict_from_products(
     out=snakemake.output.predictions,
     threads=snakemake.threads,
 )
-record = provenance.prediction_record(
+write_prediction_provenance(
+    snakemake,
     method="model",
-    split=snakemake.wildcards.split,
     section="model",
-    section_config=snakemake.config["model"],
-    config=snakemake.config,
     inputs=[
         snakemake.input.model,
         snakemake.input.model_config,
@@ -27,4 +25,3 @@ record = provenance.prediction_record(
         *snakemake.input.fits,
     ],
 )
-provenance.write_record(record, snakemake.output.provenance)

@@ -3,11 +3,14 @@ the train split's recalibration when there is one)."""
 
 import logging
 
-from spectramind import provenance
 from spectramind.predict import submission_frame, write_submission
 from spectramind.recalibration import Recalibration
 from spectramind.rulelog import log_to
-from spectramind.workflow_io import load_physics, load_physics_features
+from spectramind.workflow_io import (
+    load_physics,
+    load_physics_features,
+    write_prediction_provenance,
+)
 
 log_to(snakemake.log[0])
 ids, mu, sigma = load_physics(snakemake.input.fits)
@@ -17,12 +20,9 @@ if recal_file:
     mu, sigma = recal.apply(mu, sigma, load_physics_features(snakemake.input.fits))
     logging.info("applied the recalibration: %s", recal.reason)
 write_submission(submission_frame(ids, mu, sigma), snakemake.output.predictions)
-record = provenance.prediction_record(
+write_prediction_provenance(
+    snakemake,
     method="physics",
-    split=snakemake.wildcards.split,
     section="recalibration",
-    section_config=snakemake.config["recalibration"],
-    config=snakemake.config,
     inputs=[*snakemake.input.fits, *([recal_file] if recal_file else [])],
 )
-provenance.write_record(record, snakemake.output.provenance)
