@@ -4,6 +4,8 @@ errors are known (so the oracle recalibration and its score are known)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,35 @@ def test_instrument_apply_hand_computed():
     assert out_s[1, 0] == pytest.approx(np.sqrt(16.0 + 3.0))
     assert out_mu[0, 0] == pytest.approx(1.0 + 2.0 * (1.0 + 0.5 * 0.5 / 0.25))
     assert out_mu[1, 0] == pytest.approx(0.0)
+
+
+def test_apply_does_not_extrapolate_beyond_the_fitting_range():
+    """A planet whose sigma (or feature) lies outside the train range is corrected as at the
+    range's edge: sigma' grows linearly in sigma there, not as sigma^(1 + b)."""
+    r = InstrumentRecal(
+        model="scale+shape",
+        a=0.0,
+        b=1.0,
+        coef=(1.0,),
+        features=("fgs.x",),
+        feature_mean=(0.0,),
+        feature_sd=(1.0,),
+        log_sigma_ref=0.0,
+        log_sigma_range=(-1.0, 1.0),
+        feature_range=((-2.0, 2.0),),
+    )
+    e = np.e
+    sigma = np.array([[e], [10 * e], [1.0]])
+    x = r.design({"fgs.x": np.array([0.0, 0.0, 7.0])}, 3)
+    np.testing.assert_array_equal(x, [[0.0], [0.0], [2.0]])  # clamped to the fitting range
+    _, out = r.apply(np.zeros((3, 1)), sigma, x)
+    assert out[0, 0] == pytest.approx(e * e)  # at the edge: sigma e^(b u) = e * e
+    assert out[1, 0] == pytest.approx(10 * e * e)  # beyond it: linear, not (10 e)^2
+    assert out[2, 0] == pytest.approx(e**2)  # feature clamped at 2: e^(0 + 2)
+    old = replace(r, log_sigma_range=None, feature_range=())  # a file without the ranges
+    assert old.apply(np.zeros((3, 1)), sigma, old.design({"fgs.x": np.zeros(3)}, 3))[1][
+        1, 0
+    ] == pytest.approx((10 * e) ** 2)
 
 
 def test_identity_is_the_default_and_leaves_the_predictions():

@@ -161,11 +161,20 @@ class InstrumentRecal:
     log_sigma_ref: float = 0.0
     mu_ref: float = 0.0
     mu_sd: float = 1.0
+    #: the range of log sigma - log_sigma_ref and of each standardised feature over the
+    #: fitting planets: a planet outside it is corrected as at the nearest edge (the fitted
+    #: powers are not extrapolated); None / () in files written before the ranges: no clamp
+    log_sigma_range: tuple[float, float] | None = None
+    feature_range: tuple[tuple[float, float], ...] = ()
 
     def design(self, table: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-        """Standardised features (n, K); a missing value is the train mean (0)."""
+        """Standardised features (n, K), clamped to the fitting range; a missing value is the
+        train mean (0)."""
         x = _raw_features(table, self.features, n)
         z = (x - np.asarray(self.feature_mean)) / np.asarray(self.feature_sd)
+        if self.feature_range:
+            lo, hi = np.asarray(self.feature_range, dtype=float).T
+            z = np.clip(z, lo, hi)
         return np.where(np.isfinite(z), z, 0.0)
 
     def apply(
@@ -175,7 +184,10 @@ class InstrumentRecal:
         if self.model == "identity":
             return mu.copy(), sigma.copy()
         s_ref = np.exp(self.log_sigma_ref)
-        t = self.a + self.b * (np.log(np.maximum(sigma, metric.SIGMA_FLOOR)) - self.log_sigma_ref)
+        u = np.log(np.maximum(sigma, metric.SIGMA_FLOOR)) - self.log_sigma_ref
+        if self.log_sigma_range is not None:
+            u = np.clip(u, *self.log_sigma_range)
+        t = self.a + self.b * u
         if self.coef:
             t = t + _rows_dot(x, np.asarray(self.coef))[:, None]
         s2 = sigma**2 * np.exp(2 * t) + self.psi * s_ref**2
@@ -281,11 +293,18 @@ def _reference(
     sd = np.nanstd(x_raw, axis=0) if x_raw.shape[1] else np.zeros(0)
     keep = np.isfinite(sd) & (sd > 1e-12)
     sd_mu = float(np.std(mu))
+    log_ref = float(np.log(max(np.median(sigma), metric.SIGMA_FLOOR)))
+    u = np.log(np.maximum(sigma, metric.SIGMA_FLOOR)) - log_ref
+    z = (x_raw[:, keep] - mean[keep]) / sd[keep] if x_raw.shape[1] else np.zeros((len(mu), 0))
     return InstrumentRecal(
         features=tuple(n for n, k in zip(names, keep, strict=True) if k),
         feature_mean=tuple(float(v) for v in mean[keep]),
         feature_sd=tuple(float(v) for v in sd[keep]),
-        log_sigma_ref=float(np.log(max(np.median(sigma), metric.SIGMA_FLOOR))),
+        log_sigma_ref=log_ref,
+        log_sigma_range=(float(np.min(u)), float(np.max(u))),
+        feature_range=tuple(
+            (float(np.nanmin(c)), float(np.nanmax(c))) for c in np.asarray(z, dtype=float).T
+        ),
         mu_ref=float(np.mean(mu)),
         mu_sd=sd_mu if sd_mu > 0 else 1.0,
     )
@@ -337,7 +356,7 @@ def fit_instrument(
     fitted: dict[str, Any] = {n: float(p[n]) for n in _SCALARS}
     fitted.update(model=model, shrinkage=float(shrinkage), coef=coef)
     if not coef:
-        fitted.update(features=(), feature_mean=(), feature_sd=())
+        fitted.update(features=(), feature_mean=(), feature_sd=(), feature_range=())
     return replace(ref, **fitted)
 
 
@@ -402,6 +421,9 @@ class Recalibration:
 def _instrument_from(d: Mapping[str, Any]) -> InstrumentRecal:
     tuples = ("coef", "features", "feature_mean", "feature_sd")
     kw: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in d.items()}
+    if kw.get("log_sigma_range") is not None:
+        kw["log_sigma_range"] = tuple(float(v) for v in kw["log_sigma_range"])
+    kw["feature_range"] = tuple(tuple(float(v) for v in r) for r in kw.get("feature_range", ()))
     return InstrumentRecal(**kw)
 
 
