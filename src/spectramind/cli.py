@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
+from spectramind.constants import METHODS
 from spectramind.defaults import default
 
 try:  # recent typer versions vendor click (typer._click); older ones use click itself
@@ -48,7 +49,6 @@ __all__ = [
 ]
 
 #: prediction methods (results/predictions/METHOD/SPLIT.csv)
-METHODS = ("constant", "physics", "model")
 #: what `submit --method` accepts: a prediction method, or "auto" (the submit rule picks one)
 SUBMIT_METHODS = (*METHODS, "auto")
 SPLITS = ("train", "test")

@@ -11,6 +11,7 @@ __all__ = [
     "AIRS_FIRST_COLUMN",
     "AIRS_STOP_COLUMN",
     "FGS_WEIGHT",
+    "METHODS",
     "N_AIRS_BINS",
     "N_BINS",
     "PPM",
@@ -29,6 +30,10 @@ N_BINS = 283
 AIRS_FIRST_COLUMN, AIRS_STOP_COLUMN = 39, 321
 #: Number of AIRS-CH0 spectral bins.
 N_AIRS_BINS = AIRS_STOP_COLUMN - AIRS_FIRST_COLUMN
+
+# --- workflow -------------------------------------------------------------------------------
+#: The prediction methods, in the order of the score table (``results/predictions/{method}/``).
+METHODS = ("constant", "physics", "model")
 
 # --- timing ---------------------------------------------------------------------------------
 #: Duration of one visit (hours): the span of the real ``axis_info.parquet`` time axes.

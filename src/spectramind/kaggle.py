@@ -501,7 +501,49 @@ def build_bundle(
     boot = out / "kaggle-boot.sh"
     shutil.copy2(boot_script, boot)
     boot.chmod(0o755)
-    meta: dict[str, Any] = {
+    meta = _bundle_meta(
+        out,
+        project,
+        wheel=wheel,
+        method=method,
+        split=split,
+        shipped={
+            "checkpoint": bool(checkpoint),
+            "population": population is not None,
+            "recalibration": recalibration is not None,
+        },
+        pythons=pythons,
+        image=image,
+        deps=deps,
+        wheels=wheels,
+    )
+    atomic_write_text(out / "bundle.json", json.dumps(meta, indent=2) + "\n")
+    _log_contents(out, meta, log)
+    return meta
+
+
+def _log_contents(out: Path, meta: Mapping[str, Any], log: Callable[[str], object]) -> None:
+    for f in meta["files"]:
+        log(f"  {f['bytes']:>10d}  {f['path']}")
+    size = sum(f["bytes"] for f in meta["files"]) / 2**20
+    log(f"bundle {out}: {len(meta['files'])} files, {size:.1f} MiB")
+
+
+def _bundle_meta(
+    out: Path,
+    project: Path,
+    *,
+    wheel: Path,
+    method: str,
+    split: str,
+    shipped: Mapping[str, bool],
+    pythons: Sequence[str],
+    image: Any,
+    deps: Mapping[str, Mapping[str, str]],
+    wheels: Sequence[Path],
+) -> dict[str, Any]:
+    """``bundle.json``: what the bundle is, what it ships, and every file's sha256."""
+    return {
         "format": BUNDLE_FORMAT,
         "format_version": 1,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -509,9 +551,7 @@ def build_bundle(
         "wheel": wheel.name,
         "method": method,
         "split": split,
-        "checkpoint": bool(checkpoint),
-        "population": population is not None,
-        "recalibration": recalibration is not None,
+        **shipped,
         "git": git_info(project),
         "python": list(pythons),
         "platforms": list(PLATFORMS),
@@ -521,14 +561,6 @@ def build_bundle(
         "dependency_wheels": [w.name for w in wheels],
         "files": _file_records(out),
     }
-    atomic_write_text(out / "bundle.json", json.dumps(meta, indent=2) + "\n")
-    for f in meta["files"]:
-        log(f"  {f['bytes']:>10d}  {f['path']}")
-    log(
-        f"bundle {out}: {len(meta['files'])} files, "
-        f"{sum(f['bytes'] for f in meta['files']) / 2**20:.1f} MiB"
-    )
-    return meta
 
 
 def _write_dependency_wheels(

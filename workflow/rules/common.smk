@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger as sm_logger
 
+from spectramind import constants as sm_constants
 from spectramind import io as sm_io
 from spectramind import lineage
 from spectramind import runsummary
@@ -199,7 +200,7 @@ def recalibration_input(wildcards):
     return []
 
 
-METHODS = ["constant", "physics", "model"]
+METHODS = list(sm_constants.METHODS)
 
 
 def score_files():
