@@ -102,6 +102,11 @@ def test_learn_prior_needs_two_measurements_of_every_key():
     ms[0] = {k: (0.0, 0.1) for k in pop.PRIOR_KEYS}
     with pytest.raises(ValueError, match="'d_inc_deg': 1 train fits measured it"):
         pop.learn_prior(ms, np.ones((3, 283)))
+    broad = pop.broad_prior(0.2, 2.0, 0.3, 0.05)
+    prior = pop.learn_prior(ms, np.ones((3, 283)), broad)  # a tiny train split: kept broad
+    assert (prior.mean["d_inc_deg"], prior.sd["d_inc_deg"]) == (0.0, 2.0)
+    assert prior.n_planets["d_inc_deg"] == 1 and prior.n_planets["ln_sma_ratio"] == 5
+    assert prior.sd["ln_sma_ratio"] < 0.2  # the measured ones are learned
 
 
 def test_fit_prior_round_trips_and_refuses_bad_files(tmp_path):

@@ -160,7 +160,7 @@ def test_submission_and_predictions_carry_their_provenance(small_run: Path) -> N
         for item in json.loads(rec["inputs"]):
             assert lineage.sha256_file(small_run / item["name"]) == item["sha256"], item
     model_inputs = {i["name"] for i in json.loads(rec["inputs"])}
-    assert {"results/model/model.pt", "results/model/model_config.json"} <= model_inputs
+    assert "results/model/model.pt" in model_inputs  # not model_config.json (wall times)
     assert any(n.startswith("results/cubes/") for n in model_inputs)
     sub = provenance.read_record(results / "submission.provenance.json")
     assert provenance.stages_from_attrs(sub) == ({"predict": "COMPLETE", "submit": "COMPLETE"},)

@@ -357,7 +357,8 @@ def diagnostic_files():
             ]
     if score_files():
         out.append("results/diagnostics/score_table.html")
-    out.append("results/diagnostics/training.png")
+    if not config["model"]["checkpoint"]:  # a given checkpoint: no training run to draw
+        out.append("results/diagnostics/training.png")
     out.append("results/diagnostics/runtime.png")
     return out
 

@@ -41,6 +41,8 @@ rule physics_population:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        physics=lookup(dpath="physics", within=config),
     script:
         "../scripts/physics_population.py"
 

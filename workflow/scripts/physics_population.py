@@ -4,6 +4,7 @@ import logging
 
 import xarray as xr
 
+from spectramind.physics.common import FitConfig
 from spectramind.physics.products import learn_prior_from_fits
 from spectramind.rulelog import log_to
 from spectramind.workflow_io import labels_array
@@ -13,8 +14,19 @@ fits = []
 for path in snakemake.input.fits:
     with xr.open_dataset(path) as ds:
         fits.append(ds.load())
-prior = learn_prior_from_fits(fits, labels_array(snakemake.input.labels, "train"))
+broad = FitConfig.from_dict(snakemake.params.physics).broad_prior()
+prior = learn_prior_from_fits(fits, labels_array(snakemake.input.labels, "train"), broad)
 for k in prior.mean:
+    if prior.n_planets[k] < 2:
+        logging.warning(
+            "%s: %d of %d train fits measured it: the broad prior kept (mean %.5g, sd %.5g)",
+            k,
+            prior.n_planets[k],
+            len(fits),
+            prior.mean[k],
+            prior.sd[k],
+        )
+        continue
     logging.info(
         "%s: population mean %.5g, sd %.5g (%d of %d train fits)",
         k,

@@ -18,9 +18,10 @@ write_prediction_provenance(
     snakemake,
     method="model",
     section="model",
+    # model.pt (the weights, byte-identical between runs of one config), not model_config.json:
+    # it records the training's wall times
     inputs=[
         snakemake.input.model,
-        snakemake.input.model_config,
         *snakemake.input.cubes,
         *snakemake.input.fits,
     ],

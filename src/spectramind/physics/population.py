@@ -170,7 +170,9 @@ def broad_prior(sma_frac: float, inc_deg: float, ld: float, dt_h: float) -> FitP
 
 
 def learn_prior(
-    measurements: Sequence[Mapping[str, tuple[float, float]]], labels: np.ndarray
+    measurements: Sequence[Mapping[str, tuple[float, float]]],
+    labels: np.ndarray,
+    fallback: FitPrior | None = None,
 ) -> FitPrior:
     """The population prior of :data:`PRIOR_KEYS` by maximum likelihood over the train fits'
     ``measurements`` (per planet {key: (value, sd)}; a key a fit did not measure is left out)
@@ -179,14 +181,19 @@ def learn_prior(
     The prior's sd is that of the next planet's value (the posterior predictive):
     sqrt(sd_pop^2 + se(mu)^2), the population spread plus the uncertainty of its mean, so a
     small train split (or noisy measurements) gives a wide prior rather than an overconfident
-    one; it is floored at ``SD_FLOOR_FRACTION`` of the median measurement sd."""
+    one; it is floored at ``SD_FLOOR_FRACTION`` of the median measurement sd. A quantity
+    fewer than two train fits measured keeps ``fallback``'s mean and sd (the broad prior;
+    ``n_planets`` says how many measured it); without a fallback it is an error."""
     mean, sd, n = {}, {}, {}
     for k in PRIOR_KEYS:
         pairs = np.array([m[k] for m in measurements if k in m], dtype=float).reshape(-1, 2)
         ok = np.isfinite(pairs).all(axis=1) & (pairs[:, 1] > 0)
         x, s = pairs[ok, 0], pairs[ok, 1]
         if len(x) < 2:
-            raise ValueError(f"prior {k!r}: {len(x)} train fits measured it, need at least 2")
+            if fallback is None:
+                raise ValueError(f"prior {k!r}: {len(x)} train fits measured it, need at least 2")
+            mean[k], sd[k], n[k] = fallback.mean[k], fallback.sd[k], len(x)
+            continue
         mu, s_pop = ml_population(x, s)
         se_mu = float(np.sqrt(1.0 / np.sum(1.0 / (s_pop**2 + np.maximum(s, 1e-300) ** 2))))
         predictive = float(np.hypot(s_pop, se_mu))

@@ -269,8 +269,10 @@ def fit_dataset(
     )
 
 
-def learn_prior_from_fits(fits: Sequence[xr.Dataset], labels: np.ndarray) -> FitPrior:
+def learn_prior_from_fits(
+    fits: Sequence[xr.Dataset], labels: np.ndarray, fallback: FitPrior | None = None
+) -> FitPrior:
     """The population prior of the train split: :func:`~spectramind.physics.population.
     learn_prior` over what each (broad-prior) physics product measured, and the fallback
     spectrum of the train ``labels`` (n_planets, n_bins)."""
-    return learn_prior([prior_measurements(f) for f in fits], labels)
+    return learn_prior([prior_measurements(f) for f in fits], labels, fallback)
