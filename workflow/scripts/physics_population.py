@@ -5,24 +5,25 @@ import logging
 import xarray as xr
 
 from spectramind.physics.common import FitConfig
-from spectramind.physics.products import learn_prior_from_fits
+from spectramind.physics.population import learn_prior
+from spectramind.physics.products import prior_measurements
 from spectramind.rulelog import log_to
 from spectramind.workflow_io import labels_array
 
 log_to(snakemake.log[0])
-fits = []
+measured = []
 for path in snakemake.input.fits:
-    with xr.open_dataset(path) as ds:
-        fits.append(ds.load())
+    with xr.open_dataset(path) as ds:  # the attributes only: no variable is read
+        measured.append(prior_measurements(ds))
 broad = FitConfig.from_dict(snakemake.params.physics).broad_prior()
-prior = learn_prior_from_fits(fits, labels_array(snakemake.input.labels, "train"), broad)
+prior = learn_prior(measured, labels_array(snakemake.input.labels, "train"), broad)
 for k in prior.mean:
     if prior.n_planets[k] < 2:
         logging.warning(
             "%s: %d of %d train fits measured it: the broad prior kept (mean %.5g, sd %.5g)",
             k,
             prior.n_planets[k],
-            len(fits),
+            len(measured),
             prior.mean[k],
             prior.sd[k],
         )
@@ -33,6 +34,6 @@ for k in prior.mean:
         prior.mean[k],
         prior.sd[k],
         prior.n_planets[k],
-        len(fits),
+        len(measured),
     )
 prior.to_json(snakemake.output[0])

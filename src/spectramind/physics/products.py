@@ -3,7 +3,7 @@ and its NetCDF dataset ``results/physics/{planet}.nc``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from spectramind.physics.common import (
     transit,
     white_light,
 )
-from spectramind.physics.population import PRIOR_KEYS, FitPrior, learn_prior
+from spectramind.physics.population import PRIOR_KEYS, FitPrior
 from spectramind.physics.spectral import fit_spectrum
 from spectramind.physics.whitelight import WhiteFit, fit_white
 
@@ -267,12 +267,3 @@ def fit_dataset(
         coords={"wavelength": cube["wavelength"], "time": cube["time"], "visit": cube["visit"]},
         attrs=attrs,
     )
-
-
-def learn_prior_from_fits(
-    fits: Sequence[xr.Dataset], labels: np.ndarray, fallback: FitPrior | None = None
-) -> FitPrior:
-    """The population prior of the train split: :func:`~spectramind.physics.population.
-    learn_prior` over what each (broad-prior) physics product measured, and the fallback
-    spectrum of the train ``labels`` (n_planets, n_bins)."""
-    return learn_prior([prior_measurements(f) for f in fits], labels, fallback)

@@ -433,8 +433,7 @@ def white_result(
         err = np.full(len(sol.x), np.nan)
     t0, a_rs, inc, k, u = unpack(sol.x, nv)
     m = white_models(prob, bases, sol.x)
-    u_air, u_law = u["AIRS-CH0"], prob.u_prior["AIRS-CH0"]
-    u_fgs, u_law_f = u["FGS1"], prob.u_prior["FGS1"]
+    q = prior_quantities(prob, sol.x)  # the limb-darkening offsets from the law among them
     return WhiteFit(
         t0_h=np.asarray(t0, dtype=float),
         a_rs=float(a_rs),
@@ -446,8 +445,8 @@ def white_result(
         model={i: np.stack([r[2] for r in m[i]]) for i in INSTRUMENTS},
         chi2_red=chi2_red,
         success=bool(sol.success) and bool(np.all(np.isfinite(sol.x))),
-        ld_offset_airs=(float(u_air[0] - u_law[0]), float(u_air[1] - u_law[1])),
-        ld_offset_fgs1=(float(u_fgs[0] - u_law_f[0]), float(u_fgs[1] - u_law_f[1])),
+        ld_offset_airs=(q["ld_airs_u1"], q["ld_airs_u2"]),
+        ld_offset_fgs1=(q["ld_fgs1_u1"], q["ld_fgs1_u2"]),
         airs_dt_h=airs_offsets(sol.x, nv),
         measurements=data_measurements(prob, sol.x, cov),
         choice=choice,
