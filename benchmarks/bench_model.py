@@ -20,7 +20,8 @@ Variants: ``constant`` and ``physics`` (the workflow's predictions), ``model`` (
 tokens: the format-1 architecture), ``gnn`` (AIRS
 GNN instead of the CNN), ``concat`` (concat fusion instead of cross-attention) and
 ``single`` (one model with a ``val_fraction`` split instead of the K-fold ensemble of
-``model.training.folds`` members). ``best_epoch`` lists each member's kept epoch and
+``model.training.folds`` members) and ``no_recalibration`` (the ensemble without the
+recalibration fitted on its out-of-fold predictions). ``best_epoch`` lists each member's kept epoch and
 ``at_init`` how many members are at initialisation (the prior layer alone).
 """
 
@@ -50,8 +51,17 @@ MODEL_VARIANTS = (
     "gnn",
     "concat",
     "single",
+    "no_recalibration",
 )
-DEFAULT_VARIANTS = ("constant", "physics", "model", "no_physics", "no_symbolic", "prior_only")
+DEFAULT_VARIANTS = (
+    "constant",
+    "physics",
+    "model",
+    "no_physics",
+    "no_symbolic",
+    "prior_only",
+    "no_recalibration",
+)
 
 
 def load_config(configfiles: list[Path]) -> dict:
@@ -113,7 +123,7 @@ def _run_variant(
 
     from spectramind.model.data import load_planets
     from spectramind.model.pipeline import configs_from_params
-    from spectramind.model.train import fit_model, predict
+    from spectramind.model.train import apply_recalibration, fit_model, predict
     from spectramind.workflow_io import truth_for
 
     wd = Path(workdir)
@@ -128,9 +138,12 @@ def _run_variant(
         "gnn": replace(arch, airs_encoder="gnn"),
         "concat": replace(arch, fusion="concat"),
         "single": arch,
+        "no_recalibration": arch,
     }[name]
     if name == "single":
         tc = replace(tc, folds=1)
+    if name == "no_recalibration":
+        tc = replace(tc, recalibrate=False)
     if name == "no_symbolic":
         lc = lc.symbolic_off()
     kw = {"fgs_time_bin": arch.fgs_time_bin, "airs_wavelength_bins": arch.airs_wavelength_bins}
@@ -161,7 +174,7 @@ def _run_variant(
         test = load_planets(*_files(Path(twd), _ids(Path(troot), "test")), **kw)
         t_load = time.perf_counter() - t0
         t0 = time.perf_counter()
-        mu, sigma = predict(res.model, test)
+        mu, sigma = apply_recalibration(res.info, *predict(res.model, test))
         t_inf = time.perf_counter() - t0
         y_test = truth_for(troot, "test", test.planet_ids)
         rows.append(

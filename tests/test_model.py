@@ -40,7 +40,20 @@ from spectramind.model.ops.spectral import (
 )
 from spectramind.model.pipeline import predict_from_products, train_from_products
 from spectramind.model.prior import feature_amplitude, fit_spectral_prior
-from spectramind.model.train import TrainConfig, fit_model, kfold_split, predict, split_train_val
+from spectramind.model.train import (
+    TrainConfig,
+    apply_recalibration,
+    fit_model,
+    kfold_split,
+    predict,
+    split_train_val,
+)
+from spectramind.recalibration import (
+    Recalibration,
+    RecalibrationConfig,
+    fit_recalibration,
+    oof_predictions,
+)
 from tiny import TINY
 
 W = 283
@@ -648,8 +661,19 @@ def test_kfold_training_gives_an_ensemble_scored_out_of_fold(tmp_path: Path) -> 
     expect = metric.challenge_score(
         y, oof_mu, oof_sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False
     )
-    assert res.info["oof_score"] == pytest.approx(expect, rel=1e-9)
-    assert res.info["oof_coverage"] == pytest.approx(metric.coverage(y, oof_mu, oof_sigma, 1.0))
+    assert res.info["oof_score_raw"] == pytest.approx(expect, rel=1e-9)
+    cov_raw = metric.coverage(y, oof_mu, oof_sigma, 1.0)
+    assert res.info["oof_coverage_raw"] == pytest.approx(cov_raw)
+    # the recalibration fitted on those predictions; the reported score is its nested one
+    cfg = RecalibrationConfig.from_dict({"features": False, "folds": 3, "seed": tc.seed})
+    n_mu, n_sigma = oof_predictions(oof_mu, oof_sigma, y, {}, cfg)
+    nested = metric.challenge_score(
+        y, n_mu, n_sigma, naive_mean=naive[0], naive_sigma=naive[1], clip=False
+    )
+    assert res.info["oof_score"] == pytest.approx(nested, rel=1e-9)
+    assert res.info["oof_coverage"] == pytest.approx(metric.coverage(y, n_mu, n_sigma, 1.0))
+    recal = Recalibration.from_dict(res.info["recalibration"])
+    assert recal.n_planets == 8 and recal.oof_score == pytest.approx(nested, rel=1e-9)
     # the ensemble predicts the members' mixture
     batch = to_tensors(feats)
     with torch.no_grad():
@@ -679,6 +703,31 @@ def test_kfold_training_gives_an_ensemble_scored_out_of_fold(tmp_path: Path) -> 
     js.write_text(json.dumps(doc))
     with pytest.raises(CheckpointError, match="members must be an integer"):
         load_checkpoint(pt, js)
+
+
+def test_apply_recalibration_scales_a_too_wide_sigma_and_keeps_a_missing_one() -> None:
+    rng = np.random.default_rng(4)
+    y = make_spectra(40, seed=4)
+    mu = y + rng.normal(0, 1e-4, y.shape)
+    sigma = np.full(y.shape, 4e-4)  # 4 x the error: far too wide
+    cfg = RecalibrationConfig.from_dict({"features": False, "folds": 4, "seed": 0})
+    info = {"recalibration": fit_recalibration(mu, sigma, y, None, cfg).to_dict()}
+    new_mu, new_sigma = apply_recalibration(info, mu, sigma)
+    assert np.median(new_sigma) == pytest.approx(1e-4, rel=0.25)  # the error's size
+    assert metric.coverage(y, new_mu, new_sigma, 1.0) == pytest.approx(0.68, abs=0.05)
+    same = apply_recalibration({"best_epoch": 3}, mu, sigma)  # a single model: no recalibration
+    assert same[0] is mu and same[1] is sigma
+
+
+def test_kfold_training_without_recalibration_reports_the_raw_oof() -> None:
+    feats, y = make_dataset(6, seed=2)
+    tc = replace(FAST, folds=3, max_epochs=1, prior_steps=5, recalibrate=False)
+    res = train_tiny(feats, y, tc)
+    assert "recalibration" not in res.info
+    assert res.info["oof_score"] == res.info["oof_score_raw"]
+    mu, sigma = predict(res.model, feats)
+    out = apply_recalibration(res.info, mu, sigma)
+    assert out[0] is mu and out[1] is sigma
 
 
 def test_kfold_training_is_deterministic_on_cpu() -> None:

@@ -24,7 +24,14 @@ from spectramind.model.checkpoint import load_checkpoint, save_checkpoint
 from spectramind.model.data import load_planets
 from spectramind.model.losses import LossConfig
 from spectramind.model.models.spectra_model import ModelConfig
-from spectramind.model.train import TrainConfig, TrainResult, fit_model, predict, resolve_device
+from spectramind.model.train import (
+    TrainConfig,
+    TrainResult,
+    apply_recalibration,
+    fit_model,
+    predict,
+    resolve_device,
+)
 from spectramind.predict import submission_frame, write_submission
 from spectramind.workflow_io import truth_for
 
@@ -151,6 +158,7 @@ def predict_from_products(
     )
     t1 = time.perf_counter()
     mu, sigma = predict(model, feats, device=dev)
+    mu, sigma = apply_recalibration(doc.get("training", {}), mu, sigma)
     t2 = time.perf_counter()
     write_submission(submission_frame(feats.planet_ids, mu, sigma), out)
     n = len(feats)

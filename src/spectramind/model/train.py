@@ -5,7 +5,15 @@ With ``folds = K >= 2`` the train split is cut into K seeded folds and K members
 trained, member k early-stopped on fold k: the result is a
 :class:`~spectramind.model.models.ensemble.SpectraEnsemble`. Every train planet is then
 held out by exactly one member, so the out-of-fold predictions score the whole train split
-(``info["oof_score"]``, ``info["oof_coverage"]``) instead of one small validation part.
+instead of one small validation part. With ``recalibrate`` those out-of-fold predictions
+then fit the ensemble's mu/sigma recalibration (:mod:`spectramind.recalibration`, per
+instrument, chosen by K-fold over planets; ``info["recalibration"]``), applied to every
+prediction of the checkpoint (:func:`apply_recalibration`); ``info["oof_score"]`` and
+``info["oof_coverage"]`` are then the *nested* out-of-fold figures of the recalibrated
+predictions (each fold recalibrated by a fit on the other folds), ``info["oof_score_raw"]``
+and ``info["oof_coverage_raw"]`` those of the members' own predictions. The recalibration is
+fitted on single members' predictions and applied to the ensemble's mixture, which is a little
+wider (the members' spread): it errs towards coverage above the nominal.
 
 No early-stopping choice is made on fewer than ``min_val_planets`` planets: K is capped so
 that every fold holds that many; when the train split is too small for even two such folds,
@@ -38,10 +46,17 @@ from spectramind.model.losses import LossConfig, LossContext, compute_loss
 from spectramind.model.models.ensemble import SpectraEnsemble
 from spectramind.model.models.spectra_model import ModelConfig, SpectraModel, to_tensors
 from spectramind.model.prior import feature_amplitude, fit_spectral_prior
+from spectramind.recalibration import (
+    Recalibration,
+    RecalibrationConfig,
+    fit_recalibration,
+    oof_predictions,
+)
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "apply_recalibration",
     "fit_model",
     "kfold_split",
     "predict",
@@ -86,6 +101,7 @@ class TrainConfig:
     folds: int
     min_val_planets: int
     log_every: int
+    recalibrate: bool
     seed: int = default("model.seed")
     device: str = default("model.device")
     threads: int = default("model.threads")
@@ -352,6 +368,9 @@ def _fit_folds(
         f"score {oof_score:.4f}, 1-sigma coverage {oof_cov:.3f} over all {len(feats)} "
         "train planets"
     )
+    recal: dict[str, Any] = {}
+    if train_config.recalibrate:
+        recal = _recalibrate(oof_mu, oof_sigma, labels, len(splits), train_config.seed, progress)
     at_init = [k for k, m in enumerate(member_info) if m["at_initialisation"]]
     if at_init:
         progress(
@@ -370,6 +389,9 @@ def _fit_folds(
         "val_coverage": oof_cov,
         "oof_score": oof_score,
         "oof_coverage": oof_cov,
+        "oof_score_raw": oof_score,
+        "oof_coverage_raw": oof_cov,
+        **recal,
         "naive_mean": naive[0],
         "naive_sigma": naive[1],
         "device": str(device),
@@ -378,6 +400,45 @@ def _fit_folds(
     ensemble = SpectraEnsemble(members)
     ensemble.eval()
     return TrainResult(model=ensemble, history=pd.concat(histories, ignore_index=True), info=info)
+
+
+def _recalibrate(
+    oof_mu: np.ndarray,
+    oof_sigma: np.ndarray,
+    labels: np.ndarray,
+    folds: int,
+    seed: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The recalibration fitted on the out-of-fold predictions and its nested out-of-fold
+    score and coverage (the ``info`` entries that replace the raw ones)."""
+    cfg = RecalibrationConfig.from_dict({"features": False, "folds": folds, "seed": seed})
+    recal = fit_recalibration(oof_mu, oof_sigma, labels, None, cfg, nested=False)
+    nested_mu, nested_sigma = oof_predictions(oof_mu, oof_sigma, labels, {}, cfg)
+    score, cov = _score(labels, nested_mu, nested_sigma, metric.naive_stats(labels))
+    chosen = f"FGS1 {recal.fgs.model}, AIRS {recal.airs.model}"
+    progress(
+        f"recalibration of the out-of-fold predictions ({chosen}): nested out-of-fold score "
+        f"{score:.4f}, 1-sigma coverage {cov:.3f}"
+    )
+    return {
+        "recalibration": replace(recal, oof_score=score).to_dict(),
+        "oof_score": score,
+        "oof_coverage": cov,
+        "val_score": score,
+        "val_coverage": cov,
+    }
+
+
+def apply_recalibration(
+    info: Mapping[str, Any], mu: np.ndarray, sigma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``mu, sigma`` through the recalibration of a checkpoint's training ``info`` (as given
+    when it has none: a single model, or ``recalibrate`` off)."""
+    doc = info.get("recalibration")
+    if not doc:
+        return mu, sigma
+    return Recalibration.from_dict(doc).apply(mu, sigma)
 
 
 @contextlib.contextmanager
