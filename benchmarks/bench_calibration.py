@@ -215,7 +215,7 @@ def main() -> int:
         print("simulating one full-size planet ...", flush=True)
         subprocess.run(
             [sys.executable, "-m", "spectramind.cli", "simulate", str(root), "--n-train", "1"]
-            + ["--n-test", "0", "--seed", "7", "--second-visit-fraction", "0"],
+            + ["--n-test", "0", "--seed", "7", "--second-visit-fraction", "0", "--time-scale", "1"],
             check=True,
         )
     root = root.resolve()

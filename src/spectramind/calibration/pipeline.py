@@ -368,7 +368,9 @@ TEMPLATE_PAIRS = 2048  # pairs averaged for the FGS1 PSF template and centre
 
 def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.ndarray]:
     """Photometry stage: aperture photometry at the time-averaged PSF centroid; ``dq`` (n,)
-    is the OR of the DQ bits of the aperture pixels of each pair."""
+    is the OR of the DQ bits of the aperture pixels of each pair. Engine numba: one fused
+    parallel pass (:func:`fast.aperture_photometry`), numpy: :func:`extraction.aperture_photometry`
+    over chunks of pairs."""
     sub = slice(None, None, max(1, pix.flux.shape[0] // TEMPLATE_PAIRS))
     good = pix.dq[sub] == 0
     img = np.where(good, pix.flux[sub], 0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
@@ -379,6 +381,15 @@ def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.n
         raise ValueError("FGS1: no stellar flux found in the time-averaged image")
     centre = (float((img * yy).sum() / tot), float((img * xx).sum() / tot))
     ap = extraction.aperture_mask(img.shape, centre, cfg.fgs_aperture_radius)
+    if cfg.engine == "numba":
+        from spectramind.calibration import fast
+
+        r = np.hypot(yy - centre[0], xx - centre[1])
+        inner, outer = cfg.fgs_annulus
+        ann = (r >= inner) & (r < outer) & ~pix.static_mask
+        return fast.aperture_photometry(
+            pix.flux, pix.var, pix.dq, aperture=ap, annulus=ann, template=img
+        )
     n = pix.flux.shape[0]
     step = max(1, CHUNK_ELEMENTS // img.size)
     parts = [
@@ -429,10 +440,14 @@ class VisitSeries:
     reference_files: tuple[provenance.RefFile, ...] = ()
 
 
-def pair_qa(pix: PixelProducts) -> dict[str, np.ndarray]:
+def pair_qa(pix: PixelProducts, engine: str = "numpy") -> dict[str, np.ndarray]:
     """Per-pair QA series of a CDS product: ``masked_fraction`` (all flagged pixels) and
     ``transient_pixels`` (flagged pixels outside the static dead/hot/bad-flat ones: cosmic-ray
-    hits and saturation), each ``(n_pairs,)``."""
+    hits and saturation), each ``(n_pairs,)``; ``engine`` "numba": one parallel pass."""
+    if engine == "numba":
+        from spectramind.calibration import fast
+
+        return fast.pair_qa(pix.dq, pix.static_dq)
     return {
         "masked_fraction": (pix.dq != 0).mean(axis=(1, 2)),
         "transient_pixels": ((pix.dq != 0) & (pix.static_dq == 0))
@@ -470,7 +485,8 @@ def calibrate_visit(
         airs_batches = stream_signal(airs_raw)
     with timed(timings, "photometry"):
         fgs = photometry_fgs(pf, cfg)
-    fgs.update(pair_qa(pf))
+    with timed(timings, "QA series"):
+        fgs.update(pair_qa(pf, cfg.engine))
     n_cr, masked = pf.n_cosmic, [np.count_nonzero(pf.dq) / pf.dq.size]
     del pf
     pa = run_pixel_stages(
@@ -485,7 +501,8 @@ def calibrate_visit(
     )
     with timed(timings, "trace"):
         airs = extract_airs(pa, cfg)
-    airs.update(pair_qa(pa))
+    with timed(timings, "QA series"):
+        airs.update(pair_qa(pa, cfg.engine))
     # the propagated variance assumes 1 e-/count and one read per pair: scale it to the
     # measured white noise of each series (see phase.white_noise_scale)
     fgs["var"] = fgs["var"] * phase.white_noise_scale(fgs["flux"], fgs["var"])
