@@ -102,7 +102,7 @@ def test_products_finite_and_mostly_unmasked(products, instrument):
     assert np.isfinite(p.flux).mean() > 0.999
     assert np.isfinite(p.var).all() and (p.var > 0).all()
     assert p.mask.mean() < MAX_MASKED_FRACTION
-    assert p.dq.dtype == np.uint32
+    assert p.dq.dtype == dq.PIXEL_DTYPE == np.uint8
     # every flagged pixel carries the static bits of its pixel, and only defined bits
     assert np.array_equal(p.dq & dq.STATIC, np.broadcast_to(p.static_dq, p.dq.shape))
     assert not (dq.reduce_or(p.dq, axis=(0, 1, 2)) & ~np.uint32(sum(dq.FLAGS)))

@@ -207,3 +207,57 @@ def test_time_bin_leaves_out_samples_outside_the_edges():
     np.testing.assert_allclose(vmean, [1.0, 0.5], rtol=1e-15)
     mean2, _, count2 = phase.time_bin(t, np.stack([flux, flux], axis=1), np.ones((6, 2)), edges)
     np.testing.assert_array_equal(count2, [[1, 1], [2, 2]])
+
+
+def _lstsq_matched_filter(t, white, t14, t23, degree):
+    """The matched filter one trial centre at a time through np.linalg.lstsq (the reference
+    of the vectorised fits)."""
+    tau = (t - t[0]) / (t[-1] - t[0]) * 2 - 1
+    base = np.vander(tau, degree + 1, increasing=True)
+    step = max(np.median(np.diff(t)) / 2, 1e-3)
+    best = (-np.inf, None, None)
+    for c in np.arange(t[0] - t14 / 2 + step, t[-1] + t14 / 2 - step, step):
+        shape = phase.trapezoid(t, c, t14, t23)
+        if shape.sum() < 2 or np.all(shape > 0):
+            continue
+        design = np.column_stack([base, -shape])
+        coef, *_ = np.linalg.lstsq(design, white, rcond=None)
+        sigma = np.std(white - design @ coef) + 1e-12
+        snr = coef[-1] / (sigma * np.sqrt(np.linalg.pinv(design.T @ design)[-1, -1]))
+        if snr > best[0]:
+            best = (snr, c, coef[-1] / max(coef[0], 1e-12))
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_detect_transit_equals_the_fit_of_every_centre_by_lstsq(seed):
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 7.5, 225)
+    shape = phase.trapezoid(t, rng.uniform(2.5, 5.0), 2.4, 1.8)
+    white = (1 + 0.002 * (t / 7.5) - 0.001 * (t / 7.5) ** 2) * (1 - 0.005 * shape)
+    white = white + rng.normal(0, 4e-4, t.size)
+    snr, c, depth = _lstsq_matched_filter(t, white, 2.4, 1.8, 3)
+    win = phase.detect_transit(t, white, t14_h=2.4, t23_h=1.8, baseline_degree=3)
+    assert win.ingress_h == pytest.approx(c - 1.2, abs=1e-12)
+    assert win.snr == pytest.approx(snr, rel=1e-8)
+    assert win.depth == pytest.approx(depth, rel=1e-8) and 0.003 < win.depth < 0.007
+
+
+def test_time_bin_equals_a_loop_over_bins_with_nans_and_samples_outside():
+    rng = np.random.default_rng(5)
+    t = np.sort(rng.uniform(-0.2, 2.2, 500))
+    flux, var = rng.normal(1, 0.1, (500, 3)), rng.uniform(0.5, 1.5, (500, 3))
+    flux[rng.integers(0, 500, 40), rng.integers(0, 3, 40)] = np.nan
+    edges = phase.bin_edges(2.0, 600.0)
+    mean, vmean, count = phase.time_bin(t, flux, var, edges)
+    for b in range(len(edges) - 1):
+        inb = (
+            (t >= edges[b]) & (t < edges[b + 1])
+            if b < len(edges) - 2
+            else (t >= edges[b]) & (t <= edges[-1])
+        )
+        for j in range(3):
+            ok = inb & np.isfinite(flux[:, j])
+            assert count[b, j] == ok.sum()
+            assert mean[b, j] == pytest.approx(flux[ok, j].mean(), rel=1e-12)
+            assert vmean[b, j] == pytest.approx(var[ok, j].sum() / ok.sum() ** 2, rel=1e-12)

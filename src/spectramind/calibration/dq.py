@@ -33,6 +33,13 @@ FLAGS: dict[int, str] = {
     FILLED: "filled_from_neighbours",
     NO_VALID_DATA: "no_valid_data",
 }
+#: dtype of the per-pixel bits of the pixel products (flux/var/dq of every pair): only the
+#: pixel bits (DEAD .. COSMIC_RAY) occur there, so one byte per pixel holds them (the series
+#: and the cube use :data:`DTYPE`)
+PIXEL_DTYPE = np.uint8
+PIXEL_BITS = DEAD | HOT | BAD_FLAT | SATURATED | COSMIC_RAY
+assert PIXEL_BITS <= np.iinfo(PIXEL_DTYPE).max
+
 #: the bits of a pixel that are the same in every frame (from the calibration maps)
 STATIC = DEAD | HOT | BAD_FLAT
 

@@ -26,8 +26,8 @@ from spectramind.timing import timed
 BLOCK_PAIRS = 128  # pairs per block: 512 contiguous bytes per pixel of the pixel-major reader
 N_COEFFS = 6  # linear_corr polynomial c0..c5
 _UINT16_MAX = 65535
-_SATURATED = np.uint32(dq.SATURATED)
-_COSMIC_RAY = np.uint32(dq.COSMIC_RAY)
+_SATURATED = dq.PIXEL_DTYPE(dq.SATURATED)
+_COSMIC_RAY = dq.PIXEL_DTYPE(dq.COSMIC_RAY)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -92,7 +92,7 @@ def _kernel_maps(
         f32(dt[1]),
         flat_safe.astype(f32),
         read.astype(f32),
-        static_mask.astype(dq.DTYPE),
+        static_mask.astype(dq.PIXEL_DTYPE),
     )
 
 
@@ -105,7 +105,7 @@ def _run_pixel_chain(
 
 def _outputs(n: int, ny: int, nx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flux = np.empty((n, ny, nx), np.float32)
-    return flux, np.empty_like(flux), np.empty((n, ny, nx), dq.DTYPE)
+    return flux, np.empty_like(flux), np.empty((n, ny, nx), dq.PIXEL_DTYPE)
 
 
 def pixel_chain(
@@ -124,8 +124,8 @@ def pixel_chain(
 
     raw: (2n, ny, nx) uint16 (any strides); ``offset`` already carries the ADC sign;
     ``flat_safe`` has bad flat pixels set to 1; ``static_mask`` holds the static DQ bits
-    (ny, nx). Returns flux, var (n, ny, nx) float32 and the DQ bits (n, ny, nx) uint32
-    (static | ``dq.SATURATED``).
+    (ny, nx). Returns flux, var (n, ny, nx) float32 and the DQ bits (n, ny, nx)
+    ``dq.PIXEL_DTYPE`` (static | ``dq.SATURATED``).
     """
     return pixel_chain_stream(
         [(0, raw)],

@@ -44,14 +44,20 @@ def time_bin(
     inside = (t >= edges[0]) & (t <= edges[-1])
     ok = np.isfinite(flux) & np.isfinite(var) & inside.reshape(-1, *([1] * (flux.ndim - 1)))
     shape = (n_bins, *flux.shape[1:])
-    s, sv, cnt = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    np.add.at(s, idx, np.where(ok, flux, 0))
-    np.add.at(sv, idx, np.where(ok, var, 0))
-    np.add.at(cnt, idx, ok)
+    s, sv, cnt = (_bin_sum(idx, np.where(ok, x, 0), n_bins).reshape(shape) for x in (flux, var, ok))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(cnt > 0, s / cnt, np.nan)
         vmean = np.where(cnt > 0, sv / cnt**2, np.nan)
     return mean, vmean, cnt
+
+
+def _bin_sum(idx: np.ndarray, x: np.ndarray, n_bins: int) -> np.ndarray:
+    """Sums of the rows of ``x`` (n, ...) in bins ``idx`` (n,) -> (n_bins, prod(...)) float64
+    (one ``bincount`` over the flattened array: ``np.add.at`` is ~50 x slower)."""
+    x2 = x.reshape(len(x), -1)
+    m = x2.shape[1]
+    flat = (idx[:, None] * m + np.arange(m)).ravel()
+    return np.bincount(flat, weights=x2.ravel(), minlength=n_bins * m).reshape(n_bins, m)
 
 
 #: 1.4826 MAD of first differences / sqrt(2): the white-noise std of a smooth series
@@ -162,6 +168,30 @@ def trapezoid(t: np.ndarray, t0: float, t14: float, t23: float) -> np.ndarray:
     return np.clip(np.where(x <= half23, 1.0, ramp), 0.0, 1.0)
 
 
+def _trapezoid_fits(
+    base: np.ndarray, f: np.ndarray, shapes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares fits of ``f`` (n,) by ``base`` (n, k) plus ``-depth * shape`` for every
+    row of ``shapes`` (m, n), all at once (the depth's normal equation after projecting the
+    baseline out; its variance the Schur complement): the depth's S/N (depth over
+    std(residual) times its unit-variance error) and depth / baseline constant, (m,) each.
+    A shape that the baseline spans gives NaN."""
+    gram_inv = np.linalg.pinv(base.T @ base)
+    beta_f = gram_inv @ (base.T @ f)
+    r_f = f - base @ beta_f
+    beta_s = shapes @ base @ gram_inv  # (m, k)
+    r_s = shapes - beta_s @ base.T  # (m, n)
+    ss = np.einsum("ij,ij->i", r_s, r_s)
+    ok = ss > 1e-12 * np.maximum(np.einsum("ij,ij->i", shapes, shapes), 1e-300)
+    ss = np.where(ok, ss, np.nan)
+    coef = -(r_s @ r_f) / ss  # the coefficient of the column -shape
+    resid = r_f[None, :] + coef[:, None] * r_s
+    sigma = resid.std(axis=1) + 1e-12
+    snr = coef / (sigma / np.sqrt(ss))
+    level = beta_f[0] + coef * beta_s[:, 0]
+    return snr, coef / np.maximum(level, 1e-12)
+
+
 def detect_transit(
     t: np.ndarray, white: np.ndarray, *, t14_h: float, t23_h: float, baseline_degree: int = 3
 ) -> TransitWindow:
@@ -182,19 +212,13 @@ def detect_transit(
     step = max(np.median(np.diff(tg)) / 2, 1e-3)
     centres = np.arange(tg[0] - t14_h / 2 + step, tg[-1] + t14_h / 2 - step, step)
     best = (-np.inf, tg[len(tg) // 2], 0.0)
-    for c in centres:
-        shape = trapezoid(tg, c, t14_h, t23_h)
-        in_data = shape.sum()
-        if in_data < 2 or np.all(shape > 0):
-            continue
-        design = np.column_stack([base, -shape])
-        coef, res, *_ = np.linalg.lstsq(design, fg, rcond=None)
-        resid = fg - design @ coef
-        sigma = np.std(resid) + 1e-12
-        cov = np.linalg.pinv(design.T @ design)
-        snr = coef[-1] / (sigma * np.sqrt(cov[-1, -1]))
-        if snr > best[0]:
-            best = (snr, c, coef[-1] / max(coef[0], 1e-12))
+    shapes = np.stack([trapezoid(tg, c, t14_h, t23_h) for c in centres]) if len(centres) else None
+    if shapes is not None:
+        keep = (shapes.sum(axis=1) >= 2) & ~np.all(shapes > 0, axis=1)
+        snr, depth = _trapezoid_fits(base, fg, shapes[keep])
+        if snr.size and np.isfinite(snr).any():
+            i = int(np.nanargmax(snr))
+            best = (float(snr[i]), float(centres[keep][i]), float(depth[i]))
     snr, c, depth = best
     t_in, t_out = c - t14_h / 2, c + t14_h / 2
     return TransitWindow(

@@ -114,7 +114,7 @@ class PixelProducts:
 
     flux: np.ndarray  # (n_pairs, ny, nx) CDS counts per pair, flat-fielded
     var: np.ndarray  # same shape
-    dq: np.ndarray  # same shape, uint32 data-quality bits (calibration.dq), 0 = good
+    dq: np.ndarray  # same shape, dq.PIXEL_DTYPE data-quality bits (calibration.dq), 0 = good
     static_dq: np.ndarray  # (ny, nx) uint32: dq.DEAD | dq.HOT | dq.BAD_FLAT
     n_cosmic: int
     stages: dict[str, str]
@@ -183,7 +183,7 @@ def run_pixel_stages(
     n_out = n_reads if per_read else n_reads // 2
     flux = np.empty((n_out, ny, nx), dtype=np.float32)
     var = np.empty_like(flux) if not per_read else np.zeros((0, ny, nx), np.float32)
-    mask = np.empty(flux.shape, dtype=dq.DTYPE)
+    mask = np.empty(flux.shape, dtype=dq.PIXEL_DTYPE)
     step = 32 * max(
         1, CHUNK_ELEMENTS // (32 * ny * nx)
     )  # 32 reads: cache lines of the pixel-major reader
@@ -294,7 +294,7 @@ def _flag_cosmic_rays_inplace(
         prev = flux[b - 1].copy()
         cr &= mask[a:b] == 0
         total += int(cr.sum())
-        mask[a:b] |= np.where(cr, dq.COSMIC_RAY, 0).astype(dq.DTYPE)
+        mask[a:b] |= np.where(cr, dq.COSMIC_RAY, 0).astype(dq.PIXEL_DTYPE)
     return total
 
 

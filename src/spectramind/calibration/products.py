@@ -442,7 +442,7 @@ def _stage_product(
         return xr.Dataset(
             {
                 "counts": (dims, pix.flux, {"units": "count"}),
-                "mask": (dims, pix.dq, MASK_ATTRS),
+                "mask": (dims, pix.dq.astype(dq.DTYPE), MASK_ATTRS),
             },
             attrs=attrs,
         )
@@ -452,7 +452,7 @@ def _stage_product(
             {
                 "flux": (dims, pix.flux, {"units": "count"}),
                 "variance": (dims, pix.var, {"units": "count2"}),
-                "mask": (dims, pix.dq, MASK_ATTRS),
+                "mask": (dims, pix.dq.astype(dq.DTYPE), MASK_ATTRS),
             },
             attrs=attrs,
         )
