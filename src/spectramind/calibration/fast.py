@@ -5,11 +5,13 @@ flat, CDS and the CDS variance; a second pass flags cosmic rays. The reference i
 chain of numpy functions in :mod:`spectramind.calibration.detector`, which these kernels
 must reproduce (``tests/test_calibration_real.py`` compares them to float32 rounding).
 
-The kernels loop over blocks of frame pairs, then rows, then the pairs of the block, then
-the pixels of the row: the frame-major outputs are written in contiguous runs, and the
-pixel-major buffer of :func:`spectramind.io.read_signal` is read in cache lines that the
-block's pairs reuse (measured 25-40 % faster than pixels outside the pairs); blocks run in
-parallel (``numba.prange``).
+The pixel kernel loops over blocks of frame pairs, then rows, then the pairs of the block:
+each row's two reads are gathered from the pixel-major buffer of
+:func:`spectramind.io.read_signal` (cache lines that the block's pairs reuse) into a small
+buffer, then one branch-free loop over the row (``error_model="numpy"``: no division check)
+that LLVM vectorises writes the frame-major outputs in contiguous runs (single-thread CPU
+on 20 000 pairs of 32 x 32 from Arrow buffers: 0.16 s against 0.21-0.31 s for pixels
+outside the pairs, the loop of commit ce2c40b); blocks run in parallel (``numba.prange``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ _SATURATED = dq.PIXEL_DTYPE(dq.SATURATED)
 _COSMIC_RAY = dq.PIXEL_DTYPE(dq.COSMIC_RAY)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _pixel_chain(
     raw, inv_gain, offset, coeffs, dark, dt0, dt1, flat, read, static, flux, var, mask
 ):  # pragma: no cover - compiled
@@ -41,25 +43,33 @@ def _pixel_chain(
     for b in numba.prange(n_blocks):
         t_lo = b * BLOCK_PAIRS
         t_hi = min(t_lo + BLOCK_PAIRS, n_pairs)
+        r0 = np.empty(nx, np.float32)
+        r1 = np.empty(nx, np.float32)
+        sat = np.empty(nx, np.uint8)
         for y in range(ny):
+            c0, c1, c2 = coeffs[0, y], coeffs[1, y], coeffs[2, y]
+            c3, c4, c5 = coeffs[3, y], coeffs[4, y], coeffs[5, y]
+            fl, dk, rd, st = flat[y], dark[y], read[y], static[y]
             for t in range(t_lo, t_hi):
+                # gather the row's two reads (strided in the pixel-major buffer) ...
                 for x in range(nx):
                     a0 = raw[2 * t, y, x]
                     a1 = raw[2 * t + 1, y, x]
-                    sat = a0 == 0 or a1 == 0 or a0 == _UINT16_MAX or a1 == _UINT16_MAX
-                    c0, c1, c2 = coeffs[0, y, x], coeffs[1, y, x], coeffs[2, y, x]
-                    c3, c4, c5 = coeffs[3, y, x], coeffs[4, y, x], coeffs[5, y, x]
-                    f = flat[y, x]
-                    x0 = np.float32(a0) * inv_gain + offset
-                    x1 = np.float32(a1) * inv_gain + offset
-                    x0 = ((((c5 * x0 + c4) * x0 + c3) * x0 + c2) * x0 + c1) * x0 + c0
-                    x1 = ((((c5 * x1 + c4) * x1 + c3) * x1 + c2) * x1 + c1) * x1 + c0
-                    c = ((x1 - dark[y, x] * dt1) - (x0 - dark[y, x] * dt0)) / f
-                    flux[t, y, x] = c
-                    r2 = np.float32(2.0) * read[y, x] * read[y, x]
-                    var[t, y, x] = (max(c, zero) * f + r2) / (f * f)
-                    st = static[y, x]
-                    mask[t, y, x] = (st | _SATURATED) if sat else st
+                    sat[x] = (a0 == 0) | (a1 == 0) | (a0 == _UINT16_MAX) | (a1 == _UINT16_MAX)
+                    r0[x] = np.float32(a0)
+                    r1[x] = np.float32(a1)
+                # ... then a branch-free loop over the row that LLVM vectorises
+                fo, vo, mo = flux[t, y], var[t, y], mask[t, y]
+                for x in range(nx):
+                    x0 = r0[x] * inv_gain + offset
+                    x1 = r1[x] * inv_gain + offset
+                    x0 = ((((c5[x] * x0 + c4[x]) * x0 + c3[x]) * x0 + c2[x]) * x0 + c1[x]) * x0
+                    x1 = ((((c5[x] * x1 + c4[x]) * x1 + c3[x]) * x1 + c2[x]) * x1 + c1[x]) * x1
+                    f = fl[x]
+                    c = (((x1 + c0[x]) - dk[x] * dt1) - ((x0 + c0[x]) - dk[x] * dt0)) / f
+                    fo[x] = c
+                    vo[x] = (max(c, zero) * f + np.float32(2.0) * rd[x] * rd[x]) / (f * f)
+                    mo[x] = st[x] | (sat[x] * _SATURATED)
 
 
 def _kernel_maps(
