@@ -4,7 +4,8 @@ Each method's evidence is a challenge score (unclipped, so that two bad methods 
 train predictions that did not see their own labels:
 
 * ``model``: ``oof_score`` of ``model_config.json`` (the K-fold ensemble's out-of-fold
-  predictions over every train planet). A single model (too few planets for K folds, or
+  predictions over every train planet; with ``model.training.recalibrate``, their nested
+  out-of-fold score after the recalibration, as for the physics below). A single model (too few planets for K folds, or
   ``folds: 1``) has none: its validation planets also chose its early-stopping epoch, so its
   validation score is not out-of-fold evidence, and the model is then not a candidate.
 * ``physics``: the fits are not fitted on the labels; only the recalibration is. Its score is
