@@ -215,10 +215,10 @@ def detect_transit(
     shapes = np.stack([trapezoid(tg, c, t14_h, t23_h) for c in centres]) if len(centres) else None
     if shapes is not None:
         keep = (shapes.sum(axis=1) >= 2) & ~np.all(shapes > 0, axis=1)
-        snr, depth = _trapezoid_fits(base, fg, shapes[keep])
-        if snr.size and np.isfinite(snr).any():
-            i = int(np.nanargmax(snr))
-            best = (float(snr[i]), float(centres[keep][i]), float(depth[i]))
+        snrs, depths = _trapezoid_fits(base, fg, shapes[keep])
+        if snrs.size and np.isfinite(snrs).any():
+            i = int(np.nanargmax(snrs))
+            best = (float(snrs[i]), float(centres[keep][i]), float(depths[i]))
     snr, c, depth = best
     t_in, t_out = c - t14_h / 2, c + t14_h / 2
     return TransitWindow(
