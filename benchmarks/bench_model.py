@@ -194,7 +194,7 @@ def _run_variant(
 def baseline_rows(workdir: Path, cfg: dict, names: list[str], tests: dict) -> list[dict]:
     """constant (train-label mean and rms) and physics (fits + the train-split recalibration)."""
     from spectramind.predict import Recalibration, constant_baseline
-    from spectramind.workflow_io import load_physics, truth_for
+    from spectramind.workflow_io import load_physics, load_physics_features, truth_for
 
     root = _root(workdir, cfg)
     train = io.read_labels(root / "train.csv").to_numpy(dtype=float)
@@ -209,9 +209,10 @@ def baseline_rows(workdir: Path, cfg: dict, names: list[str], tests: dict) -> li
             if name == "constant":
                 mu, sigma = constant_baseline(train, len(ids))
             else:
-                _, mu, sigma = load_physics(_files(Path(twd), ids)[1])
-                if recal is not None:
-                    mu, sigma = recal.apply(mu, sigma)
+                fits = _files(Path(twd), ids)[1]
+                _, mu, sigma = load_physics(fits)
+                if recal is not None:  # the fits' features, as rule predict_physics applies it
+                    mu, sigma = recal.apply(mu, sigma, load_physics_features(fits))
             rows.append(
                 {
                     "variant": name,
