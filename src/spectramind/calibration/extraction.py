@@ -17,14 +17,20 @@ def to_target_order(x: np.ndarray) -> np.ndarray:
     return x[..., ::-1]
 
 
+def row_mask(n_rows: int, rows: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(n_rows,) bool: True in each [start, stop) range of ``rows``."""
+    sel = np.zeros(n_rows, dtype=bool)
+    for lo, hi in rows:
+        sel[lo:hi] = True
+    return sel
+
+
 def edge_background(x: np.ndarray, mask: np.ndarray, rows: list[tuple[int, int]]) -> np.ndarray:
     """Per-frame, per-column background: the mean of the unmasked pixels of the edge ``rows``.
 
     Returns (n, nx). Columns with no valid edge pixel get 0.
     """
-    sel = np.zeros(x.shape[1], dtype=bool)
-    for lo, hi in rows:
-        sel[lo:hi] = True
+    sel = row_mask(x.shape[1], rows)
     good = ~mask[:, sel]
     n = good.sum(axis=1)
     s = np.where(good, x[:, sel], 0).sum(axis=1)
@@ -123,6 +129,19 @@ def aperture_mask(shape: tuple[int, int], centre: tuple[float, float], radius: f
     return np.hypot(yy - centre[0], xx - centre[1]) <= radius
 
 
+def annulus_mask(
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    annulus: tuple[float, float],
+    static_mask: np.ndarray,
+) -> np.ndarray:
+    """(ny, nx) bool: the background annulus [inner, outer) around ``centre`` without the
+    statically bad pixels of ``static_mask``."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    r = np.hypot(yy - centre[0], xx - centre[1])
+    return (r >= annulus[0]) & (r < annulus[1]) & ~static_mask
+
+
 def aperture_photometry(
     x: np.ndarray,
     var: np.ndarray,
@@ -144,9 +163,8 @@ def aperture_photometry(
     """
     ny, nx = x.shape[1:]
     yy, xx = np.mgrid[0:ny, 0:nx]
-    r = np.hypot(yy - centre[0], xx - centre[1])
     ap = aperture_mask((ny, nx), centre, radius)
-    ann = (r >= annulus[0]) & (r < annulus[1]) & ~static_mask
+    ann = annulus_mask((ny, nx), centre, annulus, static_mask)
     if not ann.any():
         raise ValueError("no good pixel in the FGS1 background annulus")
     n = x.shape[0]

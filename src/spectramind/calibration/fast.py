@@ -296,7 +296,7 @@ def aperture_photometry(
     """:func:`spectramind.calibration.extraction.aperture_photometry` fused, in one pass over
     the pairs (parallel), with the OR of the aperture pixels' DQ bits (``dq``).
 
-    flux, var (n, ny, nx) float32, bits (n, ny, nx) uint32 (0 = good); ``aperture`` and
+    flux, var (n, ny, nx) float32, bits (n, ny, nx) DQ bits (0 = good); ``aperture`` and
     ``annulus`` (ny, nx) bool (the annulus without its static bad pixels), ``template``
     (ny, nx) the time-averaged PSF. Same formulas, accumulated in float64.
     """

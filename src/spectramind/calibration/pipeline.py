@@ -372,9 +372,7 @@ def _extract_airs_numba(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str,
     from spectramind.calibration import fast
 
     cols = (extraction.AIRS_FIRST_COLUMN, extraction.AIRS_STOP_COLUMN)
-    bg_rows = np.zeros(pix.flux.shape[1], bool)
-    for a, b in cfg.background_rows:
-        bg_rows[a:b] = True
+    bg_rows = extraction.row_mask(pix.flux.shape[1], cfg.background_rows)
     bkg, num, den = fast.airs_background_profile(pix.flux, pix.dq, cols, bg_rows)
     profile = extraction.fill_profile(np.clip(num / np.maximum(den, 1), 0, None), den > 0)
     out = fast.airs_optimal_extract(
@@ -412,9 +410,7 @@ def photometry_fgs(pix: PixelProducts, cfg: CalibrationConfig) -> dict[str, np.n
     if cfg.engine == "numba":
         from spectramind.calibration import fast
 
-        r = np.hypot(yy - centre[0], xx - centre[1])
-        inner, outer = cfg.fgs_annulus
-        ann = (r >= inner) & (r < outer) & ~pix.static_mask
+        ann = extraction.annulus_mask(img.shape, centre, cfg.fgs_annulus, pix.static_mask)
         return fast.aperture_photometry(
             pix.flux, pix.var, pix.dq, aperture=ap, annulus=ann, template=img
         )
